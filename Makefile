@@ -1,0 +1,33 @@
+# gm_plugins: `make demo` runs the main job, `make test` the checks. Both install first.
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.gm_plugins-installed
+REQS := $(wildcard requirements/*.txt requirements/*.sh) setup.py
+DEMO_DIR ?= work_dirs/demo
+
+.PHONY: install demo test lint format pytest clean-demo
+
+install: $(STAMP)
+
+$(STAMP): $(REQS)
+	bash requirements/install.sh
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) tools/demo.py --work-dir $(DEMO_DIR)
+
+test: lint pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+pytest: $(STAMP)
+	$(PY) -m pytest tests
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean-demo:
+	rm -rf $(DEMO_DIR)

@@ -1,0 +1,16 @@
+"""gm_plugins: automated classification of infant General Movements on the OpenMMLab stack.
+
+Importing the package applies the stack's compatibility workarounds
+(:mod:`gm_plugins.compat`) once and registers every component into MMAction2's
+registries, so configs name them with ``default_scope = 'mmaction'`` and
+``custom_imports = dict(imports=['gm_plugins'], allow_failed_imports=False)``.
+"""
+
+from . import compat
+from .version import __version__
+
+compat.apply()
+
+from . import datasets, evaluation, models  # noqa: E402  (registration needs compat first)
+
+__all__ = ["__version__", "compat", "datasets", "evaluation", "models"]

@@ -1,0 +1,95 @@
+"""Build an mmengine ``Runner`` from a config of any scope, with MMAction2-style CLI options.
+
+``tools/train.py`` and ``tools/test.py`` are thin wrappers around these functions, so
+the same options work for gm_plugins' own configs (``default_scope='mmaction'``) and
+for the preprocessing models' configs (``default_scope='mmseg'`` or ``'mmpose'``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import os.path as osp
+
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+SUPPORTED_SCOPES = ("mmaction", "mmseg", "mmpose", "mmdet")
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """Options shared by training and testing (work dir, config overrides, launcher)."""
+    parser.add_argument("--work-dir", help="directory for logs and checkpoints")
+    parser.add_argument(
+        "--cfg-options",
+        nargs="+",
+        action=DictAction,
+        help="override config entries, e.g. train_dataloader.batch_size=4 "
+        'optim_wrapper.optimizer.lr=1e-4 or key="[a,b]" for lists',
+    )
+    parser.add_argument(
+        "--launcher",
+        choices=["none", "pytorch", "slurm", "mpi"],
+        default="none",
+        help="job launcher for distributed runs (see tools/dist_train.sh)",
+    )
+    parser.add_argument("--local_rank", "--local-rank", type=int, default=0)
+
+
+def load_config(path: str, cfg_options: dict | None = None) -> Config:
+    """Load a config file, apply ``--cfg-options`` and check its default scope.
+
+    Raises:
+        FileNotFoundError: the config file does not exist.
+        ValueError: the config names a default scope gm_plugins cannot run.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f"Config file not found: {path}. Pass a path under configs/.")
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    scope = cfg.get("default_scope", None)
+    if scope not in SUPPORTED_SCOPES:
+        raise ValueError(
+            f"{path}: default_scope={scope!r}; set it to one of {SUPPORTED_SCOPES} "
+            "(gm_plugins configs use 'mmaction')."
+        )
+    return cfg
+
+
+def set_work_dir(cfg: Config, config_path: str, work_dir: str | None) -> None:
+    """CLI ``--work-dir`` > ``work_dir`` in the file > ``work_dirs/<config name>``."""
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get("work_dir", None) is None:
+        cfg.work_dir = osp.join("work_dirs", osp.splitext(osp.basename(config_path))[0])
+
+
+def enable_amp(cfg: Config) -> None:
+    """Switch the optimizer wrapper to mixed precision (needs a GPU in mmengine 0.10.7)."""
+    if not torch.cuda.is_available():
+        raise RuntimeError(
+            "--amp needs a CUDA GPU: mmengine's AmpOptimWrapper cannot be built on the CPU. "
+            "Drop --amp to train in full precision."
+        )
+    wrapper = cfg.optim_wrapper.get("type", "OptimWrapper")
+    if wrapper not in ("OptimWrapper", "AmpOptimWrapper"):
+        raise ValueError(f"--amp cannot convert the custom optimizer wrapper {wrapper!r}.")
+    cfg.optim_wrapper.type = "AmpOptimWrapper"
+    cfg.optim_wrapper.setdefault("loss_scale", "dynamic")
+
+
+def build_runner(cfg: Config) -> Runner:
+    """Build the runner the config asks for (``runner_type``) in the config's own scope."""
+    if "runner_type" not in cfg:
+        return Runner.from_cfg(cfg)
+    from mmengine.registry import RUNNERS, DefaultScope
+
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+        return RUNNERS.build(cfg)
+
+
+def set_local_rank(local_rank: int) -> None:
+    """torch.distributed.launch passes ``--local-rank``; torchrun sets the variable."""
+    os.environ.setdefault("LOCAL_RANK", str(local_rank))

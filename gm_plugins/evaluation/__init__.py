@@ -1,0 +1,1 @@
+"""evaluation components of gm_plugins, registered into MMAction2's registries."""

@@ -1,0 +1,1 @@
+"""models components of gm_plugins, registered into MMAction2's registries."""
