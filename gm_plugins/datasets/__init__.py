@@ -1,1 +1,14 @@
-"""datasets components of gm_plugins, registered into MMAction2's registries."""
+"""Datasets, transforms and the synthetic infant generator, registered into MMAction2."""
+
+from . import transforms
+from .gm_dataset import GM_CLASSES, GMDataset, read_subjects
+from .loading import LoadCachedWindow, PackTwoStreamInputs
+
+__all__ = [
+    "GM_CLASSES",
+    "GMDataset",
+    "LoadCachedWindow",
+    "PackTwoStreamInputs",
+    "read_subjects",
+    "transforms",
+]

@@ -1,0 +1,124 @@
+"""The preprocessing cache: what ``tools/preprocess_videos.py`` writes and ``GMDataset`` reads.
+
+Layout, one folder per video::
+
+    CACHE/<subject_id>/frames.npy    uint8 (N, S, S, 3)  aligned, background-removed RGB frames
+                      /flow.npy      uint8 (N-1, S, S, 2) flow from frame i to i+1, quantised
+                      /matrices.npy  float32 (N, 2, 3)   source pixel -> aligned pixel, per frame
+                      /meta.json     frame indices, fps, body frame, flow settings, fallbacks
+
+The N cached frames are source frames ``frame_indices`` (every ``frame_step``-th frame), so
+windows of any start stride and span can be cut later without preprocessing again. Flow is
+stored as ``q = round((f / bound + 1) * 127.5)`` for ``f`` in pixels clipped to ``+-bound``;
+:func:`dequantise_flow` returns it scaled to [-1, 1]. Flow channels are (x, y).
+
+A video counts as done only when its folder holds ``meta.json``: folders are written under a
+temporary name and renamed into place, so a killed run never leaves a half-written video
+that looks finished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+FRAMES_FILE = "frames.npy"
+FLOW_FILE = "flow.npy"
+MATRICES_FILE = "matrices.npy"
+META_FILE = "meta.json"
+
+
+def quantise_flow(flow: np.ndarray, bound: float) -> np.ndarray:
+    """Flow in pixels (..., 2) -> uint8, clipping to ``+-bound`` pixels."""
+    scaled = np.clip(np.asarray(flow, np.float32) / bound, -1.0, 1.0)
+    return np.round((scaled + 1.0) * 127.5).astype(np.uint8)
+
+
+def dequantise_flow(quantised: np.ndarray) -> np.ndarray:
+    """uint8 flow -> float32 in [-1, 1] (1 means ``bound`` pixels)."""
+    return quantised.astype(np.float32) / 127.5 - 1.0
+
+
+def is_cached(cache_root: str | os.PathLike, subject_id: str) -> bool:
+    """Whether ``subject_id`` was completely written to the cache."""
+    return (Path(cache_root) / subject_id / META_FILE).is_file()
+
+
+def write_cached_video(
+    cache_root: str | os.PathLike,
+    subject_id: str,
+    frames: np.ndarray,
+    flow_quantised: np.ndarray,
+    matrices: np.ndarray,
+    meta: dict,
+) -> Path:
+    """Atomically write one video's cache folder and return its path.
+
+    Args:
+        frames: uint8 (N, S, S, 3) RGB.
+        flow_quantised: uint8 (N-1, S, S, 2), see :func:`quantise_flow`.
+        matrices: float32 (N, 2, 3).
+        meta: JSON-serialisable; must hold ``frame_indices`` (N ints) and ``fps``.
+    """
+    frames = np.ascontiguousarray(frames, dtype=np.uint8)
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"{subject_id}: frames must be (N, S, S, 3) uint8, got {frames.shape}")
+    expected_flow = (frames.shape[0] - 1, *frames.shape[1:3], 2)
+    if flow_quantised.shape != expected_flow or flow_quantised.dtype != np.uint8:
+        raise ValueError(
+            f"{subject_id}: flow must be uint8 {expected_flow}, got "
+            f"{flow_quantised.dtype} {flow_quantised.shape}"
+        )
+    if len(meta.get("frame_indices", ())) != frames.shape[0] or "fps" not in meta:
+        raise ValueError(f"{subject_id}: meta needs 'fps' and one frame index per cached frame")
+    root = Path(cache_root)
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / subject_id
+    staging = Path(tempfile.mkdtemp(prefix=f".{subject_id}.", dir=root))
+    try:
+        np.save(staging / FRAMES_FILE, frames)
+        np.save(staging / FLOW_FILE, flow_quantised)
+        np.save(staging / MATRICES_FILE, np.asarray(matrices, np.float32))
+        meta = dict(meta, subject_id=subject_id, num_frames=int(frames.shape[0]))
+        (staging / META_FILE).write_text(json.dumps(meta, indent=1))
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return final
+
+
+@dataclass
+class CachedVideo:
+    """One cached video, memory-mapped: slicing reads only the frames asked for."""
+
+    path: Path
+    meta: dict
+    frames: np.ndarray  # uint8 (N, S, S, 3)
+    flow: np.ndarray  # uint8 (N-1, S, S, 2)
+
+    @property
+    def frame_indices(self) -> np.ndarray:
+        return np.asarray(self.meta["frame_indices"], dtype=np.int64)
+
+
+def read_cached_video(cache_root: str | os.PathLike, subject_id: str) -> CachedVideo:
+    """Open a cached video; raises FileNotFoundError naming the fix if it is missing."""
+    path = Path(cache_root) / subject_id
+    if not (path / META_FILE).is_file():
+        raise FileNotFoundError(
+            f"No preprocessed cache for {subject_id} at {path}. Run "
+            f"tools/preprocess_videos.py CONFIG --data-root DATA --out {cache_root} first."
+        )
+    meta = json.loads((path / META_FILE).read_text())
+    frames = np.load(path / FRAMES_FILE, mmap_mode="r")
+    flow = np.load(path / FLOW_FILE, mmap_mode="r")
+    return CachedVideo(path=path, meta=meta, frames=frames, flow=flow)

@@ -1,0 +1,116 @@
+"""Transforms that turn one cached window into the two-stream model's inputs."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+import torch
+from mmaction.registry import TRANSFORMS
+from mmaction.structures import ActionDataSample
+from mmcv.transforms import BaseTransform
+
+from .cache import CachedVideo, dequantise_flow, read_cached_video
+
+
+class _OpenVideos:
+    """A small per-process LRU of memory-mapped cached videos (workers fork, so each has one)."""
+
+    def __init__(self, capacity: int = 32) -> None:
+        self.capacity = capacity
+        self._videos: OrderedDict[tuple[str, str], CachedVideo] = OrderedDict()
+
+    def get(self, cache_root: str, subject_id: str) -> CachedVideo:
+        key = (cache_root, subject_id)
+        if key in self._videos:
+            self._videos.move_to_end(key)
+        else:
+            self._videos[key] = read_cached_video(cache_root, subject_id)
+            if len(self._videos) > self.capacity:
+                self._videos.popitem(last=False)
+        return self._videos[key]
+
+
+_OPEN_VIDEOS = _OpenVideos()
+
+
+@TRANSFORMS.register_module()
+class LoadCachedWindow(BaseTransform):
+    """Read the RGB frames and flow fields of one window from the preprocessing cache.
+
+    Required keys: ``cache_root``, ``subject_id``, ``frame_positions`` ((L + 1,) positions in
+    the cached frames, see :func:`gm_plugins.datasets.windows.window_positions`).
+
+    Added keys: ``rgb`` uint8 (T, S, S, 3); ``flow`` float32 (L, S, S, 2) in [-1, 1];
+    ``img_shape`` (S, S).
+
+    Args:
+        rgb_frames: T, how many RGB frames to take around the window's middle (paper: 1).
+        jitter: in training, shift the RGB frame(s) by up to this many cached frames at random,
+            so the spatial stream sees more than one frame per window.
+    """
+
+    def __init__(self, rgb_frames: int = 1, jitter: int = 0) -> None:
+        if rgb_frames < 1 or jitter < 0:
+            raise ValueError(f"rgb_frames must be >= 1 and jitter >= 0, got {rgb_frames}, {jitter}")
+        self.rgb_frames = rgb_frames
+        self.jitter = jitter
+
+    def transform(self, results: dict) -> dict:
+        video = _OPEN_VIDEOS.get(results["cache_root"], results["subject_id"])
+        positions = np.asarray(results["frame_positions"])
+        middle = (len(positions) - 1) // 2
+        if self.jitter and not results.get("test_mode", True):
+            middle += np.random.randint(-self.jitter, self.jitter + 1)
+        first = middle - (self.rgb_frames - 1) // 2
+        first = int(np.clip(first, 0, len(positions) - self.rgb_frames))
+        rgb_positions = positions[first : first + self.rgb_frames]
+        results["rgb"] = np.asarray(video.frames[rgb_positions])
+        results["flow"] = dequantise_flow(np.asarray(video.flow[positions[:-1]]))
+        results["img_shape"] = results["rgb"].shape[1:3]
+        return results
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(rgb_frames={self.rgb_frames}, jitter={self.jitter})"
+
+
+@TRANSFORMS.register_module()
+class PackTwoStreamInputs(BaseTransform):
+    """Pack a window as ``dict(inputs=dict(rgb, flow), data_samples=ActionDataSample)``.
+
+    Required keys: ``label``, ``subject_id``, ``window_index``, and ``rgb`` and/or ``flow``.
+
+    Produces ``rgb`` uint8 tensor (T, 3, S, S) and ``flow`` float32 tensor (L, 2, S, S); the
+    data sample holds ``gt_label`` and the metainfo ``subject_id``, ``window_index``,
+    ``window_start``.
+
+    Args:
+        streams: which modalities to pack (omit one for single-stream models).
+    """
+
+    def __init__(self, streams: tuple[str, ...] = ("rgb", "flow")) -> None:
+        unknown = set(streams) - {"rgb", "flow"}
+        if unknown or not streams:
+            raise ValueError(f"streams must be a non-empty subset of ('rgb', 'flow'): {streams}")
+        self.streams = tuple(streams)
+
+    def transform(self, results: dict) -> dict:
+        inputs = {}
+        for stream in self.streams:
+            if stream not in results:
+                raise KeyError(f"PackTwoStreamInputs: '{stream}' is missing; load it first")
+            array = np.ascontiguousarray(np.asarray(results[stream]).transpose(0, 3, 1, 2))
+            inputs[stream] = torch.from_numpy(array)
+        sample = ActionDataSample().set_gt_label(int(results["label"]))
+        sample.set_metainfo(
+            dict(
+                subject_id=results["subject_id"],
+                window_index=int(results["window_index"]),
+                window_start=int(results.get("window_start", -1)),
+                img_shape=tuple(results.get("img_shape", ())),
+            )
+        )
+        return dict(inputs=inputs, data_samples=sample)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(streams={self.streams})"
