@@ -1,0 +1,1 @@
+"""Data transforms of the preprocessing chain, registered into MMAction2's TRANSFORMS."""
