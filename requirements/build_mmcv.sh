@@ -21,7 +21,17 @@ PY_TAG="$("$PYTHON" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_
 CACHE_ROOT="${GM_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gm_plugins/wheels}"
 CACHE_DIR="$CACHE_ROOT/mmcv-${MMCV_VERSION}_torch-${TORCH_VERSION}_${PY_TAG}"
 
-if "$PYTHON" -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '${MMCV_VERSION}'" 2>/dev/null; then
+# Checked without importing mmcv: its import needs OpenCV, which a later step installs.
+has_compiled_mmcv() {
+    "$PYTHON" - "$MMCV_VERSION" <<'PY'
+import importlib.metadata, importlib.util, pathlib, sys
+assert importlib.metadata.version("mmcv") == sys.argv[1]
+package = pathlib.Path(importlib.util.find_spec("mmcv").origin).parent
+assert any(package.glob("_ext*.so")), "mmcv has no compiled ops"
+PY
+}
+
+if has_compiled_mmcv 2>/dev/null; then
     echo "    mmcv ${MMCV_VERSION} with compiled ops is already installed"
     exit 0
 fi
@@ -52,4 +62,8 @@ if [ -z "$WHEEL" ]; then
 fi
 echo "    installing $WHEEL"
 "$PYTHON" -m pip install --quiet --no-deps --force-reinstall "$WHEEL"
-"$PYTHON" -c "import mmcv, mmcv.ops; print('    mmcv', mmcv.__version__, 'with compiled ops')"
+if ! has_compiled_mmcv; then
+    echo "the installed mmcv lacks its compiled ops (mmcv/_ext*.so); delete $WHEEL and rebuild" >&2
+    exit 1
+fi
+echo "    mmcv ${MMCV_VERSION} with compiled ops installed"
