@@ -1,1 +1,19 @@
-"""evaluation components of gm_plugins, registered into MMAction2's registries."""
+"""Infant-level evaluation, registered into MMAction2's ``METRICS`` registry."""
+
+from .aggregation import (
+    DEFAULT_CLASSES,
+    SubjectPrediction,
+    aggregate_by_subject,
+    classification_metrics,
+    write_subject_predictions,
+)
+from .subject_metric import SubjectMetric
+
+__all__ = [
+    "DEFAULT_CLASSES",
+    "SubjectMetric",
+    "SubjectPrediction",
+    "aggregate_by_subject",
+    "classification_metrics",
+    "write_subject_predictions",
+]

@@ -1,1 +1,19 @@
-"""models components of gm_plugins, registered into MMAction2's registries."""
+"""Model components of gm_plugins, registered into MMAction2's ``MODELS`` registry."""
+
+from .data_preprocessors import TwoStreamDataPreprocessor, flip_horizontally
+from .fusion import BaseFusion, ConcatConvFusion, LateFusion, PoolFusion, SumFusion
+from .heads import FusionClsHead
+from .recognizers import STREAM_LAYOUTS, TwoStreamRecognizer
+
+__all__ = [
+    "STREAM_LAYOUTS",
+    "BaseFusion",
+    "ConcatConvFusion",
+    "FusionClsHead",
+    "LateFusion",
+    "PoolFusion",
+    "SumFusion",
+    "TwoStreamDataPreprocessor",
+    "TwoStreamRecognizer",
+    "flip_horizontally",
+]

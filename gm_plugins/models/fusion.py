@@ -1,0 +1,311 @@
+"""Fusion modules: turn the per-stream feature maps of the two-stream recognizer into one feature.
+
+Every fusion module takes a mapping ``{stream name: feature map}`` (streams ``'rgb'`` and
+``'flow'``; maps of shape (N, C, H, W) from 2D backbones or (N, C, T, H, W) from 3D backbones
+and segment-wise 2D backbones) and returns a tensor of shape (N, out_channels) for the head.
+Temporal axes are averaged away first, so 2D and 3D streams can be fused with each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from mmaction.registry import MODELS
+from mmcv.cnn import build_activation_layer
+from mmengine.model import BaseModule
+from mmengine.model.weight_init import normal_init
+from torch import nn
+
+
+def pool_time(feature: torch.Tensor, stream: str) -> torch.Tensor:
+    """Average a (N, C, T, H, W) feature map over T; (N, C, H, W) maps pass unchanged."""
+    if feature.dim() == 5:
+        return feature.mean(dim=2)
+    if feature.dim() == 4:
+        return feature
+    raise ValueError(
+        f"the {stream} stream gave a feature map of shape {tuple(feature.shape)}; fusion "
+        "expects (N, C, H, W) or (N, C, T, H, W). Is the backbone a classification network "
+        "that already pools its output?"
+    )
+
+
+def global_average_pool(feature_map: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) -> (N, C)."""
+    return feature_map.mean(dim=(2, 3))
+
+
+def check_same_spatial_size(maps: Mapping[str, torch.Tensor], fusion_name: str) -> None:
+    """Raise when the streams' feature maps differ in height or width, naming each size."""
+    sizes = {stream: tuple(fmap.shape[-2:]) for stream, fmap in maps.items()}
+    if len(set(sizes.values())) > 1:
+        described = ", ".join(f"{stream} gives {h}x{w}" for stream, (h, w) in sizes.items())
+        raise ValueError(
+            f"{fusion_name} fuses feature maps position by position, but their spatial sizes "
+            f"differ: {described}. Feed both streams the same frame size and use backbones "
+            "with the same total stride, or use LateFusion or PoolFusion, which pool first."
+        )
+
+
+class BaseFusion(BaseModule):
+    """Common checks of the fusion modules.
+
+    Args:
+        in_channels (Mapping[str, int], optional): Channels of each stream's feature map,
+            e.g. ``dict(rgb=2048, flow=2048)``; its keys name the streams this module fuses,
+            in the order used for concatenation. ``None`` accepts any streams unchecked.
+        init_cfg (dict, optional): Initialisation config. Defaults to None.
+
+    Attributes:
+        out_channels (int | None): Width of the fused feature given to the head.
+        produces_class_scores (bool): True when the output already holds class scores,
+            so the head must not add a classifier of its own.
+    """
+
+    produces_class_scores = False
+
+    def __init__(self, in_channels: Mapping[str, int] | None, init_cfg: dict | None = None):
+        super().__init__(init_cfg=init_cfg)
+        if in_channels is not None:
+            if not isinstance(in_channels, Mapping) or not in_channels:
+                raise TypeError(
+                    f"{type(self).__name__}.in_channels must map stream names to channel "
+                    f"counts, e.g. dict(rgb=2048, flow=2048); got {in_channels!r}"
+                )
+            in_channels = {str(stream): int(width) for stream, width in in_channels.items()}
+        self.in_channels: dict[str, int] | None = in_channels
+        self.out_channels: int | None = None
+
+    @property
+    def streams(self) -> tuple[str, ...] | None:
+        """The stream names this module was configured for (None: any)."""
+        return None if self.in_channels is None else tuple(self.in_channels)
+
+    def prepare(self, feats: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Check the streams and channels of ``feats`` and average temporal axes away.
+
+        Returns:
+            dict[str, Tensor]: (N, C, H, W) maps, ordered like ``in_channels``.
+        """
+        name = type(self).__name__
+        if not feats:
+            raise ValueError(f"{name} received no feature maps")
+        if self.in_channels is None:
+            return {stream: pool_time(fmap, stream) for stream, fmap in feats.items()}
+        if set(feats) != set(self.in_channels):
+            raise ValueError(
+                f"{name} was configured for streams {list(self.in_channels)} but received "
+                f"{list(feats)}: make fusion.in_channels name exactly the recognizer's streams"
+            )
+        maps = {}
+        for stream, width in self.in_channels.items():
+            fmap = pool_time(feats[stream], stream)
+            if fmap.shape[1] != width:
+                raise ValueError(
+                    f"{name} expects {width}-channel {stream} features but the {stream} "
+                    f"backbone gives {fmap.shape[1]} channels: set "
+                    f"fusion.in_channels.{stream}={fmap.shape[1]}"
+                )
+            maps[stream] = fmap
+        return maps
+
+
+@MODELS.register_module()
+class PoolFusion(BaseFusion):
+    """Global-average-pool each stream and concatenate the vectors (a single stream passes).
+
+    Args:
+        in_channels (Mapping[str, int], optional): Channels per stream; ``None`` accepts
+            any streams (then ``out_channels`` is unknown until the first forward).
+
+    Shapes:
+        feats: ``{stream: (N, C_s, [T,] H, W)}`` -> (N, sum of C_s).
+    """
+
+    def __init__(self, in_channels: Mapping[str, int] | None = None, init_cfg: dict | None = None):
+        super().__init__(in_channels, init_cfg=init_cfg)
+        if self.in_channels is not None:
+            self.out_channels = sum(self.in_channels.values())
+
+    def forward(self, feats: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        maps = self.prepare(feats)
+        return torch.cat([global_average_pool(fmap) for fmap in maps.values()], dim=1)
+
+
+@MODELS.register_module()
+class ConcatConvFusion(BaseFusion):
+    """The paper's spatiotemporal fusion: concatenate maps, 1x1 conv, global average pool.
+
+    Args:
+        in_channels (Mapping[str, int]): Channels per stream, e.g. ``dict(rgb=2048, flow=2048)``;
+            concatenation follows this order.
+        out_channels (int, optional): Channels after the 1x1 conv. Defaults to half the
+            concatenated width (4096 -> 2048 in the paper).
+        act_cfg (dict, optional): Activation after the conv. The paper uses none, which
+            makes conv-then-pool a linear map of the pooled features; ``dict(type='ReLU')``
+            makes the fusion non-linear. Defaults to None.
+        init_cfg (dict, optional): Initialisation config. Defaults to None.
+
+    With a single stream there is nothing to fuse: its map is pooled and passed through, so
+    ``out_channels`` is that stream's width.
+
+    Shapes:
+        feats: ``{stream: (N, C_s, [T,] H, W)}`` with equal H, W -> (N, out_channels).
+    """
+
+    def __init__(
+        self,
+        in_channels: Mapping[str, int],
+        out_channels: int | None = None,
+        act_cfg: dict | None = None,
+        init_cfg: dict | None = None,
+    ):
+        if in_channels is None:
+            raise TypeError("ConcatConvFusion needs in_channels, e.g. dict(rgb=2048, flow=2048)")
+        super().__init__(in_channels, init_cfg=init_cfg)
+        concat_width = sum(self.in_channels.values())
+        if len(self.in_channels) == 1:
+            self.out_channels = concat_width
+            self.fuse_conv = None
+            self.activation = None
+            return
+        self.out_channels = int(out_channels) if out_channels is not None else concat_width // 2
+        self.fuse_conv = nn.Conv2d(concat_width, self.out_channels, kernel_size=1)
+        self.activation = build_activation_layer(act_cfg) if act_cfg is not None else None
+
+    def forward(self, feats: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        maps = self.prepare(feats)
+        if self.fuse_conv is None:
+            return global_average_pool(next(iter(maps.values())))
+        check_same_spatial_size(maps, type(self).__name__)
+        fused = self.fuse_conv(torch.cat(list(maps.values()), dim=1))
+        if self.activation is not None:
+            fused = self.activation(fused)
+        return global_average_pool(fused)
+
+
+@MODELS.register_module()
+class SumFusion(BaseFusion):
+    """Sum the streams' maps position by position (after 1x1 projections if widths differ).
+
+    Args:
+        in_channels (Mapping[str, int]): Channels per stream.
+        out_channels (int, optional): Common width. Streams of another width get a 1x1 conv
+            projection to it. Defaults to the streams' width, which must then be equal.
+        init_cfg (dict, optional): Initialisation config. Defaults to None.
+
+    Shapes:
+        feats: ``{stream: (N, C_s, [T,] H, W)}`` with equal H, W -> (N, out_channels).
+    """
+
+    def __init__(
+        self,
+        in_channels: Mapping[str, int],
+        out_channels: int | None = None,
+        init_cfg: dict | None = None,
+    ):
+        if in_channels is None:
+            raise TypeError("SumFusion needs in_channels, e.g. dict(rgb=2048, flow=2048)")
+        super().__init__(in_channels, init_cfg=init_cfg)
+        widths = set(self.in_channels.values())
+        if out_channels is None:
+            if len(widths) > 1:
+                raise ValueError(
+                    f"SumFusion got streams of different widths {self.in_channels}: set "
+                    "fusion.out_channels so that each stream is projected to it"
+                )
+            out_channels = widths.pop()
+        self.out_channels = int(out_channels)
+        self.projections = nn.ModuleDict(
+            {
+                stream: nn.Conv2d(width, self.out_channels, kernel_size=1)
+                for stream, width in self.in_channels.items()
+                if width != self.out_channels
+            }
+        )
+
+    def forward(self, feats: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        maps = self.prepare(feats)
+        check_same_spatial_size(maps, type(self).__name__)
+        projected = [
+            self.projections[stream](fmap) if stream in self.projections else fmap
+            for stream, fmap in maps.items()
+        ]
+        return global_average_pool(torch.stack(projected).sum(dim=0))
+
+
+@MODELS.register_module()
+class LateFusion(BaseFusion):
+    """Classify each stream on its own and average the class scores with weights.
+
+    This is how two-stream TSN results are usually reported; trained end to end here, the
+    weighted average of the streams' logits is the output (pair it with a head that has
+    ``with_fc=False``).
+
+    Args:
+        in_channels (Mapping[str, int]): Channels per stream.
+        num_classes (int): Number of classes.
+        weights (Mapping[str, float], optional): Weight of each stream's scores; normalised to
+            sum to 1. Defaults to equal weights.
+        dropout_ratio (float): Dropout before each stream's classifier. Defaults to 0.
+        init_std (float): Std of the classifiers' normal initialisation. Defaults to 0.01.
+        init_cfg (dict, optional): Initialisation config. Defaults to None.
+
+    Shapes:
+        feats: ``{stream: (N, C_s, [T,] H, W)}`` -> (N, num_classes) class scores (logits).
+    """
+
+    produces_class_scores = True
+
+    def __init__(
+        self,
+        in_channels: Mapping[str, int],
+        num_classes: int,
+        weights: Mapping[str, float] | None = None,
+        dropout_ratio: float = 0.0,
+        init_std: float = 0.01,
+        init_cfg: dict | None = None,
+    ):
+        if in_channels is None:
+            raise TypeError("LateFusion needs in_channels, e.g. dict(rgb=2048, flow=2048)")
+        super().__init__(in_channels, init_cfg=init_cfg)
+        self.num_classes = int(num_classes)
+        self.out_channels = self.num_classes
+        self.init_std = init_std
+        weights = dict(weights) if weights is not None else dict.fromkeys(self.in_channels, 1.0)
+        if set(weights) != set(self.in_channels):
+            raise ValueError(
+                f"LateFusion.weights names streams {list(weights)} but in_channels names "
+                f"{list(self.in_channels)}: give one weight per stream"
+            )
+        if any(weight < 0 for weight in weights.values()) or sum(weights.values()) <= 0:
+            raise ValueError(f"LateFusion.weights must be non-negative and not all 0: {weights}")
+        total = sum(weights.values())
+        self.weights = {stream: weights[stream] / total for stream in self.in_channels}
+        self.dropout = nn.Dropout(p=dropout_ratio) if dropout_ratio > 0 else nn.Identity()
+        self.classifiers = nn.ModuleDict(
+            {
+                stream: nn.Linear(width, self.num_classes)
+                for stream, width in self.in_channels.items()
+            }
+        )
+
+    def init_weights(self) -> None:
+        """Small normal weights for the per-stream classifiers, as mmaction's heads do."""
+        super().init_weights()
+        if self.init_cfg is None:
+            for classifier in self.classifiers.values():
+                normal_init(classifier, std=self.init_std)
+
+    def stream_scores(self, feats: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Each stream's class scores: ``{stream: (N, num_classes)}``."""
+        maps = self.prepare(feats)
+        return {
+            stream: self.classifiers[stream](self.dropout(global_average_pool(fmap)))
+            for stream, fmap in maps.items()
+        }
+
+    def forward(self, feats: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        scores = self.stream_scores(feats)
+        return sum(self.weights[stream] * score for stream, score in scores.items())

@@ -1,0 +1,148 @@
+"""Fusion modules: output shapes, the arithmetic of each fusion, and shape errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from tests.models.tiny_models import build
+
+
+def _maps(rgb_shape=(2, 8, 4, 4), flow_shape=(2, 8, 4, 4)) -> dict[str, torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    return dict(
+        rgb=torch.randn(*rgb_shape, generator=generator),
+        flow=torch.randn(*flow_shape, generator=generator),
+    )
+
+
+def test_concat_conv_fusion_is_concat_then_1x1_conv_then_average_pool():
+    fusion = build(dict(type="ConcatConvFusion", in_channels=dict(rgb=8, flow=8))).eval()
+    feats = _maps()
+    out = fusion(feats)
+
+    assert fusion.out_channels == 8  # half of the 16 concatenated channels, as in the paper
+    assert out.shape == (2, 8)
+    concatenated = torch.cat([feats["rgb"], feats["flow"]], dim=1)
+    conv = fusion.fuse_conv
+    expected = F.conv2d(concatenated, conv.weight, conv.bias).mean(dim=(2, 3))
+    assert torch.allclose(out, expected, atol=1e-6)
+
+
+def test_concat_conv_fusion_paper_width_and_optional_activation():
+    fusion = build(
+        dict(
+            type="ConcatConvFusion",
+            in_channels=dict(rgb=2048, flow=2048),
+            out_channels=2048,
+            act_cfg=dict(type="ReLU"),
+        )
+    )
+    assert fusion.fuse_conv.in_channels == 4096 and fusion.fuse_conv.out_channels == 2048
+    out = fusion(_maps((1, 2048, 7, 7), (1, 2048, 7, 7)))
+    assert out.shape == (1, 2048)
+    assert (out >= 0).all()
+
+
+def test_3d_feature_maps_are_averaged_over_time_first():
+    fusion = build(dict(type="ConcatConvFusion", in_channels=dict(rgb=8, flow=8), out_channels=5))
+    feats = _maps((2, 8, 3, 4, 4), (2, 8, 4, 4))  # a 3D RGB stream and a 2D flow stream
+    out = fusion(feats)
+    pooled = dict(rgb=feats["rgb"].mean(dim=2), flow=feats["flow"])
+    assert out.shape == (2, 5)
+    assert torch.allclose(out, fusion(pooled), atol=1e-6)
+
+
+def test_mismatched_spatial_sizes_name_each_stream():
+    fusion = build(dict(type="ConcatConvFusion", in_channels=dict(rgb=8, flow=8)))
+    with pytest.raises(ValueError, match="rgb gives 7x7, flow gives 4x4"):
+        fusion(_maps((2, 8, 7, 7), (2, 8, 4, 4)))
+    summing = build(dict(type="SumFusion", in_channels=dict(rgb=8, flow=8)))
+    with pytest.raises(ValueError, match="rgb gives 4x4, flow gives 2x3"):
+        summing(_maps((2, 8, 4, 4), (2, 8, 2, 3)))
+
+
+def test_mismatched_channels_say_which_setting_to_change():
+    fusion = build(dict(type="ConcatConvFusion", in_channels=dict(rgb=8, flow=16)))
+    with pytest.raises(ValueError, match=r"set fusion.in_channels.flow=8"):
+        fusion(_maps())
+
+
+def test_fusion_rejects_streams_it_was_not_configured_for():
+    fusion = build(dict(type="ConcatConvFusion", in_channels=dict(rgb=8, flow=8)))
+    with pytest.raises(ValueError, match=r"configured for streams \['rgb', 'flow'\]"):
+        fusion(dict(rgb=torch.zeros(1, 8, 4, 4)))
+
+
+@pytest.mark.parametrize("fusion_type", ["ConcatConvFusion", "SumFusion", "PoolFusion"])
+def test_a_single_stream_passes_through_pooled(fusion_type):
+    fusion = build(dict(type=fusion_type, in_channels=dict(flow=8)))
+    flow = torch.randn(2, 8, 3, 5, 5)
+    assert fusion.out_channels == 8
+    assert torch.allclose(fusion(dict(flow=flow)), flow.mean(dim=(2, 3, 4)), atol=1e-6)
+
+
+def test_sum_fusion_sums_maps_of_equal_width():
+    fusion = build(dict(type="SumFusion", in_channels=dict(rgb=8, flow=8)))
+    feats = _maps()
+    assert len(fusion.projections) == 0
+    expected = (feats["rgb"] + feats["flow"]).mean(dim=(2, 3))
+    assert torch.allclose(fusion(feats), expected, atol=1e-6)
+
+
+def test_sum_fusion_projects_streams_to_a_common_width():
+    with pytest.raises(ValueError, match=r"set fusion\.out_channels"):
+        build(dict(type="SumFusion", in_channels=dict(rgb=8, flow=4)))
+    fusion = build(dict(type="SumFusion", in_channels=dict(rgb=8, flow=4), out_channels=8))
+    assert set(fusion.projections) == {"flow"}
+    feats = _maps((2, 8, 4, 4), (2, 4, 4, 4))
+    projection = fusion.projections["flow"]
+    projected_flow = F.conv2d(feats["flow"], projection.weight, projection.bias)
+    expected = (feats["rgb"] + projected_flow).mean(dim=(2, 3))
+    assert torch.allclose(fusion(feats), expected, atol=1e-6)
+
+
+def test_pool_fusion_concatenates_pooled_streams_in_configured_order():
+    fusion = build(dict(type="PoolFusion", in_channels=dict(rgb=8, flow=4)))
+    feats = _maps((2, 8, 4, 4), (2, 4, 2, 2))  # pooling first allows different sizes
+    out = fusion(feats)
+    assert fusion.out_channels == 12
+    assert torch.allclose(out[:, :8], feats["rgb"].mean(dim=(2, 3)))
+    assert torch.allclose(out[:, 8:], feats["flow"].mean(dim=(2, 3)))
+
+
+def test_late_fusion_is_the_weighted_average_of_stream_scores():
+    fusion = build(
+        dict(
+            type="LateFusion",
+            in_channels=dict(rgb=8, flow=8),
+            num_classes=3,
+            weights=dict(rgb=1.0, flow=3.0),
+        )
+    ).eval()
+    feats = _maps((2, 8, 4, 4), (2, 8, 2, 2))
+    scores = fusion.stream_scores(feats)
+    assert fusion.produces_class_scores and fusion.out_channels == 3
+    assert scores["rgb"].shape == scores["flow"].shape == (2, 3)
+    assert torch.allclose(fusion(feats), 0.25 * scores["rgb"] + 0.75 * scores["flow"], atol=1e-6)
+    expected_rgb = fusion.classifiers["rgb"](feats["rgb"].mean(dim=(2, 3)))
+    assert torch.allclose(scores["rgb"], expected_rgb, atol=1e-6)
+
+
+def test_late_fusion_weights_must_name_the_streams():
+    with pytest.raises(ValueError, match="one weight per stream"):
+        build(
+            dict(
+                type="LateFusion",
+                in_channels=dict(rgb=8, flow=8),
+                num_classes=3,
+                weights=dict(rgb=1.0),
+            )
+        )
+
+
+def test_feature_vectors_are_rejected_with_a_hint():
+    fusion = build(dict(type="PoolFusion"))
+    with pytest.raises(ValueError, match=r"expects \(N, C, H, W\) or \(N, C, T, H, W\)"):
+        fusion(dict(rgb=torch.zeros(2, 8)))

@@ -1,0 +1,132 @@
+"""Measure training samples/s and inference windows/s of two-stream model configs on the CPU.
+
+Random windows stand in for data, so the numbers are the model's cost alone (data
+preprocessor, forward, backward and an AdamW step for training; data preprocessor and
+``predict`` for inference). Example:
+
+    python tools/benchmark_recognizer.py \
+        --models configs/_base_/models/two-stream_r50-concat-fusion.py:224 \
+                 configs/_base_/models/two-stream_r18-3stage-concat-fusion.py:112
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+import gm_plugins  # noqa: E402,F401  (compat and registration before any model import)
+
+MODEL_DIR = REPO_ROOT / "configs" / "_base_" / "models"
+DEFAULT_MODELS = (
+    f"{MODEL_DIR / 'two-stream_r50-concat-fusion.py'}:224",
+    f"{MODEL_DIR / 'two-stream_r18-3stage-concat-fusion.py'}:112",
+)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=list(DEFAULT_MODELS),
+        help="model configs as PATH:SIZE (SIZE = window height and width in pixels)",
+    )
+    parser.add_argument("--train-batch", type=int, default=4, help="windows per training step")
+    parser.add_argument("--test-batch", type=int, default=8, help="windows per inference step")
+    parser.add_argument("--frames", type=int, default=1, help="RGB frames per window (T)")
+    parser.add_argument("--flow-fields", type=int, default=6, help="flow fields per window (L)")
+    parser.add_argument("--iters", type=int, default=5, help="timed steps per measurement")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps first")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    return parser.parse_args()
+
+
+def random_batch(batch_size: int, frames: int, flow_fields: int, size: int) -> dict:
+    """A collated batch of random windows in the dataset's packed format."""
+    from mmaction.structures import ActionDataSample
+
+    return dict(
+        inputs=dict(
+            rgb=[
+                torch.randint(0, 256, (frames, 3, size, size), dtype=torch.uint8)
+                for _ in range(batch_size)
+            ],
+            flow=[torch.rand(flow_fields, 2, size, size) * 2 - 1 for _ in range(batch_size)],
+        ),
+        data_samples=[ActionDataSample().set_gt_label(i % 3) for i in range(batch_size)],
+    )
+
+
+def build_model(config_path: str) -> torch.nn.Module:
+    from mmaction.registry import MODELS
+    from mmengine.config import Config
+
+    from gm_plugins.compat import library_scope
+
+    with library_scope("mmaction"):
+        return MODELS.build(Config.fromfile(config_path).model)
+
+
+def steps_per_second(step, iters: int, warmup: int) -> float:
+    for _ in range(warmup):
+        step()
+    start = time.perf_counter()
+    for _ in range(iters):
+        step()
+    return iters / (time.perf_counter() - start)
+
+
+def benchmark(config_path: str, size: int, args: argparse.Namespace) -> dict:
+    """Training samples/s and inference windows/s of one model config at ``size`` pixels."""
+    from mmengine.optim import OptimWrapper
+
+    model = build_model(config_path)
+    parameters = sum(p.numel() for p in model.parameters())
+    optim_wrapper = OptimWrapper(torch.optim.AdamW(model.parameters(), lr=1e-5))
+    train_data = random_batch(args.train_batch, args.frames, args.flow_fields, size)
+    model.train()
+    train_rate = steps_per_second(
+        lambda: model.train_step(train_data, optim_wrapper), args.iters, args.warmup
+    )
+    test_data = random_batch(args.test_batch, args.frames, args.flow_fields, size)
+    model.eval()
+    with torch.no_grad():
+        test_rate = steps_per_second(lambda: model.test_step(test_data), args.iters, args.warmup)
+    return dict(
+        parameters=parameters,
+        train_samples_per_s=train_rate * args.train_batch,
+        test_windows_per_s=test_rate * args.test_batch,
+    )
+
+
+def main() -> None:
+    args = parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; windows of T={args.frames} "
+        f"RGB frames and L={args.flow_fields} flow fields; train batch {args.train_batch}, "
+        f"test batch {args.test_batch}"
+    )
+    print(f"{'model':<48} {'size':>5} {'params':>8} {'train samples/s':>16} {'test windows/s':>15}")
+    for entry in args.models:
+        path, _, size = entry.rpartition(":")
+        if not path or not size.isdigit():
+            raise SystemExit(f"--models entries are PATH:SIZE, got {entry!r}")
+        result = benchmark(path, int(size), args)
+        print(
+            f"{Path(path).stem:<48} {size:>5} {result['parameters'] / 1e6:>7.1f}M "
+            f"{result['train_samples_per_s']:>16.2f} {result['test_windows_per_s']:>15.2f}",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
