@@ -1,0 +1,72 @@
+# The synthetic default dataset (tools/make_synthetic_dataset.py), preprocessed into a cache by
+# tools/preprocess_videos.py, split by infant: fold 0 tests, fold 1 validates, the rest train.
+# Windows are in seconds (1 s, 6 flow fields at 30 fps with frame_step 5, as in the paper).
+dataset_type = "GMDataset"
+data_root = "data/gm_synthetic"
+cache_root = "data/gm_synthetic/cache_demo"
+ann_file = "subjects.csv"
+folds = dict(num_folds=4, fold_seed=2021, test_fold=0, val_fold=1)
+train_window = dict(start_stride=1.0, span=1.0, num_windows=None, frame_step=5, unit="seconds")
+test_window = dict(start_stride=1.0, span=1.0, num_windows=None, frame_step=5, unit="seconds")
+
+train_pipeline = [
+    dict(type="LoadCachedWindow", rgb_frames=1, jitter=2),
+    dict(type="PackTwoStreamInputs", streams=("rgb", "flow")),
+]
+test_pipeline = [
+    dict(type="LoadCachedWindow", rgb_frames=1),
+    dict(type="PackTwoStreamInputs", streams=("rgb", "flow")),
+]
+
+train_dataloader = dict(
+    batch_size=16,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type="DefaultSampler", shuffle=True),
+    dataset=dict(
+        type=dataset_type,
+        ann_file=ann_file,
+        data_root=data_root,
+        cache_root=cache_root,
+        window=train_window,
+        split="train",
+        pipeline=train_pipeline,
+        **folds,
+    ),
+)
+val_dataloader = dict(
+    batch_size=32,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type="DefaultSampler", shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        ann_file=ann_file,
+        data_root=data_root,
+        cache_root=cache_root,
+        window=test_window,
+        split="val",
+        pipeline=test_pipeline,
+        test_mode=True,
+        **folds,
+    ),
+)
+test_dataloader = dict(
+    batch_size=32,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type="DefaultSampler", shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        ann_file=ann_file,
+        data_root=data_root,
+        cache_root=cache_root,
+        window=test_window,
+        split="test",
+        pipeline=test_pipeline,
+        test_mode=True,
+        **folds,
+    ),
+)
+val_evaluator = dict(type="SubjectMetric", aggregation="mean")
+test_evaluator = dict(type="SubjectMetric", aggregation="mean")

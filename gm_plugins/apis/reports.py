@@ -1,0 +1,93 @@
+"""Figures and tables for people: confusion matrices, training curves, metric tables."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display here; write files only
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_confusion_matrix(
+    matrix: Sequence[Sequence[int]], classes: Sequence[str], path: str | os.PathLike, title: str
+) -> Path:
+    """Write a confusion matrix (rows: true class, columns: predicted) as a PNG."""
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(4.2, 3.8), dpi=120)
+    display = ConfusionMatrixDisplay(np.asarray(matrix), display_labels=list(classes))
+    display.plot(ax=axes, cmap="Blues", colorbar=False, values_format="d")
+    axes.set_title(title)
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    plt.close(figure)
+    return path
+
+
+def read_scalar_log(work_dir: str | os.PathLike) -> list[dict]:
+    """Entries of the newest ``vis_data/scalars.json`` that mmengine wrote under ``work_dir``."""
+    logs = sorted(Path(work_dir).glob("*/vis_data/scalars.json"), key=lambda p: p.stat().st_mtime)
+    if not logs:
+        raise FileNotFoundError(f"No */vis_data/scalars.json under {work_dir}; train first.")
+    return [json.loads(line) for line in logs[-1].read_text().splitlines() if line.strip()]
+
+
+def plot_training_curve(
+    work_dir: str | os.PathLike, path: str | os.PathLike, metric: str = "subject/accuracy"
+) -> Path:
+    """Training loss per iteration and a validation metric per epoch, as a PNG."""
+    entries = read_scalar_log(work_dir)
+    train = [e for e in entries if "loss" in e and "step" in e and metric not in e]
+    val = [e for e in entries if metric in e]
+    plt = _pyplot()
+    figure, loss_axes = plt.subplots(figsize=(6, 3.6), dpi=120)
+    loss_axes.plot([e["step"] for e in train], [e["loss"] for e in train], color="tab:blue")
+    loss_axes.set_xlabel("iteration")
+    loss_axes.set_ylabel("training loss", color="tab:blue")
+    if val:
+        metric_axes = loss_axes.twinx()
+        iters_per_epoch = _iters_per_epoch(train)
+        x = [e["step"] * iters_per_epoch for e in val]
+        metric_axes.plot(x, [e[metric] for e in val], "o-", color="tab:orange")
+        metric_axes.set_ylabel(f"validation {metric}", color="tab:orange")
+        metric_axes.set_ylim(0, 1.02)
+    loss_axes.set_title("training curve")
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    plt.close(figure)
+    return path
+
+
+def _iters_per_epoch(train: list[dict]) -> float:
+    """Iterations per epoch from log entries that carry both ``epoch`` and ``step``."""
+    with_epoch = [e for e in train if e.get("epoch")]
+    if not with_epoch:
+        return 1.0
+    last = with_epoch[-1]
+    return last["step"] / max(last["epoch"], 1)
+
+
+def format_metric_table(metrics: dict, keys: Sequence[str], title: str = "") -> str:
+    """A Markdown table of the scalar metrics named by ``keys`` (missing ones are skipped)."""
+    lines = [f"**{title}**", ""] if title else []
+    lines += ["| metric | value |", "|---|---|"]
+    for key in keys:
+        if key in metrics and np.isscalar(metrics[key]):
+            lines.append(f"| {key} | {float(metrics[key]):.3f} |")
+    return "\n".join(lines)
