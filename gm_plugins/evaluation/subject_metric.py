@@ -39,8 +39,9 @@ class SubjectMetric(BaseMetric):
     Each window's ``pred_score`` (softmax probabilities when the head has
     ``average_clips='prob'``, raw scores with ``None``) is grouped by the metainfo
     ``subject_id``; one decision per infant is made by averaging the scores (the paper) or by
-    majority vote. Keys: ``window/loss`` (mean cross-entropy of the window scores; first, so
-    that ``save_best='auto'`` and early stopping can rank by it), ``window/num_windows``,
+    majority vote. Keys: ``window/cross_entropy`` (mean cross-entropy of the window scores, the
+    validation loss; first, so that ``save_best='auto'`` ranks by it; not named ``*loss*``
+    because mmengine's log processor would smooth it across epochs), ``window/num_windows``,
     ``subject/num_subjects``, and ``window/<metric>`` and ``subject/<metric>`` for
     ``accuracy``, ``precision``, ``recall``, ``f1`` (macro), ``f1_<class>``, ``mcc``,
     ``kappa``, ``roc_auc`` (one-vs-rest macro; ``nan`` unless every class is present),
@@ -109,7 +110,7 @@ class SubjectMetric(BaseMetric):
         subject_ids = [r["subject_id"] for r in results]
 
         # The loss comes first: CheckpointHook(save_best='auto') ranks by the first key.
-        metrics = {"window/loss": mean_cross_entropy(labels, scores)}
+        metrics = {"window/cross_entropy": mean_cross_entropy(labels, scores)}
         metrics["window/num_windows"] = len(results)
         window = classification_metrics(labels, scores.argmax(axis=1), scores, class_names)
         metrics.update({f"window/{key}": value for key, value in window.items()})

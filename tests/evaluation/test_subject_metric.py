@@ -51,9 +51,9 @@ def test_window_and_subject_levels_are_reported():
 
 def test_window_loss_comes_first_for_checkpoint_selection():
     metrics = _evaluate(_windows())
-    assert next(iter(metrics)) == "window/loss"
+    assert next(iter(metrics)) == "window/cross_entropy"
     chosen = WINDOW_SCORES[np.arange(5), WINDOW_LABELS]
-    assert metrics["window/loss"] == pytest.approx(-np.mean(np.log(chosen)), rel=1e-5)
+    assert metrics["window/cross_entropy"] == pytest.approx(-np.mean(np.log(chosen)), rel=1e-5)
 
 
 def test_majority_vote_is_an_option():

@@ -83,7 +83,7 @@ def test_runner_trains_validates_and_tests_with_subject_metric(tmp_path):
     out_file = tmp_path / "subjects.json"
     runner = Runner.from_cfg(_runner_config(str(tmp_path / "run"), str(out_file)))
     runner.train()
-    assert list((tmp_path / "run").glob("best_window_loss_iter_2.pth"))
+    assert list((tmp_path / "run").glob("best_window_cross_entropy_iter_2.pth"))
 
     metrics = runner.test()
     assert metrics["subject/num_subjects"] == 3 and metrics["window/num_windows"] == 6

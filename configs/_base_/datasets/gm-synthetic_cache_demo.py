@@ -1,12 +1,14 @@
 # The synthetic default dataset (tools/make_synthetic_dataset.py), preprocessed into a cache by
 # tools/preprocess_videos.py, split by infant: fold 0 tests, fold 1 validates, the rest train.
-# Windows are in seconds (1 s, 6 flow fields at 30 fps with frame_step 5, as in the paper).
+# Windows are in seconds (1 s, 6 flow fields at 30 fps with frame_step 5, as in the paper). Training
+# windows start every 0.5 s (overlapping, twice the windows of the 1 s test stride) because 24
+# training infants give few windows; one loader worker each, as the demo machine has 2 cores.
 dataset_type = "GMDataset"
 data_root = "data/gm_synthetic"
 cache_root = "data/gm_synthetic/cache_demo"
 ann_file = "subjects.csv"
 folds = dict(num_folds=4, fold_seed=2021, test_fold=0, val_fold=1)
-train_window = dict(start_stride=1.0, span=1.0, num_windows=None, frame_step=5, unit="seconds")
+train_window = dict(start_stride=0.5, span=1.0, num_windows=None, frame_step=5, unit="seconds")
 test_window = dict(start_stride=1.0, span=1.0, num_windows=None, frame_step=5, unit="seconds")
 
 train_pipeline = [
@@ -20,7 +22,7 @@ test_pipeline = [
 
 train_dataloader = dict(
     batch_size=16,
-    num_workers=2,
+    num_workers=1,
     persistent_workers=True,
     sampler=dict(type="DefaultSampler", shuffle=True),
     dataset=dict(
@@ -36,7 +38,7 @@ train_dataloader = dict(
 )
 val_dataloader = dict(
     batch_size=32,
-    num_workers=2,
+    num_workers=1,
     persistent_workers=True,
     sampler=dict(type="DefaultSampler", shuffle=False),
     dataset=dict(
@@ -53,7 +55,7 @@ val_dataloader = dict(
 )
 test_dataloader = dict(
     batch_size=32,
-    num_workers=2,
+    num_workers=1,
     persistent_workers=True,
     sampler=dict(type="DefaultSampler", shuffle=False),
     dataset=dict(

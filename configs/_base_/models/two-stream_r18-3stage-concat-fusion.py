@@ -1,6 +1,7 @@
 # CPU demo size of the paper's classifier: the same two streams and concat-conv fusion, with
 # ResNet-18 cut after its third stage (256 channels, total stride 16) in each stream, so 112 px
-# windows give 7x7 maps like the paper's 224 px ResNet-50; fusion 512 -> 256 channels.
+# windows give 7x7 maps like the paper's 224 px ResNet-50 (the synthetic demo feeds 64 px, 4x4
+# maps); fusion 512 -> 256 channels.
 _base_ = ["./two-stream_r50-concat-fusion.py"]
 
 model = dict(

@@ -10,7 +10,9 @@ optim_wrapper = dict(
 )
 param_scheduler = []
 
-custom_hooks = [dict(type="EarlyStoppingHook", monitor="window/loss", rule="less", patience=10)]
+custom_hooks = [
+    dict(type="EarlyStoppingHook", monitor="window/cross_entropy", rule="less", patience=10)
+]
 
 # The paper's batch size; `tools/train.py --auto-scale-lr` rescales lr for other sizes.
 auto_scale_lr = dict(enable=False, base_batch_size=64)
