@@ -1,0 +1,42 @@
+# The preprocessing chain of the CPU demo: background removal with the small UNet, body alignment
+# with the narrow ResNet-18 pose model (both trained on the synthetic dataset, see their configs),
+# and Farneback optical flow. Paper settings throughout (every 5th frame of 30 fps, pose every
+# 30 frames, crop 3.75 trunk lengths, flow clipped to 20 px) except the output side: 112 instead
+# of 224, which keeps the demo's two-stream model fast on a CPU.
+#   python tools/train.py configs/preprocess/fcn_unet-s5-c8_b4-12k_synthetic-seg-160x120.py
+#   python tools/train.py configs/preprocess/td-hm_res18-c32_dark-b16-20e_synthetic-pose-128x128.py
+#   python tools/preprocess_videos.py THIS_CONFIG --data-root data/gm_synthetic \
+#       --out data/gm_synthetic/cache --workers 2
+default_scope = "mmaction"
+custom_imports = dict(imports=["gm_plugins"], allow_failed_imports=False)
+
+seg_config = "configs/preprocess/fcn_unet-s5-c8_b4-12k_synthetic-seg-160x120.py"
+seg_checkpoint = "work_dirs/fcn_unet-s5-c8_b4-12k_synthetic-seg-160x120/iter_12000.pth"
+pose_config = "configs/preprocess/td-hm_res18-c32_dark-b16-20e_synthetic-pose-128x128.py"
+pose_checkpoint = "work_dirs/td-hm_res18-c32_dark-b16-20e_synthetic-pose-128x128/epoch_20.pth"
+frame_step = 5  # 30 fps -> 6 fps
+out_size = 112
+flow_bound = 20.0
+
+preprocess_pipeline = [
+    dict(type="DecodeFrames", frame_step=frame_step),
+    dict(
+        type="BackgroundRemoval",
+        config=seg_config,
+        checkpoint=seg_checkpoint,
+        mask_mode="soft",
+        batch_size=32,
+    ),
+    dict(
+        type="PoseAlignment",
+        config=pose_config,
+        checkpoint=pose_checkpoint,
+        keyframe_interval=30,
+        mode="video",
+        scale=3.75,
+        out_size=out_size,
+        min_keypoint_score=0.3,
+        batch_size=32,
+    ),
+    dict(type="OpticalFlow", algorithm="farneback", bound=flow_bound),
+]

@@ -1,0 +1,249 @@
+"""Body position adjustment: a top-down mmpose model finds the trunk; one similarity per video."""
+
+from __future__ import annotations
+
+import warnings
+
+import cv2
+import numpy as np
+from mmaction.registry import TRANSFORMS
+from mmcv.transforms import BaseTransform
+
+from . import geometry
+from .library_models import BatchRunner, check_model_files, load_model, rgb_to_model_input
+
+ALIGNMENT_MODES = ("video", "window")
+POSE_INPUTS = ("masked", "original")
+
+
+def keyframe_positions(frame_inds: np.ndarray, interval: int) -> np.ndarray:
+    """Positions of the first kept frame in each block of ``interval`` source frames.
+
+    With frames kept every 5 source frames and ``interval=30`` this is every 6th kept frame,
+    i.e. source frames 0, 30, 60, ... as in the paper.
+    """
+    return np.unique(np.asarray(frame_inds) // interval, return_index=True)[1]
+
+
+def segment_bounds(frame_inds: np.ndarray, mode: str, window_length: int) -> list[tuple[int, int]]:
+    """[start, stop) positions of the frames sharing one transform (whole clip or per window)."""
+    if mode == "video":
+        return [(0, len(frame_inds))]
+    blocks = np.asarray(frame_inds) // window_length
+    starts = np.flatnonzero(np.r_[True, blocks[1:] != blocks[:-1]])
+    return list(zip(starts.tolist(), np.r_[starts[1:], len(blocks)].tolist(), strict=True))
+
+
+def warp_frames(frames: list[np.ndarray], matrices: np.ndarray, out_size: int) -> list[np.ndarray]:
+    """Apply one (2, 3) matrix per frame; outside the source image is black."""
+    return [
+        cv2.warpAffine(frame, matrix, (out_size, out_size), flags=cv2.INTER_LINEAR, borderValue=0)
+        for frame, matrix in zip(frames, matrices, strict=True)
+    ]
+
+
+@TRANSFORMS.register_module()
+class PoseAlignment(BaseTransform):
+    """Put the infant's trunk upright, centred and at a fixed scale (any mmpose top-down model).
+
+    Keypoints are estimated on one frame per ``keyframe_interval`` source frames, inside the
+    box of the body mask (the whole frame when there is none). Estimates whose shoulders and
+    hips all score above ``min_keypoint_score`` are aggregated as in the paper (middle 50 % by
+    trunk length) into one similarity transform per video or per window, which maps the trunk
+    centre to the image centre, turns the trunk vertical with the head up and scales a square
+    of side ``scale`` * trunk length to ``out_size`` pixels. When no estimate is usable the
+    frames are kept unrotated, centred on the mask (or frame), and ``alignment_fallback`` says
+    why.
+
+    Required keys:
+        - imgs (list of (H, W, 3) uint8 RGB, background removed)
+        - frame_inds (optional; source frame numbers, else 0..N-1)
+        - body_boxes, body_box (optional, from :class:`BackgroundRemoval`)
+        - original_imgs (with ``pose_input='original'``)
+
+    Modified keys:
+        - imgs (list of (out_size, out_size, 3) uint8), img_shape
+
+    Added keys:
+        - alignment_matrix (float32 (N, 2, 3): source pixel -> aligned pixel, per frame)
+        - body_frame (dict of centre, length, angle ...; a list of them, one per window, with
+          ``mode='window'``)
+        - alignment_fallback (str or None), alignment_mode
+        - pose_keypoints (float32 (M, K, 2)), pose_scores (float32 (M, K)),
+          pose_frame_positions (int64 (M,)): the raw estimates on the M keyframes
+
+    Args:
+        config (str): mmpose top-down config file.
+        checkpoint (str, optional): its weights. None only for tests (random weights).
+        device (str): where the model runs. Default 'cpu'.
+        keyframe_interval (int): estimate keypoints every this many source frames (paper: 30).
+        mode (str): 'video' (one transform, the paper) or 'window' (one per window).
+        window_length (int): source frames per window in 'window' mode.
+        scale (float): crop side in trunk lengths (paper: 3.75).
+        out_size (int): side of the aligned square frames (paper: 224).
+        min_keypoint_score (float): shoulders and hips must all score above it.
+        batch_size (int): keyframes per model call.
+        pose_input (str): 'masked' estimates keypoints on the background-removed frames (the
+            paper); 'original' on the unmasked ones (``BackgroundRemoval(keep_original=True)``),
+            which keeps alignment independent of segmentation errors.
+    """
+
+    def __init__(
+        self,
+        config: str,
+        checkpoint: str | None = None,
+        device: str = "cpu",
+        keyframe_interval: int = 30,
+        mode: str = "video",
+        window_length: int = 150,
+        scale: float = 3.75,
+        out_size: int = 224,
+        min_keypoint_score: float = 0.3,
+        batch_size: int = 16,
+        pose_input: str = "masked",
+    ) -> None:
+        if mode not in ALIGNMENT_MODES:
+            raise ValueError(f"mode={mode!r}: choose one of {ALIGNMENT_MODES}")
+        if pose_input not in POSE_INPUTS:
+            raise ValueError(f"pose_input={pose_input!r}: choose one of {POSE_INPUTS}")
+        if keyframe_interval < 1 or window_length < 1 or scale <= 0 or out_size < 1:
+            raise ValueError("keyframe_interval, window_length, scale and out_size must be > 0")
+        check_model_files("mmpose", config, checkpoint)
+        self.config = config
+        self.checkpoint = checkpoint
+        self.device = device
+        self.keyframe_interval = keyframe_interval
+        self.mode = mode
+        self.window_length = window_length
+        self.scale = scale
+        self.out_size = out_size
+        self.min_keypoint_score = min_keypoint_score
+        self.batch_size = batch_size
+        self.pose_input = pose_input
+        self._runner: BatchRunner | None = None
+        self._warned = False
+
+    def __getstate__(self) -> dict:
+        return dict(self.__dict__, _runner=None)  # workers reload from the process cache
+
+    @property
+    def runner(self) -> BatchRunner:
+        """The model and its test pipeline, loaded on first use (once per process)."""
+        if self._runner is None:
+            model = load_model("mmpose", self.config, self.checkpoint, self.device)
+            self._runner = BatchRunner(model, "mmpose", self.batch_size)
+        return self._runner
+
+    def estimate_keypoints(
+        self, frames: list[np.ndarray], boxes: list[np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One person per RGB frame inside its (x1, y1, x2, y2) box -> (M, K, 2), (M, K)."""
+        meta = self.runner.model.dataset_meta or {}
+        samples = [
+            dict(
+                img=rgb_to_model_input(frame),
+                bbox=box[None].astype(np.float32),
+                bbox_score=np.ones(1, np.float32),
+                **meta,
+            )
+            for frame, box in zip(frames, boxes, strict=True)
+        ]
+        predictions = self.runner(samples)
+        keypoints = np.stack([p.pred_instances.keypoints[0] for p in predictions])
+        scores = np.stack([p.pred_instances.keypoint_scores[0] for p in predictions])
+        return keypoints.astype(np.float32), scores.astype(np.float32)
+
+    def _pose_frames(self, results: dict) -> list[np.ndarray]:
+        if self.pose_input == "masked":
+            return results["imgs"]
+        if "original_imgs" not in results:
+            raise KeyError(
+                "PoseAlignment(pose_input='original') needs results['original_imgs']: set "
+                "keep_original=True in BackgroundRemoval"
+            )
+        return results["original_imgs"]
+
+    def _person_boxes(self, results: dict, positions: np.ndarray) -> list[np.ndarray]:
+        height, width = results["imgs"][0].shape[:2]
+        whole = np.array([0, 0, width, height], np.float32)
+        boxes = results.get("body_boxes")
+        if boxes is None:
+            return [whole] * len(positions)
+        return [boxes[i] if np.all(np.isfinite(boxes[i])) else whole for i in positions]
+
+    def transform(self, results: dict) -> dict:
+        frames = results["imgs"]
+        frame_inds = np.asarray(results.get("frame_inds", np.arange(len(frames))))
+        positions = keyframe_positions(frame_inds, self.keyframe_interval)
+        keyframes = [self._pose_frames(results)[i] for i in positions]
+        keypoints, scores = self.estimate_keypoints(
+            keyframes, self._person_boxes(results, positions)
+        )
+        centers, lengths, angles, valid = geometry.trunk_estimates(
+            keypoints, scores, self.min_keypoint_score
+        )
+        video_body = geometry.aggregate_body_frame(centers[valid], lengths[valid], angles[valid])
+        fallback = None
+        if video_body is None:
+            fallback = self._fallback_reason(results, len(positions))
+            video_body = geometry.fallback_body_frame(
+                results.get("body_box"), (frames[0].shape[1], frames[0].shape[0]), self.scale
+            )
+        matrices, bodies = self._segment_transforms(
+            frame_inds,
+            positions[valid],
+            (centers[valid], lengths[valid], angles[valid]),
+            video_body,
+        )
+        if fallback is not None:
+            for body in bodies:
+                body["source"] = "fallback"
+        results["imgs"] = warp_frames(frames, matrices, self.out_size)
+        results["img_shape"] = (self.out_size, self.out_size)
+        results["alignment_matrix"] = matrices
+        results["body_frame"] = bodies[0] if self.mode == "video" else bodies
+        results["alignment_fallback"] = fallback
+        results["alignment_mode"] = self.mode
+        results["pose_keypoints"], results["pose_scores"] = keypoints, scores
+        results["pose_frame_positions"] = positions.astype(np.int64)
+        return results
+
+    def _segment_transforms(self, frame_inds, valid_positions, estimates, video_body):
+        """Per-frame matrices (N, 2, 3) and per-segment body frames (dicts)."""
+        centers, lengths, angles = estimates
+        matrices = np.empty((len(frame_inds), 2, 3), np.float32)
+        bodies = []
+        for start, stop in segment_bounds(frame_inds, self.mode, self.window_length):
+            inside = (valid_positions >= start) & (valid_positions < stop)
+            body = geometry.aggregate_body_frame(centers[inside], lengths[inside], angles[inside])
+            source = "window" if self.mode == "window" else "video"
+            if body is None:
+                body, source = video_body, "video"
+            matrix = geometry.alignment_matrix(body, self.scale, self.out_size)
+            matrices[start:stop] = matrix
+            bodies.append(
+                dict(body.to_dict(), frames=[start, stop], source=source, matrix=matrix.tolist())
+            )
+        return matrices, bodies
+
+    def _fallback_reason(self, results: dict, num_keyframes: int) -> str:
+        box = results.get("body_box")
+        on = "the infant mask" if box is not None and np.all(np.isfinite(box)) else "the frame"
+        reason = (
+            f"no pose estimate had both shoulders and both hips above min_keypoint_score="
+            f"{self.min_keypoint_score} ({num_keyframes} keyframes); frames kept unrotated, "
+            f"centred on {on}"
+        )
+        if not self._warned:
+            warnings.warn(f"{results.get('filename', 'clip')}: {reason}", stacklevel=2)
+            self._warned = True
+        return reason
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.__class__.__name__}(config='{self.config}', checkpoint='{self.checkpoint}', "
+            f"device='{self.device}', keyframe_interval={self.keyframe_interval}, "
+            f"mode='{self.mode}', window_length={self.window_length}, scale={self.scale}, "
+            f"out_size={self.out_size}, min_keypoint_score={self.min_keypoint_score}, "
+            f"batch_size={self.batch_size}, pose_input='{self.pose_input}')"
+        )

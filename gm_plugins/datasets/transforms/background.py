@@ -1,0 +1,150 @@
+"""Background removal: an mmseg model predicts the infant's body map on every frame."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from mmaction.registry import TRANSFORMS
+from mmcv.transforms import BaseTransform
+
+from .library_models import BatchRunner, check_model_files, load_model, rgb_to_model_input
+
+MASK_MODES = ("soft", "hard")
+
+
+def infant_probability(seg_logits: torch.Tensor, infant_class: int) -> np.ndarray:
+    """(C, H, W) logits -> (H, W) float32 probability of the infant class.
+
+    One output channel means a sigmoid head (``use_sigmoid=True``); otherwise softmax.
+    """
+    if seg_logits.shape[0] == 1:
+        probability = seg_logits[0].sigmoid()
+    else:
+        probability = seg_logits.softmax(0)[infant_class]
+    return probability.float().cpu().numpy()
+
+
+def smooth_in_time(masks: np.ndarray, window: int) -> np.ndarray:
+    """Centred moving average of (N, H, W) masks over ``window`` frames (edges use fewer)."""
+    if window <= 1 or len(masks) < 2:
+        return masks
+    half = window // 2
+    cumulative = np.concatenate([np.zeros_like(masks[:1]), np.cumsum(masks, 0, dtype=np.float64)])
+    starts = np.clip(np.arange(len(masks)) - half, 0, len(masks))
+    stops = np.clip(np.arange(len(masks)) + half + 1, 0, len(masks))
+    sums = cumulative[stops] - cumulative[starts]
+    return (sums / (stops - starts)[:, None, None]).astype(np.float32)
+
+
+def mask_box(mask: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """(x1, y1, x2, y2) float32 around pixels of ``mask`` above ``threshold``; NaNs if none."""
+    ys, xs = np.nonzero(mask > threshold)
+    if len(xs) == 0:
+        return np.full(4, np.nan, np.float32)
+    return np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float32)
+
+
+@TRANSFORMS.register_module()
+class BackgroundRemoval(BaseTransform):
+    """Black out everything but the infant using any mmseg segmentation model.
+
+    The frames of a clip go through the model's own test pipeline and ``test_step`` in batches.
+    The soft mask (the paper's choice) multiplies each RGB frame by the probability of the
+    infant class; the hard mask keeps pixels whose probability exceeds ``threshold``.
+
+    Required keys:
+        - imgs (list of (H, W, 3) uint8 RGB)
+
+    Modified keys:
+        - imgs (background removed)
+
+    Added keys:
+        - body_masks (float32 (N, H, W) in [0, 1])
+        - body_boxes (float32 (N, 4) x1, y1, x2, y2 per frame; NaN where no infant is found)
+        - body_box (float32 (4,) around the infant in all frames; NaN if never found)
+        - original_imgs (the frames before masking; only with ``keep_original=True``)
+
+    Args:
+        config (str): mmseg config file of the segmentation model.
+        checkpoint (str, optional): its weights. None only for tests (random weights).
+        device (str): where the model runs. Default 'cpu'.
+        infant_class (int): index of the infant class in the model's output. Default 1.
+        mask_mode (str): 'soft' (multiply by the probability) or 'hard' (threshold).
+        threshold (float): infant probability that counts as body, for the hard mask and boxes.
+        temporal_smoothing (int): moving-average window over frames; 1 disables it.
+        batch_size (int): frames per model call.
+        keep_original (bool): also keep the unmasked frames (for ``PoseAlignment`` with
+            ``pose_input='original'``). Default False.
+    """
+
+    def __init__(
+        self,
+        config: str,
+        checkpoint: str | None = None,
+        device: str = "cpu",
+        infant_class: int = 1,
+        mask_mode: str = "soft",
+        threshold: float = 0.5,
+        temporal_smoothing: int = 1,
+        batch_size: int = 16,
+        keep_original: bool = False,
+    ) -> None:
+        if mask_mode not in MASK_MODES:
+            raise ValueError(f"mask_mode={mask_mode!r}: choose one of {MASK_MODES}")
+        if temporal_smoothing < 1:
+            raise ValueError(f"temporal_smoothing must be >= 1, got {temporal_smoothing}")
+        check_model_files("mmseg", config, checkpoint)
+        self.config = config
+        self.checkpoint = checkpoint
+        self.device = device
+        self.infant_class = infant_class
+        self.mask_mode = mask_mode
+        self.threshold = threshold
+        self.temporal_smoothing = temporal_smoothing
+        self.batch_size = batch_size
+        self.keep_original = keep_original
+        self._runner: BatchRunner | None = None
+
+    def __getstate__(self) -> dict:
+        return dict(self.__dict__, _runner=None)  # workers reload from the process cache
+
+    @property
+    def runner(self) -> BatchRunner:
+        """The model and its test pipeline, loaded on first use (once per process)."""
+        if self._runner is None:
+            model = load_model("mmseg", self.config, self.checkpoint, self.device)
+            self._runner = BatchRunner(model, "mmseg", self.batch_size)
+        return self._runner
+
+    def predict_masks(self, frames: list[np.ndarray]) -> np.ndarray:
+        """Infant probability of (H, W, 3) RGB frames -> float32 (N, H, W)."""
+        samples = [dict(img=rgb_to_model_input(frame)) for frame in frames]
+        predictions = self.runner(samples)
+        return np.stack(
+            [infant_probability(p.seg_logits.data, self.infant_class) for p in predictions]
+        )
+
+    def transform(self, results: dict) -> dict:
+        frames = results["imgs"]
+        masks = smooth_in_time(self.predict_masks(frames), self.temporal_smoothing)
+        if self.mask_mode == "hard":
+            masks = (masks > self.threshold).astype(np.float32)
+        if self.keep_original:
+            results["original_imgs"] = frames
+        results["imgs"] = [
+            (frame * mask[..., None]).round().astype(np.uint8)
+            for frame, mask in zip(frames, masks, strict=True)
+        ]
+        results["body_masks"] = masks.astype(np.float32)
+        results["body_boxes"] = np.stack([mask_box(mask, self.threshold) for mask in masks])
+        results["body_box"] = mask_box(masks.max(0), self.threshold)
+        return results
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.__class__.__name__}(config='{self.config}', checkpoint='{self.checkpoint}', "
+            f"device='{self.device}', infant_class={self.infant_class}, "
+            f"mask_mode='{self.mask_mode}', threshold={self.threshold}, "
+            f"temporal_smoothing={self.temporal_smoothing}, batch_size={self.batch_size}, "
+            f"keep_original={self.keep_original})"
+        )

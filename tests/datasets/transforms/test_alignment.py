@@ -1,0 +1,202 @@
+"""PoseAlignment: wiring of keyframes, aggregation, warping and fallback; tiny mmpose models."""
+
+from __future__ import annotations
+
+import warnings
+
+import cv2
+import numpy as np
+import pytest
+
+from gm_plugins.compat import library_scope
+from gm_plugins.datasets.transforms import PoseAlignment, geometry
+from gm_plugins.datasets.transforms.alignment import keyframe_positions, segment_bounds
+
+from .model_configs import textured_frames
+
+
+def trunk_keypoints(neck, crotch, half_width=6.0) -> np.ndarray:
+    """COCO-17 (17, 2) with shoulders around ``neck`` and hips around ``crotch``."""
+    neck, crotch = np.asarray(neck, float), np.asarray(crotch, float)
+    along = (crotch - neck) / np.linalg.norm(crotch - neck)
+    across = np.array([-along[1], along[0]]) * half_width
+    keypoints = np.tile((neck + crotch) / 2, (17, 1))
+    keypoints[[5, 6]] = neck + across, neck - across
+    keypoints[[11, 12]] = crotch + across, crotch - across
+    return keypoints
+
+
+class KnownPose(PoseAlignment):
+    """PoseAlignment whose estimator returns given keypoints, to check everything around it."""
+
+    def __init__(self, keypoints, scores=None, **kwargs):
+        super().__init__(**kwargs)
+        self.known_keypoints = np.asarray(keypoints, np.float32)
+        self.known_scores = (
+            np.ones(self.known_keypoints.shape[:2], np.float32) if scores is None else scores
+        )
+        self.boxes_seen = []
+
+    def estimate_keypoints(self, frames, boxes):
+        self.boxes_seen.extend(boxes)
+        self.frames_seen = frames
+        return self.known_keypoints[: len(frames)], self.known_scores[: len(frames)]
+
+
+@pytest.fixture
+def pose_config(tiny_models):
+    config, checkpoint = tiny_models["heatmap"]
+    return dict(config=str(config), checkpoint=str(checkpoint))
+
+
+def clip(count=12, step=5, size=(64, 48)):
+    return dict(imgs=textured_frames(count, size), frame_inds=np.arange(count) * step)
+
+
+def test_keyframes_every_30_source_frames_and_windows():
+    frame_inds = np.arange(12) * 5
+    assert keyframe_positions(frame_inds, 30).tolist() == [0, 6]
+    assert segment_bounds(frame_inds, "video", 30) == [(0, 12)]
+    assert segment_bounds(frame_inds, "window", 30) == [(0, 6), (6, 12)]
+
+
+def test_video_mode_applies_one_matrix_that_puts_the_head_up(pose_config):
+    known = [trunk_keypoints((20, 24), (44, 24)), trunk_keypoints((21, 25), (45, 25))]
+    transform = KnownPose(known, **pose_config, scale=2.0, out_size=40)
+    results = clip()
+    results["imgs"][0] = np.zeros((48, 64, 3), np.uint8)
+    results["imgs"][0][23:26, 19:22] = 255  # a dot on the neck of frame 0
+    results = transform(results)
+    body = geometry.BodyFrame(center=(32.5, 24.5), length=24.0, angle=0.0)
+    expected = geometry.alignment_matrix(body, 2.0, 40)
+    matrices = results["alignment_matrix"]
+    assert matrices.shape == (12, 2, 3)
+    np.testing.assert_allclose(matrices, np.broadcast_to(expected, (12, 2, 3)), atol=1e-4)
+    assert results["body_frame"]["length"] == pytest.approx(24.0)
+    assert results["body_frame"]["num_estimates"] == 2
+    assert results["alignment_fallback"] is None and results["pose_frame_positions"].tolist() == [
+        0,
+        6,
+    ]
+    frame = results["imgs"][0]
+    assert frame.shape == (40, 40, 3) and results["img_shape"] == (40, 40)
+    neck = geometry.transform_points(expected, [(20, 24)])[0]
+    assert neck[1] < 19.5  # above the centre after alignment
+    brightest = np.unravel_index(frame[..., 0].argmax(), frame.shape[:2])
+    assert brightest == (round(neck[1]), round(neck[0]))
+
+
+def test_window_mode_gives_one_matrix_per_window(pose_config):
+    known = [trunk_keypoints((20, 24), (44, 24)), trunk_keypoints((32, 10), (32, 40))]
+    transform = KnownPose(known, **pose_config, mode="window", window_length=30, out_size=40)
+    results = transform(clip())
+    first, second = results["body_frame"]
+    assert first["frames"] == [0, 6] and second["frames"] == [6, 12]
+    assert first["angle"] == pytest.approx(0.0) and second["angle"] == pytest.approx(np.pi / 2)
+    np.testing.assert_allclose(results["alignment_matrix"][5], first["matrix"], atol=1e-6)
+    np.testing.assert_allclose(results["alignment_matrix"][6], second["matrix"], atol=1e-6)
+
+
+def test_low_score_estimates_are_skipped(pose_config):
+    known = [trunk_keypoints((20, 24), (44, 24)), trunk_keypoints((32, 10), (32, 40))]
+    scores = np.ones((2, 17), np.float32)
+    scores[1, 5] = 0.05
+    results = KnownPose(known, scores, **pose_config)(clip())
+    assert results["body_frame"]["num_estimates"] == 1
+    assert results["body_frame"]["angle"] == pytest.approx(0.0)
+
+
+def test_no_trunk_found_falls_back_unrotated_and_warns_once(pose_config):
+    known = np.stack([trunk_keypoints((20, 24), (44, 24))] * 2)
+    transform = KnownPose(
+        known, np.zeros((2, 17), np.float32), **pose_config, scale=2.0, out_size=40
+    )
+    results = clip()
+    results.update(body_box=np.array([10, 8, 50, 40], np.float32), filename="baby.mp4")
+    with pytest.warns(UserWarning, match=r"baby\.mp4: no pose estimate"):
+        results = transform(results)
+    assert "centred on the infant mask" in results["alignment_fallback"]
+    assert results["body_frame"]["source"] == "fallback"
+    assert results["body_frame"]["center"] == [30.0, 24.0]
+    np.testing.assert_allclose(
+        results["alignment_matrix"][0][:, :2], np.eye(2) * 40 / 48, atol=1e-5
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = transform(dict(clip(), body_box=np.full(4, np.nan, np.float32)))
+    assert "centred on the frame" in again["alignment_fallback"]
+
+
+def test_person_boxes_come_from_the_masks(pose_config):
+    transform = KnownPose(np.stack([trunk_keypoints((20, 24), (44, 24))] * 2), **pose_config)
+    boxes = np.full((12, 4), np.nan, np.float32)
+    boxes[0] = (5, 6, 30, 40)
+    transform(dict(clip(), body_boxes=boxes))
+    np.testing.assert_array_equal(transform.boxes_seen[0], (5, 6, 30, 40))
+    np.testing.assert_array_equal(transform.boxes_seen[1], (0, 0, 64, 48))  # no infant: whole frame
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("architecture", ["heatmap", "simcc"])
+def test_keypoints_match_mmpose_reading_the_frame_from_disk(tiny_models, tmp_path, architecture):
+    """Frames are RGB; the model must get what mmpose's loader gives (BGR): same keypoints."""
+    from mmpose.apis import inference_topdown
+
+    config, checkpoint = tiny_models[architecture]
+    frame = textured_frames(1)[0]
+    path = tmp_path / "frame.png"
+    cv2.imwrite(str(path), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    box = np.array([4, 2, 60, 46], np.float32)
+    transform = PoseAlignment(config=str(config), checkpoint=str(checkpoint))
+    keypoints, scores = transform.estimate_keypoints([frame, frame], [box, box])
+    with library_scope("mmpose"):
+        reference = inference_topdown(transform.runner.model, str(path), box[None])[0]
+    assert keypoints.shape == (2, 17, 2) and scores.shape == (2, 17)
+    np.testing.assert_allclose(keypoints[1], reference.pred_instances.keypoints[0], atol=1e-3)
+    np.testing.assert_allclose(scores[0], reference.pred_instances.keypoint_scores[0], atol=1e-4)
+
+
+@pytest.mark.slow
+def test_runs_end_to_end_with_a_real_model(pose_config):
+    transform = PoseAlignment(**pose_config, min_keypoint_score=-np.inf, out_size=32)
+    results = transform(clip())
+    assert len(results["imgs"]) == 12 and results["imgs"][0].shape == (32, 32, 3)
+    assert results["pose_keypoints"].shape == (2, 17, 2)
+    assert results["alignment_fallback"] is None
+    assert np.isfinite(results["alignment_matrix"]).all()
+    with pytest.raises(ValueError, match="mode"):
+        PoseAlignment(**pose_config, mode="frame")
+    assert "keyframe_interval=30" in repr(transform)
+
+
+def test_pose_training_can_black_out_the_background(tmp_path):
+    from gm_plugins.datasets.transforms import BlackOutBackground
+
+    image_path = tmp_path / "mmpose/images/train/a.png"
+    mask_path = tmp_path / "mmseg/ann_dir/train/a.png"
+    mask_path.parent.mkdir(parents=True)
+    mask = np.zeros((20, 30), np.uint8)
+    mask[5:15, 10:20] = 1
+    cv2.imwrite(str(mask_path), mask)
+    image = np.full((20, 30, 3), 200, np.uint8)
+    out = BlackOutBackground(prob=1.0, blur=1)(dict(img=image.copy(), img_path=str(image_path)))
+    np.testing.assert_array_equal(out["img"][..., 0] > 0, mask > 0)
+    kept = BlackOutBackground(prob=0.0)(dict(img=image.copy(), img_path=str(image_path)))
+    np.testing.assert_array_equal(kept["img"], image)
+    with pytest.raises(FileNotFoundError, match=r"b\.png"):
+        BlackOutBackground(prob=1.0)(
+            dict(img=image, img_path=str(image_path).replace("a.png", "b.png"))
+        )
+
+
+def test_pose_can_run_on_the_unmasked_frames(pose_config):
+    known = np.stack([trunk_keypoints((20, 24), (44, 24))] * 2)
+    results = clip()
+    originals = textured_frames(12, seed=5)
+    transform = KnownPose(known, **pose_config, pose_input="original")
+    transform(dict(results, original_imgs=originals))
+    np.testing.assert_array_equal(transform.frames_seen[1], originals[6])
+    with pytest.raises(KeyError, match="keep_original=True"):
+        KnownPose(known, **pose_config, pose_input="original")(clip())
+    with pytest.raises(ValueError, match="pose_input"):
+        PoseAlignment(**pose_config, pose_input="raw")

@@ -1,0 +1,101 @@
+"""BackgroundRemoval with tiny randomly initialised mmseg models."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from mmengine.registry import DefaultScope
+
+from gm_plugins.compat import library_scope
+from gm_plugins.datasets.transforms import BackgroundRemoval, CheckpointMismatchError
+from gm_plugins.datasets.transforms.background import mask_box, smooth_in_time
+
+from .model_configs import textured_frames
+
+pytestmark = pytest.mark.slow
+
+
+def removal(tiny_models, name="unet", **kwargs) -> BackgroundRemoval:
+    config, checkpoint = tiny_models[name]
+    return BackgroundRemoval(**{"config": str(config), "checkpoint": str(checkpoint), **kwargs})
+
+
+def test_soft_mask_multiplies_the_frames(tiny_models):
+    frames = textured_frames(5)
+    results = removal(tiny_models, batch_size=2)(dict(imgs=[f.copy() for f in frames]))
+    masks = results["body_masks"]
+    assert masks.shape == (5, 48, 64) and masks.dtype == np.float32
+    assert masks.min() >= 0 and masks.max() <= 1 and masks.std() > 0
+    expected = (frames[3] * masks[3][..., None]).round().astype(np.uint8)
+    np.testing.assert_array_equal(results["imgs"][3], expected)
+    assert results["body_boxes"].shape == (5, 4) and results["body_box"].shape == (4,)
+    assert "original_imgs" not in results
+    kept = removal(tiny_models, keep_original=True)(dict(imgs=[f.copy() for f in frames]))
+    np.testing.assert_array_equal(kept["original_imgs"][3], frames[3])
+
+
+def test_masks_match_mmseg_reading_the_frame_from_disk(tiny_models, tmp_path):
+    """Frames are RGB; mmseg models expect what its loader gives (BGR): same answer as mmseg."""
+    from mmseg.apis import inference_model
+
+    frame = textured_frames(1)[0]
+    path = tmp_path / "frame.png"
+    cv2.imwrite(str(path), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    transform = removal(tiny_models)
+    ours = transform(dict(imgs=[frame]))["body_masks"][0]
+    with library_scope("mmseg"):
+        reference = inference_model(transform.runner.model, str(path)).seg_logits.data
+    np.testing.assert_allclose(ours, reference.softmax(0)[1].numpy(), atol=1e-5)
+    swapped = transform(dict(imgs=[frame[..., ::-1].copy()]))["body_masks"][0]
+    assert np.abs(swapped - ours).max() > 1e-3  # the model does see the channel order
+
+
+def test_hard_mask_is_binary_and_an_empty_frame_has_no_box(tiny_models):
+    frames = textured_frames(3)
+    hard = removal(tiny_models, mask_mode="hard", threshold=0.5)(dict(imgs=list(frames)))
+    assert set(np.unique(hard["body_masks"])) <= {0.0, 1.0}
+    nothing = removal(tiny_models, mask_mode="hard", threshold=1.0)(dict(imgs=list(frames)))
+    assert not nothing["body_masks"].any() and not np.stack(nothing["imgs"]).any()
+    assert np.isnan(nothing["body_box"]).all() and np.isnan(nothing["body_boxes"]).all()
+
+
+def test_models_are_loaded_once_and_scope_is_kept(tiny_models, restore_default_scope):
+    DefaultScope.get_instance("gm-test", scope_name="mmaction")
+    first, second = removal(tiny_models), removal(tiny_models, mask_mode="hard")
+    first(dict(imgs=textured_frames(2)))
+    assert first.runner.model is second.runner.model
+    assert DefaultScope.get_current_instance().scope_name == "mmaction"
+
+
+def test_checkpoint_of_another_model_names_both_files(tiny_models):
+    config, _ = tiny_models["fastscnn"]
+    _, wrong_checkpoint = tiny_models["unet"]
+    transform = BackgroundRemoval(config=str(config), checkpoint=str(wrong_checkpoint))
+    with pytest.raises(CheckpointMismatchError) as error:
+        transform(dict(imgs=textured_frames(1)))
+    assert str(wrong_checkpoint) in str(error.value) and str(config) in str(error.value)
+
+
+def test_missing_files_and_bad_arguments(tiny_models, tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"mmseg checkpoint not found: .*absent\.pth"):
+        removal(tiny_models, checkpoint=str(tmp_path / "absent.pth"))
+    with pytest.raises(FileNotFoundError, match=r"mmseg config not found: .*absent\.py"):
+        removal(tiny_models, config=str(tmp_path / "absent.py"))
+    with pytest.raises(ValueError, match="mask_mode"):
+        removal(tiny_models, mask_mode="fuzzy")
+    assert "mask_mode='soft'" in repr(removal(tiny_models))
+
+
+def test_temporal_smoothing_averages_neighbouring_frames():
+    masks = np.zeros((5, 2, 2), np.float32)
+    masks[2] = 1.0
+    smoothed = smooth_in_time(masks, 3)
+    np.testing.assert_allclose(smoothed[:, 0, 0], [0, 1 / 3, 1 / 3, 1 / 3, 0])
+    np.testing.assert_array_equal(smooth_in_time(masks, 1), masks)
+
+
+def test_mask_box_is_half_open_pixel_box():
+    mask = np.zeros((10, 10), np.float32)
+    mask[2:5, 3:8] = 0.9
+    np.testing.assert_array_equal(mask_box(mask), [3, 2, 8, 5])
