@@ -7,6 +7,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import json
 import os.path as osp
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("config", help="config file path")
     parser.add_argument("checkpoint", help="checkpoint file saved by tools/train.py")
     parser.add_argument("--dump", help="save the raw predictions to this .pkl file")
+    parser.add_argument("--metrics-out", help="also write the metrics to this .json file")
     runner_api.add_common_args(parser)
     return parser.parse_args(argv)
 
@@ -52,7 +54,15 @@ def main(argv: list[str] | None = None) -> dict:
     metrics = runner_api.build_runner(cfg).test()
     for name, value in metrics.items():
         print(f"{name}: {value}")
+    if args.metrics_out:
+        Path(args.metrics_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.metrics_out).write_text(json.dumps(metrics, indent=1, default=_to_builtin))
     return metrics
+
+
+def _to_builtin(value):
+    """JSON fallback for numpy scalars and arrays in the metrics."""
+    return value.tolist() if hasattr(value, "tolist") else str(value)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 # Infant / background segmentation for BackgroundRemoval: a small UNet trained from scratch on the
-# synthetic dataset's mmseg/ folder (python tools/make_synthetic_dataset.py --out data/gm_synthetic).
-#   python tools/train.py configs/preprocess/fcn_unet-s5-c8_b4-6k_synthetic-seg-160x120.py
+# synthetic dataset's mmseg/ folder (tools/make_synthetic_dataset.py --out data/gm_synthetic).
+#   python tools/train.py configs/preprocess/fcn_unet-s5-c8_b4-12k_synthetic-seg-160x120.py
 # Frames are resized to 160x120 (the demo videos are 320x240); predictions are resized back.
 default_scope = "mmseg"
 data_root = "data/gm_synthetic/mmseg/"

@@ -1,0 +1,49 @@
+# A GM dataset of your own (subjects.csv + videos, see the README), preprocessed at the paper's
+# settings (configs/preprocess/preprocess_any-seg_any-pose_farneback-k30-s3.75-224_paper.py).
+# Windows as in the paper's reference code: 12 windows starting every 150 frames, each spanning
+# 30 frames at every 5th frame (6 flow fields), at 30 fps. Stratified 5-fold split by infant:
+# fold 0 tests, fold 1 validates (early stopping), the rest train.
+dataset_type = "GMDataset"
+data_root = "data/gm3"
+cache_root = "data/gm3/cache"
+ann_file = "subjects.csv"
+folds = dict(num_folds=5, fold_seed=2021, test_fold=0, val_fold=1)
+window = dict(start_stride=150, span=30, num_windows=12, frame_step=5, unit="frames")
+
+train_pipeline = [
+    dict(type="LoadCachedWindow", rgb_frames=1),
+    dict(type="PackTwoStreamInputs", streams=("rgb", "flow")),
+]
+test_pipeline = train_pipeline
+
+_dataset = dict(
+    type=dataset_type,
+    ann_file=ann_file,
+    data_root=data_root,
+    cache_root=cache_root,
+    window=window,
+    **folds,
+)
+train_dataloader = dict(
+    batch_size=64,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type="DefaultSampler", shuffle=True),
+    dataset=dict(_dataset, split="train", pipeline=train_pipeline),
+)
+val_dataloader = dict(
+    batch_size=64,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type="DefaultSampler", shuffle=False),
+    dataset=dict(_dataset, split="val", pipeline=test_pipeline, test_mode=True),
+)
+test_dataloader = dict(
+    batch_size=64,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type="DefaultSampler", shuffle=False),
+    dataset=dict(_dataset, split="test", pipeline=test_pipeline, test_mode=True),
+)
+val_evaluator = dict(type="SubjectMetric", aggregation="mean")
+test_evaluator = dict(type="SubjectMetric", aggregation="mean")
