@@ -22,8 +22,8 @@ sys.path.insert(0, str(ROOT))
 
 DATA_ROOT = "data/gm_synthetic"
 CACHE_ROOT = f"{DATA_ROOT}/cache_demo"
-SEG_CONFIG = "configs/preprocess/fcn_unet-s5-c8_b4-2k_synthetic-seg-160x120.py"
-POSE_CONFIG = "configs/preprocess/td-hm_res18-c32_dark-b16-8e_synthetic-pose-128x128.py"
+SEG_CONFIG = "configs/preprocess/fcn_unet-s5-c8_b4-4k_synthetic-seg-160x120.py"
+POSE_CONFIG = "configs/preprocess/td-hm_res18-c32_dark-b16-20e_synthetic-pose-128x128.py"
 PREPROCESS_CONFIG = (
     "configs/preprocess/preprocess_unet-seg_res18-pose_farneback-k30-s3.75-64_demo.py"
 )
@@ -88,14 +88,18 @@ def run_in_parallel(stages: list[Stage], log_dir: Path) -> None:
     """Run stages side by side (one core each), printing their last log line now and then."""
     logs = [log_dir / f"{stage.marker.stem}.log" for stage in stages]
     processes = [start(stage, log) for stage, log in zip(stages, logs, strict=True)]
-    while any(p is not None and p.poll() is None for p in processes):
-        time.sleep(30)
-        for stage, process, log in zip(stages, processes, logs, strict=True):
-            if process is not None and process.poll() is None:
-                lines = log.read_text(errors="replace").strip().splitlines()
-                print(f"[{stage.name}] {lines[-1][:150] if lines else 'starting'}", flush=True)
-    for stage, process, log in zip(stages, processes, logs, strict=True):
-        finish(stage, process, log)
+    running = [i for i, process in enumerate(processes) if process is not None]
+    last_report = time.perf_counter()
+    while running:
+        time.sleep(1)
+        for i in [i for i in running if processes[i].poll() is not None]:
+            finish(stages[i], processes[i], logs[i])  # records each stage's own duration
+            running.remove(i)
+        if running and time.perf_counter() - last_report > 30:
+            last_report = time.perf_counter()
+            for i in running:
+                lines = logs[i].read_text(errors="replace").strip().splitlines()
+                print(f"[{stages[i].name}] {lines[-1][:150] if lines else 'starting'}", flush=True)
 
 
 def latest_checkpoint(work_dir: Path) -> Path:
@@ -131,7 +135,7 @@ def build_stages(work_dir: Path, workers: int) -> dict[str, Stage]:
         data=Stage(
             "1/6 synthetic infants",
             python_command("tools/make_synthetic_dataset.py", "--out", DATA_ROOT, "--subjects", 48,
-                           "--prep-subjects", 120, "--prep-frames", 6, "--workers", workers),
+                           "--prep-subjects", 240, "--prep-frames", 6, "--workers", workers),
             stage_dir / "data.done",
         ),
         segmentation=Stage(

@@ -1,15 +1,15 @@
-# The preprocessing chain of `make demo`: the demo-size segmentation and pose models (2k
-# iterations, 8 epochs) and 64x64 aligned output, the input size of the demo classifier
+# The preprocessing chain of `make demo`: the demo-size segmentation model (4k iterations), the
+# synthetic pose model and 64x64 aligned output, the input size of the demo classifier
 # (configs/gm/two-stream_r18-3stage-concat-fusion_demo_gm-synthetic.py). Otherwise the paper's
 # settings: every 5th frame of 30 fps, pose every 30 frames, crop 3.75 trunk lengths, flow
 # clipped to 20 px.
 default_scope = "mmaction"
 custom_imports = dict(imports=["gm_plugins"], allow_failed_imports=False)
 
-seg_config = "configs/preprocess/fcn_unet-s5-c8_b4-2k_synthetic-seg-160x120.py"
-seg_checkpoint = "work_dirs/fcn_unet-s5-c8_b4-2k_synthetic-seg-160x120/iter_2000.pth"
-pose_config = "configs/preprocess/td-hm_res18-c32_dark-b16-8e_synthetic-pose-128x128.py"
-pose_checkpoint = "work_dirs/td-hm_res18-c32_dark-b16-8e_synthetic-pose-128x128/epoch_8.pth"
+seg_config = "configs/preprocess/fcn_unet-s5-c8_b4-4k_synthetic-seg-160x120.py"
+seg_checkpoint = "work_dirs/fcn_unet-s5-c8_b4-4k_synthetic-seg-160x120/iter_4000.pth"
+pose_config = "configs/preprocess/td-hm_res18-c32_dark-b16-20e_synthetic-pose-128x128.py"
+pose_checkpoint = "work_dirs/td-hm_res18-c32_dark-b16-20e_synthetic-pose-128x128/epoch_20.pth"
 
 preprocess_pipeline = [
     dict(type="DecodeFrames", frame_step=5),
