@@ -2,7 +2,7 @@
 
 Example::
 
-    python tools/make_synthetic_dataset.py --out data/synthetic --workers 2 --preview preview.png
+    python tools/make_synthetic_dataset.py --out data/gm_synthetic --workers 2 --preview preview.png
 """
 
 from __future__ import annotations
