@@ -97,7 +97,8 @@ def run(config: str, data_root: Path, out: Path, workers: int = 1, progress: boo
         outcomes = map(preprocess_to_cache, tasks)
         pool = None
     else:
-        pool = multiprocessing.get_context("fork").Pool(
+        # spawn, not fork: forking a process that already runs OpenMP threads can deadlock.
+        pool = multiprocessing.get_context("spawn").Pool(
             workers, initializer=init_cache_worker, initargs=(pipeline_config, threads)
         )
         outcomes = pool.imap_unordered(preprocess_to_cache, tasks)

@@ -17,11 +17,11 @@ DEMO_CONFIG = REPO_ROOT / "configs/gm/two-stream_r18-3stage-concat-fusion_demo_g
 
 
 def tiny_config(path: Path, data: Path, cache: Path) -> Path:
-    """The demo config on a fake cache: 16 px windows, one short epoch."""
+    """The demo config on a fake cache: 16 px windows of 6 flow fields, one short epoch."""
     dataset = dict(
         data_root=str(data),
         cache_root=str(cache),
-        window=dict(start_stride=1.0, span=0.8, num_windows=None, frame_step=2, unit="seconds"),
+        window=dict(start_stride=1.0, span=1.2, num_windows=None, frame_step=2, unit="seconds"),
     )
     path.write_text(
         f"_base_ = [{str(DEMO_CONFIG)!r}]\n"

@@ -225,7 +225,8 @@ def _run_all(tasks: list, workers: int, progress: bool) -> list[tuple[str, str]]
         results = map(_run_task, tasks)
         pool = None
     else:
-        pool = multiprocessing.Pool(workers, initializer=_init_worker)
+        # spawn, not fork: forking a process that already runs OpenMP or codec threads can deadlock.
+        pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker)
         results = pool.imap_unordered(_run_task, tasks)
     try:
         for subject_id, error in results:

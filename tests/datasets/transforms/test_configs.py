@@ -26,7 +26,7 @@ def only(pattern: str) -> Path:
 
 
 def test_segmentation_config_runs_in_background_removal():
-    transform = BackgroundRemoval(config=str(only("fcn_unet-*_synthetic-seg-*.py")))
+    transform = BackgroundRemoval(config=str(only("fcn_unet-*-12k_synthetic-seg-*.py")))
     results = transform(dict(imgs=textured_frames(2, (320, 240))))
     assert results["body_masks"].shape == (2, 240, 320)
 
