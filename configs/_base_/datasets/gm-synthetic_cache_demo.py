@@ -20,55 +20,29 @@ test_pipeline = [
     dict(type="PackTwoStreamInputs", streams=("rgb", "flow")),
 ]
 
+_dataset = dict(
+    type=dataset_type, ann_file=ann_file, data_root=data_root, cache_root=cache_root, **folds
+)
+_loader = dict(num_workers=1, persistent_workers=True)
 train_dataloader = dict(
     batch_size=16,
-    num_workers=1,
-    persistent_workers=True,
     sampler=dict(type="DefaultSampler", shuffle=True),
-    dataset=dict(
-        type=dataset_type,
-        ann_file=ann_file,
-        data_root=data_root,
-        cache_root=cache_root,
-        window=train_window,
-        split="train",
-        pipeline=train_pipeline,
-        **folds,
-    ),
+    dataset=dict(_dataset, window=train_window, split="train", pipeline=train_pipeline),
+    **_loader,
 )
 val_dataloader = dict(
     batch_size=32,
-    num_workers=1,
-    persistent_workers=True,
     sampler=dict(type="DefaultSampler", shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        ann_file=ann_file,
-        data_root=data_root,
-        cache_root=cache_root,
-        window=test_window,
-        split="val",
-        pipeline=test_pipeline,
-        test_mode=True,
-        **folds,
-    ),
+    dataset=dict(_dataset, window=test_window, split="val", pipeline=test_pipeline, test_mode=True),
+    **_loader,
 )
 test_dataloader = dict(
     batch_size=32,
-    num_workers=1,
-    persistent_workers=True,
     sampler=dict(type="DefaultSampler", shuffle=False),
     dataset=dict(
-        type=dataset_type,
-        ann_file=ann_file,
-        data_root=data_root,
-        cache_root=cache_root,
-        window=test_window,
-        split="test",
-        pipeline=test_pipeline,
-        test_mode=True,
-        **folds,
+        _dataset, window=test_window, split="test", pipeline=test_pipeline, test_mode=True
     ),
+    **_loader,
 )
 val_evaluator = dict(type="SubjectMetric", aggregation="mean")
 test_evaluator = dict(type="SubjectMetric", aggregation="mean")
