@@ -12,7 +12,7 @@ from mmaction.registry import DATASETS
 from mmengine.dataset import BaseDataset
 
 from ..compat import library_scope
-from .cache import META_FILE, is_cached
+from .cache import META_FILE, is_cached, write_cached_video
 from .folds import load_folds, split_subjects, stratified_subject_folds
 from .windows import WindowSpec, window_positions, window_starts
 
@@ -56,6 +56,11 @@ class GMDataset(BaseDataset):
             ``folds_file`` so that every method of a comparison uses the same ones).
         test_fold, val_fold: the folds held out for testing and validation.
         subjects: explicit subject ids; overrides the fold selection.
+        preprocess_pipeline: optional preprocessing chain (``DecodeFrames``,
+            ``BackgroundRemoval``, ``PoseAlignment``, ``OpticalFlow`` configs). Given, the
+            dataset runs it online on every video that is not cached yet and writes the result
+            to ``cache_root`` (the slow path, for inference and small data); without it, a
+            missing cache is an error that says how to make it.
     """
 
     METAINFO = dict(classes=GM_CLASSES)
@@ -73,6 +78,7 @@ class GMDataset(BaseDataset):
         val_fold: int | None = None,
         folds_file: str | None = None,
         subjects: Sequence[str] | None = None,
+        preprocess_pipeline: Sequence | None = None,
         **kwargs,
     ) -> None:
         self.cache_root = cache_root
@@ -82,6 +88,8 @@ class GMDataset(BaseDataset):
         self.test_fold, self.val_fold = test_fold, val_fold
         self.folds_file = folds_file
         self.subjects = list(subjects) if subjects is not None else None
+        self.preprocess_pipeline = list(preprocess_pipeline) if preprocess_pipeline else None
+        self._preprocess_chain = None
         # The pipeline names mmaction transforms; build it in that scope even when the dataset
         # is built outside a runner (notebooks, tools).
         with library_scope("mmaction"):
@@ -127,6 +135,8 @@ class GMDataset(BaseDataset):
 
     def _windows_of(self, row: dict, label: int) -> list[dict]:
         subject_id = row["subject_id"]
+        if not is_cached(self.cache_root, subject_id) and self.preprocess_pipeline:
+            self._preprocess_online(row)
         if not is_cached(self.cache_root, subject_id):
             raise FileNotFoundError(
                 f"No preprocessed cache for {subject_id} in {self.cache_root}. Run "
@@ -167,6 +177,24 @@ class GMDataset(BaseDataset):
             )
             for index, start in enumerate(starts)
         ]
+
+    def _preprocess_online(self, row: dict) -> None:
+        """Run the preprocessing chain on one video and cache it (models load once)."""
+        from mmengine.logging import print_log
+
+        from .transforms.preprocess import (
+            build_preprocess_pipeline,
+            cache_record,
+            preprocess_video,
+        )
+
+        if self._preprocess_chain is None:
+            self._preprocess_chain = build_preprocess_pipeline(self.preprocess_pipeline)
+        video = osp.join(self.data_root, row["video"])
+        print_log(f"preprocessing {video} online into {self.cache_root}", logger="current")
+        record = cache_record(preprocess_video(self._preprocess_chain, video), row["video"])
+        record["meta"].update(label=row["label"], environment=row.get("environment", ""))
+        write_cached_video(self.cache_root, row["subject_id"], **record)
 
     @property
     def subject_ids(self) -> list[str]:

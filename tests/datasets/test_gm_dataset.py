@@ -112,3 +112,33 @@ def test_cache_write_is_atomic_and_validated(tmp_path):
     video = read_cached_video(tmp_path, "s9")
     assert video.meta["num_frames"] == 3 and video.flow.shape == (2, 8, 8, 2)
     assert [p.name for p in tmp_path.iterdir()] == ["s9"]
+
+
+@pytest.mark.slow
+def test_online_slow_path_preprocesses_missing_videos(tmp_path):
+    from gm_plugins.datasets.synthetic import GeneratorConfig, generate_dataset
+    from tests.datasets.transforms import model_configs
+
+    data = tmp_path / "data"
+    config = GeneratorConfig(subjects=3, seconds=2.0, fps=15, width=64, height=48, seed=5,
+                             prep_subjects=0)  # fmt: skip
+    generate_dataset(data, config, workers=1, progress=False)
+    seg = model_configs.write_seg_config(tmp_path, "unet")
+    pose = model_configs.write_pose_config(tmp_path, "heatmap")
+    preprocess = [
+        dict(type="DecodeFrames", frame_step=3),
+        dict(type="BackgroundRemoval", config=str(seg), checkpoint=str(
+            model_configs.write_checkpoint("mmseg", seg, tmp_path / "seg.pth"))),
+        dict(type="PoseAlignment", config=str(pose), out_size=32, checkpoint=str(
+            model_configs.write_checkpoint("mmpose", pose, tmp_path / "pose.pth"))),
+        dict(type="OpticalFlow"),
+    ]  # fmt: skip
+    cache = tmp_path / "cache"
+    window = dict(start_stride=0.6, span=0.6, num_windows=None, frame_step=3, unit="seconds")
+    dataset = build(data, cache, window=window, preprocess_pipeline=preprocess)
+    assert sorted(p.name for p in cache.iterdir()) == ["s0000", "s0001", "s0002"]
+    sample = dataset[0]
+    assert sample["inputs"]["rgb"].shape == (1, 3, 32, 32)
+    assert sample["inputs"]["flow"].shape == (3, 2, 32, 32)
+    # a second build reads the cache written by the first
+    assert len(build(data, cache, window=window)) == len(dataset)
