@@ -1,4 +1,4 @@
-"""Figures and tables for people: confusion matrices, training curves, metric tables."""
+"""Figures for people: confusion matrices and training curves."""
 
 from __future__ import annotations
 
@@ -81,13 +81,3 @@ def _iters_per_epoch(train: list[dict]) -> float:
         return 1.0
     last = with_epoch[-1]
     return last["step"] / max(last["epoch"], 1)
-
-
-def format_metric_table(metrics: dict, keys: Sequence[str], title: str = "") -> str:
-    """A Markdown table of the scalar metrics named by ``keys`` (missing ones are skipped)."""
-    lines = [f"**{title}**", ""] if title else []
-    lines += ["| metric | value |", "|---|---|"]
-    for key in keys:
-        if key in metrics and np.isscalar(metrics[key]):
-            lines.append(f"| {key} | {float(metrics[key]):.3f} |")
-    return "\n".join(lines)

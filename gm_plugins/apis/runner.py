@@ -84,9 +84,11 @@ def build_runner(cfg: Config) -> Runner:
     """Build the runner the config asks for (``runner_type``) in the config's own scope."""
     if "runner_type" not in cfg:
         return Runner.from_cfg(cfg)
-    from mmengine.registry import RUNNERS, DefaultScope
+    from mmengine.registry import RUNNERS
 
-    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+    from ..compat import library_scope
+
+    with library_scope(cfg.default_scope):
         return RUNNERS.build(cfg)
 
 
