@@ -50,6 +50,7 @@ def transform_examples(seg: tuple, pose: tuple) -> dict[str, dict]:
         PoseAlignment=dict(
             type="PoseAlignment", config=str(pose[0]), checkpoint=str(pose[1]), device="cpu"
         ),
+        LetterboxFrames=dict(type="LetterboxFrames", out_size=32),
         OpticalFlow=dict(type="OpticalFlow"),
         LoadCachedWindow=dict(type="LoadCachedWindow", rgb_frames=1),
         PackTwoStreamInputs=dict(type="PackTwoStreamInputs", streams=("rgb", "flow")),

@@ -5,6 +5,8 @@ Layout, one folder per video::
     CACHE/<subject_id>/frames.npy    uint8 (N, S, S, 3)  aligned, background-removed RGB frames
                       /flow.npy      uint8 (N-1, S, S, 2) flow from frame i to i+1, quantised
                       /matrices.npy  float32 (N, 2, 3)   source pixel -> aligned pixel, per frame
+                      /keypoints.npy float32 (M, K, 3)   optional: pose estimates (x, y in aligned
+                                                         pixels, score) on M cached frames
                       /meta.json     frame indices, fps, body frame, flow settings, fallbacks
 
 The N cached frames are source frames ``frame_indices`` (every ``frame_step``-th frame), so
@@ -31,6 +33,7 @@ import numpy as np
 FRAMES_FILE = "frames.npy"
 FLOW_FILE = "flow.npy"
 MATRICES_FILE = "matrices.npy"
+KEYPOINTS_FILE = "keypoints.npy"
 META_FILE = "meta.json"
 
 
@@ -57,6 +60,7 @@ def write_cached_video(
     flow_quantised: np.ndarray,
     matrices: np.ndarray,
     meta: dict,
+    keypoints: np.ndarray | None = None,
 ) -> Path:
     """Atomically write one video's cache folder and return its path.
 
@@ -64,7 +68,9 @@ def write_cached_video(
         frames: uint8 (N, S, S, 3) RGB.
         flow_quantised: uint8 (N-1, S, S, 2), see :func:`quantise_flow`.
         matrices: float32 (N, 2, 3).
-        meta: JSON-serialisable; must hold ``frame_indices`` (N ints) and ``fps``.
+        meta: JSON-serialisable; must hold ``frame_indices`` (N ints) and ``fps``, and
+            ``keypoint_positions`` (M ints, positions in the N frames) with ``keypoints``.
+        keypoints: optional float32 (M, K, 3) pose estimates (x, y, score) in aligned pixels.
     """
     frames = np.ascontiguousarray(frames, dtype=np.uint8)
     if frames.ndim != 4 or frames.shape[-1] != 3:
@@ -77,6 +83,17 @@ def write_cached_video(
         )
     if len(meta.get("frame_indices", ())) != frames.shape[0] or "fps" not in meta:
         raise ValueError(f"{subject_id}: meta needs 'fps' and one frame index per cached frame")
+    if keypoints is not None:
+        positions = meta.get("keypoint_positions", ())
+        if (
+            np.ndim(keypoints) != 3
+            or np.shape(keypoints)[-1] != 3
+            or len(positions) != len(keypoints)
+        ):
+            raise ValueError(
+                f"{subject_id}: keypoints must be (M, K, 3) with M keypoint_positions in meta, "
+                f"got {np.shape(keypoints)} and {len(positions)} positions"
+            )
     root = Path(cache_root)
     root.mkdir(parents=True, exist_ok=True)
     final = root / subject_id
@@ -85,6 +102,8 @@ def write_cached_video(
         np.save(staging / FRAMES_FILE, frames)
         np.save(staging / FLOW_FILE, flow_quantised)
         np.save(staging / MATRICES_FILE, np.asarray(matrices, np.float32))
+        if keypoints is not None:
+            np.save(staging / KEYPOINTS_FILE, np.asarray(keypoints, np.float32))
         meta = dict(meta, subject_id=subject_id, num_frames=int(frames.shape[0]))
         (staging / META_FILE).write_text(json.dumps(meta, indent=1))
         if final.exists():
@@ -108,6 +127,18 @@ class CachedVideo:
     @property
     def frame_indices(self) -> np.ndarray:
         return np.asarray(self.meta["frame_indices"], dtype=np.int64)
+
+    @property
+    def keypoints(self) -> tuple[np.ndarray, np.ndarray]:
+        """Pose estimates float32 (M, K, 3) (x, y, score) and their frame positions (M,)."""
+        path = self.path / KEYPOINTS_FILE
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{self.path} holds no keypoints.npy: preprocess with a chain that has "
+                "PoseAlignment (the cache keeps its estimates)"
+            )
+        positions = np.asarray(self.meta["keypoint_positions"], dtype=np.int64)
+        return np.load(path, mmap_mode="r"), positions
 
 
 def read_cached_video(cache_root: str | os.PathLike, subject_id: str) -> CachedVideo:

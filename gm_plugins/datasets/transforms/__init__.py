@@ -1,11 +1,12 @@
 """Data transforms of the preprocessing chain, registered into MMAction2's TRANSFORMS.
 
 ``DecodeFrames`` -> ``BackgroundRemoval`` (any mmseg model) -> ``PoseAlignment`` (any mmpose
-top-down model) -> ``OpticalFlow`` (OpenCV). :func:`preprocess_video` runs such a chain on one
-video, offline (``tools/preprocess_videos.py``) or online.
+top-down model; ``LetterboxFrames`` for no adjustment) -> ``OpticalFlow`` (OpenCV).
+:func:`preprocess_video` runs such a chain on one video, offline
+(``tools/preprocess_videos.py``) or online.
 """
 
-from .alignment import PoseAlignment
+from .alignment import LetterboxFrames, PoseAlignment
 from .background import BackgroundRemoval
 from .decoding import DecodeFrames, VideoDecodeError, decode_video
 from .flow import OpticalFlow
@@ -18,6 +19,7 @@ __all__ = [
     "BlackOutBackground",
     "CheckpointMismatchError",
     "DecodeFrames",
+    "LetterboxFrames",
     "OpticalFlow",
     "PoseAlignment",
     "VideoDecodeError",

@@ -247,3 +247,55 @@ class PoseAlignment(BaseTransform):
             f"out_size={self.out_size}, min_keypoint_score={self.min_keypoint_score}, "
             f"batch_size={self.batch_size}, pose_input='{self.pose_input}')"
         )
+
+
+def letterbox_matrix(width: int, height: int, out_size: int) -> np.ndarray:
+    """(2, 3) matrix fitting a ``width`` x ``height`` frame into an ``out_size`` square, centred."""
+    scale = out_size / max(width, height)
+    return np.array(
+        [
+            [scale, 0.0, (out_size - scale * width) / 2.0],
+            [0.0, scale, (out_size - scale * height) / 2.0],
+        ],
+        np.float32,
+    )
+
+
+@TRANSFORMS.register_module()
+class LetterboxFrames(BaseTransform):
+    """Fit whole frames into an ``out_size`` square (black bars): no body position adjustment.
+
+    The "without alignment" ablation: the frames keep the infant where the camera saw it, at
+    the camera's scale and rotation, and go to the same square size as :class:`PoseAlignment`
+    gives, so the same classifier config trains on either cache.
+
+    Required keys: imgs (list of (H, W, 3) uint8).
+
+    Modified keys: imgs (list of (out_size, out_size, 3) uint8), img_shape.
+
+    Added keys: alignment_matrix (float32 (N, 2, 3)), alignment_mode ('letterbox'),
+    alignment_fallback (None).
+
+    Args:
+        out_size (int): side of the output squares.
+    """
+
+    def __init__(self, out_size: int = 224) -> None:
+        if out_size < 1:
+            raise ValueError(f"out_size must be >= 1, got {out_size}")
+        self.out_size = out_size
+
+    def transform(self, results: dict) -> dict:
+        frames = results["imgs"]
+        height, width = frames[0].shape[:2]
+        matrix = letterbox_matrix(width, height, self.out_size)
+        matrices = np.repeat(matrix[None], len(frames), 0)
+        results["imgs"] = warp_frames(frames, matrices, self.out_size)
+        results["img_shape"] = (self.out_size, self.out_size)
+        results["alignment_matrix"] = matrices
+        results["alignment_mode"] = "letterbox"
+        results["alignment_fallback"] = None
+        return results
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(out_size={self.out_size})"

@@ -9,7 +9,7 @@ from mmcv.transforms import BaseTransform
 
 from .library_models import BatchRunner, check_model_files, load_model, rgb_to_model_input
 
-MASK_MODES = ("soft", "hard")
+MASK_MODES = ("soft", "hard", "none")
 
 
 def infant_probability(seg_logits: torch.Tensor, infant_class: int) -> np.ndarray:
@@ -69,7 +69,9 @@ class BackgroundRemoval(BaseTransform):
         checkpoint (str, optional): its weights. None only for tests (random weights).
         device (str): where the model runs. Default 'cpu'.
         infant_class (int): index of the infant class in the model's output. Default 1.
-        mask_mode (str): 'soft' (multiply by the probability) or 'hard' (threshold).
+        mask_mode (str): 'soft' (multiply by the probability), 'hard' (threshold) or 'none'
+            (keep the frames as they are but still add the masks and boxes: the "without
+            background removal" ablation, whose alignment still finds the infant's box).
         threshold (float): infant probability that counts as body, for the hard mask and boxes.
         temporal_smoothing (int): moving-average window over frames; 1 disables it.
         batch_size (int): frames per model call.
@@ -131,10 +133,11 @@ class BackgroundRemoval(BaseTransform):
             masks = (masks > self.threshold).astype(np.float32)
         if self.keep_original:
             results["original_imgs"] = frames
-        results["imgs"] = [
-            (frame * mask[..., None]).round().astype(np.uint8)
-            for frame, mask in zip(frames, masks, strict=True)
-        ]
+        if self.mask_mode != "none":
+            results["imgs"] = [
+                (frame * mask[..., None]).round().astype(np.uint8)
+                for frame, mask in zip(frames, masks, strict=True)
+            ]
         results["body_masks"] = masks.astype(np.float32)
         results["body_boxes"] = np.stack([mask_box(mask, self.threshold) for mask in masks])
         results["body_box"] = mask_box(masks.max(0), self.threshold)

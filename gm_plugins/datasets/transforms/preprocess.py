@@ -65,7 +65,9 @@ def cache_record(results: dict, video: str, frame_step: int | None = None) -> di
 
     Returns:
         dict with ``frames`` uint8 (N, S, S, 3), ``flow_quantised`` uint8 (N-1, S, S, 2),
-        ``matrices`` float32 (N, 2, 3) and a JSON-ready ``meta``.
+        ``matrices`` float32 (N, 2, 3) and a JSON-ready ``meta``; with pose estimates in
+        ``results``, also ``keypoints`` float32 (M, K, 3) (x, y in aligned pixels, score) and
+        ``meta['keypoint_positions']``.
     """
     from gm_plugins.datasets.cache import quantise_flow
 
@@ -86,12 +88,29 @@ def cache_record(results: dict, video: str, frame_step: int | None = None) -> di
         alignment=_alignment_meta(results),
         flow=dict(algorithm=results.get("flow_algorithm"), bound=bound),
     )
-    return dict(
+    record = dict(
         frames=frames,
         flow_quantised=quantise_flow(flow_pixels, bound),
         matrices=np.asarray(matrices, np.float32),
         meta=meta,
     )
+    if results.get("pose_keypoints") is not None:
+        positions = np.asarray(results["pose_frame_positions"], np.int64)
+        record["keypoints"] = aligned_keypoints(
+            results["pose_keypoints"], results["pose_scores"], record["matrices"][positions]
+        )
+        meta["keypoint_positions"] = positions.tolist()
+    return record
+
+
+def aligned_keypoints(
+    keypoints: np.ndarray, scores: np.ndarray, matrices: np.ndarray
+) -> np.ndarray:
+    """Source-pixel estimates (M, K, 2) with scores (M, K) -> (M, K, 3) in aligned pixels."""
+    from .geometry import transform_points
+
+    points = np.stack([transform_points(m, k) for m, k in zip(matrices, keypoints, strict=True)])
+    return np.concatenate([points, np.asarray(scores)[..., None]], -1).astype(np.float32)
 
 
 def init_cache_worker(pipeline_config: list, torch_threads: int) -> None:

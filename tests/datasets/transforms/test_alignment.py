@@ -200,3 +200,21 @@ def test_pose_can_run_on_the_unmasked_frames(pose_config):
         KnownPose(known, **pose_config, pose_input="original")(clip())
     with pytest.raises(ValueError, match="pose_input"):
         PoseAlignment(**pose_config, pose_input="raw")
+
+
+def test_letterbox_fits_the_whole_frame_without_moving_the_infant():
+    from gm_plugins.datasets.transforms import LetterboxFrames
+
+    frame = np.zeros((30, 60, 3), np.uint8)
+    frame[10:20, 40:50] = 200  # a bright square right of centre
+    results = LetterboxFrames(out_size=32)(dict(imgs=[frame, frame]))
+    out = results["imgs"][0]
+    assert out.shape == (32, 32, 3) and results["img_shape"] == (32, 32)
+    np.testing.assert_allclose(
+        results["alignment_matrix"][0], [[32 / 60, 0, 0], [0, 32 / 60, 8]], atol=1e-6
+    )
+    assert not out[:7].any() and not out[25:].any()  # black bars above and below
+    ys, xs = np.nonzero(out[..., 0] > 100)
+    assert xs.min() >= 21 and xs.max() <= 27 and ys.min() >= 13 and ys.max() <= 19
+    with pytest.raises(ValueError, match="out_size"):
+        LetterboxFrames(out_size=0)

@@ -35,6 +35,16 @@ def test_soft_mask_multiplies_the_frames(tiny_models):
     np.testing.assert_array_equal(kept["original_imgs"][3], frames[3])
 
 
+def test_mask_mode_none_keeps_the_frames_but_finds_the_infant(tiny_models):
+    frames = textured_frames(3)
+    soft = removal(tiny_models)(dict(imgs=[f.copy() for f in frames]))
+    kept = removal(tiny_models, mask_mode="none")(dict(imgs=[f.copy() for f in frames]))
+    for frame, unchanged in zip(frames, kept["imgs"], strict=True):
+        np.testing.assert_array_equal(unchanged, frame)
+    np.testing.assert_array_equal(kept["body_masks"], soft["body_masks"])
+    np.testing.assert_array_equal(kept["body_box"], soft["body_box"])
+
+
 def test_masks_match_mmseg_reading_the_frame_from_disk(tiny_models, tmp_path):
     """Frames are RGB; mmseg models expect what its loader gives (BGR): same answer as mmseg."""
     from mmseg.apis import inference_model

@@ -75,3 +75,11 @@ def test_cache_record_round_trips_through_the_cache(tiny_models, tiny_video, tmp
     cached = read_cached_video(tmp_path, "s0")
     np.testing.assert_array_equal(cached.frames, np.stack(results["imgs"]))
     np.testing.assert_allclose(dequantise_flow(cached.flow), results["flows"], atol=1 / 127.5)
+    keypoints, positions = cached.keypoints
+    assert positions.tolist() == meta["keypoint_positions"] == [0, 2, 4]
+    assert keypoints.shape == (3, 17, 3)
+    matrix = results["alignment_matrix"][2]
+    source = results["pose_keypoints"][1]
+    expected = source @ matrix[:, :2].T + matrix[:, 2]
+    np.testing.assert_allclose(keypoints[1, :, :2], expected, atol=1e-4)
+    np.testing.assert_allclose(keypoints[1, :, 2], results["pose_scores"][1])
