@@ -104,10 +104,9 @@ def run_in_parallel(stages: list[Stage], log_dir: Path) -> None:
 
 def latest_checkpoint(work_dir: Path) -> Path:
     """The best checkpoint (by validation cross-entropy) if saved, else the last one."""
-    best = sorted(work_dir.glob("best_*.pth"), key=lambda p: p.stat().st_mtime)
-    if best:
-        return best[-1]
-    return Path((work_dir / "last_checkpoint").read_text().strip())
+    from gm_plugins.apis.runner import best_or_last_checkpoint
+
+    return Path(best_or_last_checkpoint(work_dir))
 
 
 def report(metrics_file: Path, classifier_dir: Path, out_dir: Path) -> None:

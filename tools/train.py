@@ -4,17 +4,25 @@ Examples:
     python tools/train.py configs/gm/<config>.py --work-dir work_dirs/exp1
     python tools/train.py CONFIG --resume            # resume from the latest checkpoint
     python tools/train.py CONFIG --cfg-options train_dataloader.batch_size=8
+    python tools/train.py CONFIG --test-after metrics.json  # then test the best checkpoint
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import json
+import os.path as osp
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
+from mmengine.dist import is_main_process
 
 from gm_plugins.apis import runner as runner_api
+
+TRAINING_FINISHED = "training_finished"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -34,6 +42,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=None, help="random seed")
     parser.add_argument("--diff-rank-seed", action="store_true", help="different seed per rank")
     parser.add_argument("--deterministic", action="store_true", help="deterministic cuDNN")
+    parser.add_argument(
+        "--test-after",
+        metavar="JSON",
+        help="after training, test the best checkpoint (else the last) in the same process "
+        "and write the test metrics to this file",
+    )
     runner_api.add_common_args(parser)
     return parser.parse_args(argv)
 
@@ -58,7 +72,34 @@ def main(argv: list[str] | None = None) -> None:
         cfg.randomness = dict(
             seed=args.seed, diff_rank_seed=args.diff_rank_seed, deterministic=args.deterministic
         )
-    runner_api.build_runner(cfg).train()
+    finished = osp.join(cfg.work_dir, TRAINING_FINISHED)
+    if args.resume is not None and osp.isfile(finished):
+        # An early-stopped run would otherwise train on from its last checkpoint.
+        print(f"{cfg.work_dir}: training already finished ({TRAINING_FINISHED}); not resuming")
+    else:
+        runner_api.build_runner(cfg).train()
+        if is_main_process():
+            with open(finished, "w") as stream:
+                stream.write("training ended; --resume will not train again\n")
+    if args.test_after:
+        test_best(cfg, args.test_after)
+
+
+def test_best(cfg, metrics_out: str) -> dict:
+    """Test the best (else last) checkpoint of ``cfg.work_dir``; write the metrics as JSON."""
+    test_cfg = copy.deepcopy(cfg)
+    test_cfg.load_from = runner_api.best_or_last_checkpoint(cfg.work_dir)
+    test_cfg.resume = False
+    test_cfg.work_dir = osp.join(cfg.work_dir, "test")
+    metrics = runner_api.build_runner(test_cfg).test()
+    metrics["checkpoint"] = test_cfg.load_from
+    if is_main_process():
+        Path(metrics_out).parent.mkdir(parents=True, exist_ok=True)
+        tmp = f"{metrics_out}.tmp"
+        with open(tmp, "w") as stream:
+            json.dump(metrics, stream, indent=1, default=lambda v: v.tolist())
+        Path(tmp).replace(metrics_out)
+    return metrics
 
 
 if __name__ == "__main__":

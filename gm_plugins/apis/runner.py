@@ -95,3 +95,19 @@ def build_runner(cfg: Config) -> Runner:
 def set_local_rank(local_rank: int) -> None:
     """torch.distributed.launch passes ``--local-rank``; torchrun sets the variable."""
     os.environ.setdefault("LOCAL_RANK", str(local_rank))
+
+
+def best_or_last_checkpoint(work_dir: str | os.PathLike) -> str:
+    """The newest ``best_*.pth`` (saved by the validation metric) if any, else the last one.
+
+    Raises FileNotFoundError naming the work dir when training saved no checkpoint.
+    """
+    from pathlib import Path
+
+    best = sorted(Path(work_dir).glob("best_*.pth"), key=lambda p: p.stat().st_mtime)
+    if best:
+        return str(best[-1])
+    last = Path(work_dir) / "last_checkpoint"
+    if not last.is_file():
+        raise FileNotFoundError(f"{work_dir} holds no checkpoint: train there first")
+    return last.read_text().strip()

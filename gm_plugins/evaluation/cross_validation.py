@@ -1,0 +1,298 @@
+"""Subject-level k-fold cross-validation: shared folds, per-fold results, Table-1 reports.
+
+``tools/cross_validate.py`` drives the runs; this module holds what does not need a process of
+its own: the fold files every config shares, the config overrides that select a fold, the
+per-fold result files that make a run resumable, and the report (Markdown, CSV, figures).
+
+Work directory layout::
+
+    W/folds/repeat<r>.json                  subject -> fold, one file per repeat (seed + r)
+    W/<config>/repeat<r>_fold<f>/           tools/train.py work dir of that fold
+    W/<config>/repeat<r>_fold<f>/result.json  written last: the fold counts as done
+    W/<config>/confusion_matrix.png         infant-level, summed over folds and repeats
+    W/report.md, W/report.csv, W/comparison.png, W/folds.json (every fold's metrics)
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gm_plugins.datasets.folds import save_folds, stratified_subject_folds
+
+#: (metric key suffix, column title) of the report, in the paper's Table 1 order first.
+REPORT_METRICS = (
+    ("accuracy", "Accuracy"),
+    ("mcc", "MCC"),
+    ("precision", "Precision"),
+    ("recall", "Recall"),
+    ("f1", "F1"),
+    ("kappa", "Kappa"),
+)
+LOADERS = ("train_dataloader", "val_dataloader", "test_dataloader")
+RESULT_FILE = "result.json"
+
+
+@dataclass(frozen=True)
+class FoldRun:
+    """One (config, repeat, fold) of a cross-validation: train on the rest, test on ``fold``.
+
+    The fold after the test fold (cyclically) validates: it picks the checkpoint and stops
+    training early, and never tests.
+    """
+
+    config: str
+    name: str
+    repeat: int
+    fold: int
+    num_folds: int
+
+    @property
+    def val_fold(self) -> int:
+        return (self.fold + 1) % self.num_folds
+
+    @property
+    def label(self) -> str:
+        return f"repeat{self.repeat}_fold{self.fold}"
+
+    def directory(self, work_dir: str | os.PathLike) -> Path:
+        return Path(work_dir) / self.name / self.label
+
+    def result_file(self, work_dir: str | os.PathLike) -> Path:
+        return self.directory(work_dir) / RESULT_FILE
+
+
+def config_name(config_path: str | os.PathLike) -> str:
+    """The name a config is reported under: its file name without ``.py``."""
+    return Path(config_path).name.removesuffix(".py")
+
+
+def plan_runs(configs: Sequence[str], num_folds: int, repeats: int) -> list[FoldRun]:
+    """Every (config, repeat, fold), config by config; raises on two configs with one name."""
+    names = [config_name(c) for c in configs]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise ValueError(
+            f"configs {duplicated} appear twice (by file name); their results would share a "
+            "folder: give each config a distinct file name"
+        )
+    return [
+        FoldRun(str(config), name, repeat, fold, num_folds)
+        for config, name in zip(configs, names, strict=True)
+        for repeat in range(repeats)
+        for fold in range(num_folds)
+    ]
+
+
+def _dataset_of(loader_cfg: Mapping | None) -> Mapping | None:
+    """The fold-aware dataset config of a dataloader (unwrapping one dataset wrapper)."""
+    if not loader_cfg:
+        return None
+    dataset = loader_cfg.get("dataset")
+    while dataset is not None and "ann_file" not in dataset and "dataset" in dataset:
+        dataset = dataset["dataset"]
+    return dataset
+
+
+def _dataset_path(loader: str, cfg: Mapping) -> str:
+    dataset = cfg[loader]["dataset"]
+    path = f"{loader}.dataset"
+    while "ann_file" not in dataset and "dataset" in dataset:
+        dataset, path = dataset["dataset"], path + ".dataset"
+    return path
+
+
+def subject_table(cfg: Mapping) -> tuple[Path, list[str], list[str]]:
+    """(subjects.csv path, subject ids, labels) of the config's training dataset."""
+    from gm_plugins.datasets.gm_dataset import read_subjects
+
+    dataset = _dataset_of(cfg.get("train_dataloader"))
+    if dataset is None or "ann_file" not in dataset:
+        raise ValueError(
+            "cross-validation needs a train_dataloader whose dataset reads a subjects.csv "
+            "(ann_file), e.g. GMDataset; this config has none"
+        )
+    table = Path(dataset.get("data_root") or "") / dataset["ann_file"]
+    rows = read_subjects(str(table))
+    return table, [r["subject_id"] for r in rows], [r["label"] for r in rows]
+
+
+def prepare_folds(
+    work_dir: str | os.PathLike,
+    subject_ids: Sequence[str],
+    labels: Sequence[str],
+    num_folds: int,
+    seed: int,
+    repeat: int,
+) -> Path:
+    """The fold file of ``repeat`` (seed ``seed + repeat``): made once, then only checked.
+
+    Raises ValueError when the work dir holds folds of other subjects, fold count or seed,
+    so two comparisons never mix splits.
+    """
+    path = Path(work_dir) / "folds" / f"repeat{repeat}.json"
+    fold_seed = seed + repeat
+    if path.is_file():
+        stored = json.loads(path.read_text())
+        folds = stored["folds"]
+        problems = []
+        if stored.get("seed") != fold_seed:
+            problems.append(f"seed {stored.get('seed')} (asked: {fold_seed})")
+        if max(folds.values()) + 1 != num_folds:
+            problems.append(f"{max(folds.values()) + 1} folds (asked: {num_folds})")
+        if set(folds) != set(subject_ids):
+            problems.append("other subjects")
+        if problems:
+            raise ValueError(
+                f"{path} holds folds with {', '.join(problems)}: use the original --folds/--seed "
+                "and data to resume it, or another --work-dir"
+            )
+        return path
+    folds = stratified_subject_folds(subject_ids, labels, num_folds, fold_seed)
+    save_folds(path, folds, fold_seed)
+    return path
+
+
+def fold_overrides(cfg: Mapping, folds_file: str | os.PathLike, run: FoldRun) -> dict[str, object]:
+    """``--cfg-options`` that make a config train, validate and test one fold.
+
+    Only dataloaders reading the training dataset's subjects.csv are split; a test set of
+    other infants (e.g. an independent recording site) stays whole, so every fold's model is
+    tested on it.
+    """
+    train = _dataset_of(cfg.get("train_dataloader"))
+    source = (train.get("data_root"), train["ann_file"])
+    overrides: dict[str, object] = {}
+    for loader in LOADERS:
+        dataset = _dataset_of(cfg.get(loader))
+        if dataset is None or (dataset.get("data_root"), dataset.get("ann_file")) != source:
+            continue
+        prefix = _dataset_path(loader, cfg)
+        split = {"train_dataloader": "train", "val_dataloader": "val", "test_dataloader": "test"}
+        overrides.update(
+            {
+                f"{prefix}.folds_file": str(folds_file),
+                f"{prefix}.num_folds": run.num_folds,
+                f"{prefix}.test_fold": run.fold,
+                f"{prefix}.val_fold": run.val_fold,
+                f"{prefix}.split": split[loader],
+            }
+        )
+    return overrides
+
+
+def write_json_atomically(path: str | os.PathLike, content: object) -> Path:
+    """Write JSON through a temporary file and a rename: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(handle, "w") as stream:
+        json.dump(content, stream, indent=1)
+    os.replace(tmp, path)
+    return path
+
+
+def read_result(work_dir: str | os.PathLike, run: FoldRun) -> dict | None:
+    """The finished fold's result (metrics and provenance), or None if it has not finished."""
+    path = run.result_file(work_dir)
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def mean_sd(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof=1; 0 for a single value). NaNs are ignored."""
+    array = np.asarray([v for v in values if v is not None and not math.isnan(v)], np.float64)
+    if array.size == 0:
+        return math.nan, math.nan
+    return float(array.mean()), float(array.std(ddof=1)) if array.size > 1 else 0.0
+
+
+def summarise(results: Sequence[Mapping], level: str = "subject") -> dict:
+    """Mean and sd of each report metric over folds, plus the summed confusion matrix.
+
+    Args:
+        results: per-fold result dicts (``metrics`` from SubjectMetric).
+        level: 'subject' (one decision per infant, the paper's unit) or 'window'.
+    """
+    summary: dict = dict(num_runs=len(results))
+    for key, _ in REPORT_METRICS:
+        values = [r["metrics"].get(f"{level}/{key}", math.nan) for r in results]
+        summary[key] = mean_sd(values)
+    matrices = [r["metrics"].get(f"{level}/confusion_matrix") for r in results]
+    matrices = [np.asarray(m) for m in matrices if m is not None]
+    summary["confusion_matrix"] = np.sum(matrices, axis=0).tolist() if matrices else None
+    window = [r["metrics"].get("window/accuracy", math.nan) for r in results]
+    summary["window_accuracy"] = mean_sd(window)
+    return summary
+
+
+def format_mean_sd(pair: tuple[float, float]) -> str:
+    mean, sd = pair
+    return "n/a" if math.isnan(mean) else f"{mean:.3f} ± {sd:.3f}"
+
+
+def markdown_table(summaries: Mapping[str, dict]) -> str:
+    """The paper's Table 1 layout: one row per config, mean ± sd per metric (infant level)."""
+    titles = [title for _, title in REPORT_METRICS]
+    lines = [
+        "| Method | " + " | ".join(titles) + " | Window accuracy | Runs |",
+        "|---" * (len(titles) + 3) + "|",
+    ]
+    for name, summary in summaries.items():
+        cells = [format_mean_sd(summary[key]) for key, _ in REPORT_METRICS]
+        cells += [format_mean_sd(summary["window_accuracy"]), str(summary["num_runs"])]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_csv(path: str | os.PathLike, summaries: Mapping[str, dict]) -> Path:
+    """One row per config: ``<metric>_mean`` and ``<metric>_sd`` columns, infant level."""
+    keys = [key for key, _ in REPORT_METRICS] + ["window_accuracy"]
+    header = ["method", "runs"] + [f"{k}_{s}" for k in keys for s in ("mean", "sd")]
+    path = Path(path)
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        for name, summary in summaries.items():
+            values = [f"{v:.4f}" for k in keys for v in summary[k]]
+            writer.writerow([name, summary["num_runs"], *values])
+    return path
+
+
+def plot_comparison(
+    path: str | os.PathLike,
+    summaries: Mapping[str, dict],
+    metrics: Sequence[str] = ("accuracy", "mcc"),
+) -> Path:
+    """Horizontal bars of mean ± sd per config for ``metrics`` (infant level), as a PNG."""
+    from gm_plugins.apis.reports import _pyplot
+
+    plt = _pyplot()
+    names = list(summaries)
+    height = 0.8 / len(metrics)
+    figure, axes = plt.subplots(figsize=(7.5, 0.9 + 0.45 * len(names) * len(metrics)), dpi=120)
+    positions = np.arange(len(names))
+    for index, metric in enumerate(metrics):
+        means = [summaries[n][metric][0] for n in names]
+        sds = [summaries[n][metric][1] for n in names]
+        title = dict(REPORT_METRICS).get(metric, metric)
+        axes.barh(positions + index * height, means, height, xerr=sds, capsize=3, label=title)
+    axes.set_yticks(positions + height * (len(metrics) - 1) / 2, names, fontsize=7)
+    axes.invert_yaxis()
+    lowest = min([0.0] + [summaries[n][m][0] - summaries[n][m][1] for n in names for m in metrics])
+    axes.set_xlim(lowest - 0.05, 1.05)
+    axes.axvline(0, color="black", linewidth=0.6)
+    axes.set_xlabel("infant level, mean ± sd over folds")
+    axes.legend(loc="lower right", fontsize=7)
+    figure.tight_layout()
+    path = Path(path)
+    figure.savefig(path)
+    plt.close(figure)
+    return path
