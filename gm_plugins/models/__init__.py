@@ -1,15 +1,19 @@
 """Model components of gm_plugins, registered into MMAction2's ``MODELS`` registry."""
 
+from .backbones import C3DFeatures
 from .data_preprocessors import TwoStreamDataPreprocessor, flip_horizontally
 from .fusion import BaseFusion, ConcatConvFusion, LateFusion, PoolFusion, SumFusion
 from .heads import FusionClsHead
 from .recognizers import STREAM_LAYOUTS, TwoStreamRecognizer
+from .temporal import LSTMFusion
 
 __all__ = [
     "STREAM_LAYOUTS",
     "BaseFusion",
+    "C3DFeatures",
     "ConcatConvFusion",
     "FusionClsHead",
+    "LSTMFusion",
     "LateFusion",
     "PoolFusion",
     "SumFusion",

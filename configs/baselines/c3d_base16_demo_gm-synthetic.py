@@ -1,0 +1,31 @@
+# Baseline C3D at CPU demo size on the synthetic default dataset, evaluated like the two-stream
+# model (same windows, folds and SubjectMetric).
+#
+# Why the demo differs from full size (c3d_base64_12x30f_gm3.py): it must train one fold in about
+# 2 minutes on one CPU thread, so the widths are a quarter of C3D's (base_channels=16: 16 to 128
+# channels; base 64 is about 15x slower) and the clip has T=6 of the window's 7 cached 64 px
+# frames (0.83 s at 6 fps), trained from scratch. Like the other RGB streams trained from scratch
+# on this data, it can memorise the 24 training infants' appearance: a baseline, not frozen.
+_base_ = [
+    "../_base_/models/c3d_base16.py",
+    "../_base_/datasets/gm-synthetic_cache_demo.py",
+    "../_base_/schedules/adamw_cosine_demo.py",
+    "../_base_/default_runtime.py",
+]
+
+rgb_frames = 6
+rgb_only = dict(type="PackTwoStreamInputs", streams=("rgb",))
+train_dataloader = dict(
+    dataset=dict(
+        pipeline=[dict(type="LoadCachedWindow", rgb_frames=rgb_frames, jitter=1), rgb_only]
+    )
+)
+val_dataloader = dict(
+    dataset=dict(pipeline=[dict(type="LoadCachedWindow", rgb_frames=rgb_frames), rgb_only])
+)
+test_dataloader = dict(
+    dataset=dict(pipeline=[dict(type="LoadCachedWindow", rgb_frames=rgb_frames), rgb_only])
+)
+
+env_cfg = dict(dist_cfg=dict(backend="gloo"))
+default_hooks = dict(logger=dict(interval=10))

@@ -1,0 +1,18 @@
+# The confounding experiment (the paper's central claim): recording environments confounded with
+# the classes in training, independent in testing. Trains and validates on data/gm_confound
+#   python tools/make_synthetic_dataset.py --out data/gm_confound --subjects 48 --seed 1 \
+#       --confound 1.0 --prep-subjects 0
+# (every infant's environment family is one of the two tied to its class), and tests every fold's
+# model on all 48 infants of data/gm_synthetic (seed 0, --confound 0: environment independent of
+# class, other infants). This config: the demo two-stream model with background removal and body
+# alignment (configs/preprocess/preprocess_unet-seg_res18-pose_farneback-k30-s3.75-64_demo.py).
+# Run the whole set with `make confounding` (tools/run_benchmark.py confounding).
+_base_ = ["../gm/two-stream_r18-3stage-concat-fusion_demo_gm-synthetic.py"]
+
+train_root, test_root = "data/gm_confound", "data/gm_synthetic"
+cache_name = "cache_demo"
+train_dataloader = dict(dataset=dict(data_root=train_root, cache_root=f"{train_root}/{cache_name}"))
+val_dataloader = dict(dataset=dict(data_root=train_root, cache_root=f"{train_root}/{cache_name}"))
+test_dataloader = dict(
+    dataset=dict(data_root=test_root, cache_root=f"{test_root}/{cache_name}", split="all")
+)
