@@ -1,11 +1,12 @@
 # gm_plugins: `make demo` runs the main job, `make test` the checks. Both install first.
+# `make table1` and `make confounding` run the benchmarks (tools/run_benchmark.py).
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.gm_plugins-installed
 REQS := $(wildcard requirements/*.txt requirements/*.sh) setup.py
 DEMO_DIR ?= work_dirs/demo
 
-.PHONY: install demo test lint format pytest clean-demo
+.PHONY: install demo test lint format pytest clean-demo table1 confounding
 
 install: $(STAMP)
 
@@ -15,6 +16,12 @@ $(STAMP): $(REQS)
 
 demo: $(STAMP)
 	$(PY) tools/demo.py --work-dir $(DEMO_DIR)
+
+table1: $(STAMP)
+	$(PY) tools/run_benchmark.py table1
+
+confounding: $(STAMP)
+	$(PY) tools/run_benchmark.py confounding
 
 test: lint pytest
 

@@ -1,0 +1,50 @@
+"""The shipped benchmarks name configs and caches that exist and agree with each other."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+from mmengine.config import Config
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location(
+    "run_benchmark", REPO_ROOT / "tools/run_benchmark.py"
+)
+run_benchmark = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(run_benchmark)
+
+
+@pytest.mark.parametrize("name", sorted(run_benchmark.EXPERIMENTS))
+def test_every_config_reads_a_cache_the_experiment_prepares(name):
+    experiment = run_benchmark.EXPERIMENTS[name]
+    prepared = {f"{root}/{cache}" for root, cache in experiment.caches}
+    for root, cache in experiment.caches:
+        assert (REPO_ROOT / run_benchmark.CHAINS[cache]).is_file()
+        assert root in run_benchmark.DATASETS
+    for config in experiment.configs:
+        cfg = Config.fromfile(REPO_ROOT / config)
+        for loader in ("train_dataloader", "val_dataloader", "test_dataloader"):
+            dataset = cfg[loader]["dataset"]
+            assert dataset["cache_root"] in prepared, (config, loader, dataset["cache_root"])
+            assert dataset["cache_root"].startswith(dataset["data_root"] + "/")
+
+
+def test_confounding_trains_on_confounded_infants_and_tests_on_independent_ones():
+    experiment = run_benchmark.EXPERIMENTS["confounding"]
+    assert "--confound" in run_benchmark.DATASETS["data/gm_confound"]
+    assert "--confound" not in run_benchmark.DATASETS["data/gm_synthetic"]  # default 0
+    caches = set()
+    for config in experiment.configs:
+        cfg = Config.fromfile(REPO_ROOT / config)
+        assert cfg.train_dataloader.dataset.data_root == "data/gm_confound"
+        assert cfg.val_dataloader.dataset.data_root == "data/gm_confound"
+        assert cfg.test_dataloader.dataset.data_root == "data/gm_synthetic"
+        assert cfg.test_dataloader.dataset.split == "all"
+        caches.add(Path(cfg.train_dataloader.dataset.cache_root).name)
+        assert (
+            Path(cfg.test_dataloader.dataset.cache_root).name
+            == Path(cfg.train_dataloader.dataset.cache_root).name
+        )  # tested on the same preprocessing as trained
+    assert caches == {"cache_demo", "cache_demo_no-bg", "cache_demo_no-align", "cache_demo_none"}
