@@ -10,10 +10,12 @@ import pytest
 from mmengine.config import Config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# Loaded by path: putting tools/ on sys.path would shadow the standard library's `test`.
 _spec = importlib.util.spec_from_file_location(
-    "run_benchmark", REPO_ROOT / "tools/run_benchmark.py"
+    "run_benchmark", REPO_ROOT / "tools" / "run_benchmark.py"
 )
 run_benchmark = importlib.util.module_from_spec(_spec)
+sys.modules["run_benchmark"] = run_benchmark  # dataclasses look their module up
 _spec.loader.exec_module(run_benchmark)
 
 
