@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
 import gm_plugins  # noqa: F401  (compat workarounds, registers the transforms)
-from gm_plugins.datasets.cache import is_cached
+from gm_plugins.datasets.cache import claim_cache, is_cached
 from gm_plugins.datasets.transforms import build_preprocess_pipeline
 from gm_plugins.datasets.transforms.preprocess import (
     init_cache_worker,
@@ -87,6 +87,7 @@ def run(config: str, data_root: Path, out: Path, workers: int = 1, progress: boo
         raise ValueError(f"--workers {workers}: give at least 1")
     pipeline_config = load_pipeline_config(config)
     rows = read_subjects(data_root)
+    claim_cache(out, pipeline_config)
     todo = [row for row in rows if not is_cached(out, row["subject_id"])]
     tasks = [(row, str(data_root), str(out)) for row in todo]
     failures, seconds = [], []

@@ -43,13 +43,11 @@ train_pipeline = [dict(type="LoadCachedKeypoints", rotate=10.0, scale=0.1, flip_
 train_pipeline += features
 test_pipeline = [dict(type="LoadCachedKeypoints"), *features]
 
-train_dataloader = dict(
-    dataset=dict(cache_root=cache_root, window=train_window, pipeline=train_pipeline)
-)
-val_dataloader = dict(dataset=dict(cache_root=cache_root, window=test_window, pipeline=test_pipeline))
-test_dataloader = dict(
-    dataset=dict(cache_root=cache_root, window=test_window, pipeline=test_pipeline)
-)
+_train = dict(cache_root=cache_root, window=train_window, pipeline=train_pipeline)
+_test = dict(cache_root=cache_root, window=test_window, pipeline=test_pipeline)
+train_dataloader = dict(dataset=_train)
+val_dataloader = dict(dataset=_test)
+test_dataloader = dict(dataset=_test)
 
 # The demo schedule (AdamW, lr 1e-3, warm-up + cosine) over 15 epochs instead of 8: an epoch is
 # cheap here.

@@ -9,6 +9,9 @@ Layout, one folder per video::
                                                          pixels, score) on M cached frames
                       /meta.json     frame indices, fps, body frame, flow settings, fallbacks
 
+``CACHE/preprocess_pipeline.json`` records the chain that wrote the cache, so a rerun with
+another chain (say, an ablation's) cannot mix its videos into it.
+
 The N cached frames are source frames ``frame_indices`` (every ``frame_step``-th frame), so
 windows of any start stride and span can be cut later without preprocessing again. Flow is
 stored as ``q = round((f / bound + 1) * 127.5)`` for ``f`` in pixels clipped to ``+-bound``;
@@ -21,6 +24,7 @@ that looks finished.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -35,6 +39,7 @@ FLOW_FILE = "flow.npy"
 MATRICES_FILE = "matrices.npy"
 KEYPOINTS_FILE = "keypoints.npy"
 META_FILE = "meta.json"
+PIPELINE_FILE = "preprocess_pipeline.json"
 
 
 def quantise_flow(flow: np.ndarray, bound: float) -> np.ndarray:
@@ -46,6 +51,45 @@ def quantise_flow(flow: np.ndarray, bound: float) -> np.ndarray:
 def dequantise_flow(quantised: np.ndarray) -> np.ndarray:
     """uint8 flow -> float32 in [-1, 1] (1 means ``bound`` pixels)."""
     return quantised.astype(np.float32) / 127.5 - 1.0
+
+
+def claim_cache(cache_root: str | os.PathLike, pipeline: list[dict]) -> None:
+    """Record the chain that writes ``cache_root``; refuse a cache written by another chain.
+
+    Raises:
+        ValueError: naming the cache and the steps that differ, with the fix.
+    """
+    root = Path(cache_root)
+    record = root / PIPELINE_FILE
+    wanted = json.loads(json.dumps(pipeline, default=str))  # tuples -> lists, as stored
+    if record.is_file():
+        stored = json.loads(record.read_text())
+        if stored != wanted:
+            raise ValueError(
+                f"{root} was written by another preprocess_pipeline "
+                f"({'; '.join(_differences(stored, wanted))}): use another --out for this "
+                f"chain, or delete {root} to rebuild it"
+            )
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = record.with_suffix(".tmp")
+    tmp.write_text(json.dumps(wanted, indent=1))
+    os.replace(tmp, record)
+
+
+def _differences(stored: list[dict], wanted: list[dict]) -> list[str]:
+    """'step i (Type): key=old -> new' for every step that differs."""
+    described = []
+    for index, (old, new) in enumerate(itertools.zip_longest(stored, wanted, fillvalue={})):
+        if old == new:
+            continue
+        if old.get("type") != new.get("type"):
+            described.append(f"step {index}: {old.get('type')} -> {new.get('type')}")
+            continue
+        keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        changes = ", ".join(f"{k}={old.get(k)!r} -> {new.get(k)!r}" for k in keys)
+        described.append(f"step {index} ({old['type']}): {changes}")
+    return described
 
 
 def is_cached(cache_root: str | os.PathLike, subject_id: str) -> bool:

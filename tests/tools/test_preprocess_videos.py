@@ -103,6 +103,21 @@ def test_rerun_skips_finished_videos(dataset, capsys):
     assert (out / "s0" / cache.META_FILE).stat().st_mtime_ns == stamp
 
 
+def test_a_cache_refuses_videos_of_another_chain(dataset, tmp_path, capsys):
+    data, config, out = dataset
+    run(config, data, out)
+    other = Config.fromfile(str(config))
+    other.preprocess_pipeline[2]["out_size"] = 32  # e.g. an ablation's chain
+    other_config = tmp_path / "other.py"
+    other.dump(str(other_config))
+    capsys.readouterr()
+    assert run(other_config, data, out) == 2
+    error = capsys.readouterr().err
+    assert str(out) in error and "step 2 (PoseAlignment): out_size=24 -> 32" in error
+    assert "use another --out" in error
+    assert run(config, data, out) == 1  # the original chain still resumes (s2 stays broken)
+
+
 def test_interrupted_write_leaves_nothing_that_looks_finished(dataset, monkeypatch):
     data, config, out = dataset
     real_save = np.save
