@@ -260,15 +260,16 @@ def execute(
     start = time.perf_counter()
 
     def one(run: cv.FoldRun) -> None:
-        print(f"[{run.name}] {run.label}: training (fold {run.fold} tests, "
-              f"{run.val_fold} validates)", flush=True)  # fmt: skip
+        with runner.lock:  # one line per message, whichever job prints
+            print(f"[{run.name}] {run.label}: training (fold {run.fold} tests, "
+                  f"{run.val_fold} validates)", flush=True)  # fmt: skip
         try:
             result = runner(run)
         except Exception as error:  # one bad fold must not stop the others
             with runner.lock:
                 failures.append((run, str(error)))
-            print(f"[{run.name}] {run.label}: FAILED, see {run.directory(args.work_dir)}/run.log",
-                  flush=True)  # fmt: skip
+                print(f"[{run.name}] {run.label}: FAILED, see "
+                      f"{run.directory(args.work_dir)}/run.log", flush=True)  # fmt: skip
             return
         with runner.lock:
             counter["finished"] += 1
