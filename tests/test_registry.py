@@ -30,6 +30,10 @@ def model_examples() -> dict[str, dict]:
         SumFusion=dict(type="SumFusion", in_channels=dict(rgb=8, flow=16), out_channels=8),
         LateFusion=dict(type="LateFusion", in_channels=dict(rgb=8, flow=8), num_classes=3),
         FusionClsHead=dict(type="FusionClsHead", num_classes=3, in_channels=8),
+        C3DFeatures=dict(
+            type="C3DFeatures", in_channels=3, base_channels=4, norm_cfg=dict(type="BN3d")
+        ),
+        LSTMFusion=dict(type="LSTMFusion", in_channels=dict(rgb=8), hidden_channels=8),
         TwoStreamRecognizer=dict(
             type="TwoStreamRecognizer",
             rgb_backbone=dict(TINY_RESNET, in_channels=3),
