@@ -58,26 +58,36 @@ class Experiment:
 
 
 GM = "configs/gm"
+BASELINES = "configs/baselines"
 CONFOUNDING = "configs/confounding"
 EXPERIMENTS = {
     "table1": Experiment(
         configs=(
+            f"{GM}/two-stream_r18-3stage-concat-fusion_demo_gm-synthetic.py",
             f"{GM}/spatial-only_r18-3stage_demo_gm-synthetic.py",
             f"{GM}/temporal-only_r18-3stage_demo_gm-synthetic.py",
-            f"{GM}/two-stream_r18-3stage-concat-fusion_demo_gm-synthetic.py",
             f"{GM}/two-stream_r18-3stage-late-fusion_demo_gm-synthetic.py",
             f"{GM}/two-stream_r18-3stage-concat-fusion_no-background-removal_demo_gm-synthetic.py",
             f"{GM}/two-stream_r18-3stage-concat-fusion_no-alignment_demo_gm-synthetic.py",
+            f"{BASELINES}/c3d_base16_demo_gm-synthetic.py",
+            f"{BASELINES}/tsn-rgb_r18-3stage_demo_gm-synthetic.py",
+            f"{BASELINES}/cnn-lstm_r18-3stage_demo_gm-synthetic.py",
+            f"{BASELINES}/stgcn-c16-s6_joint-motion_5s-windows_demo_gm-synthetic.py",
         ),
         caches=tuple(
             ("data/gm_synthetic", name)
-            for name in ("cache_demo", "cache_demo_no-bg", "cache_demo_no-align")
+            for name in (
+                "cache_demo",
+                "cache_demo_no-bg",
+                "cache_demo_no-align",
+                "cache_demo_skeleton",
+            )
         ),
     ),
     "confounding": Experiment(
         configs=tuple(
             f"{CONFOUNDING}/two-stream_r18-3stage-concat-fusion{variant}_demo_gm-confound.py"
-            for variant in ("", "_no-background-removal", "_no-alignment", "_no-preprocessing")
+            for variant in ("", "_no-preprocessing", "_no-background-removal", "_no-alignment")
         ),
         caches=tuple(
             (root, name)
