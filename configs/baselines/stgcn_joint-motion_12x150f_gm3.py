@@ -5,7 +5,7 @@
 # validation cross-entropy.
 #
 # Cache: pose on every cached frame, preprocessed with
-# configs/preprocess/preprocess_any-seg_any-pose_farneback-k5-s3.75-224_skeleton_paper.py into
+# configs/preprocess/preprocess_any-seg_any-pose_farneback-k5-s3.75-224_skeleton-gm3.py into
 # data/gm3/cache_skeleton (the paper's k30 cache has a skeleton only every 6th cached frame, which
 # LoadCachedKeypoints rejects).
 #
