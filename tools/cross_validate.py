@@ -188,6 +188,12 @@ def make_folds(args: argparse.Namespace) -> dict[int, Path]:
     }
 
 
+def gpus_available(count: int) -> bool:
+    import torch
+
+    return torch.cuda.is_available() and torch.cuda.device_count() >= count
+
+
 def write_report(args: argparse.Namespace, runs: list[cv.FoldRun]) -> str:
     """Report of the finished folds (Markdown, CSV, per-fold JSON, figures); returns the table."""
     from gm_plugins.apis.reports import plot_confusion_matrix
@@ -231,6 +237,13 @@ def main(argv: list[str] | None = None) -> int:
         if not Path(config).is_file():
             print(f"error: config {config} not found", file=sys.stderr)
             return 2
+    if args.launcher == "pytorch" and not gpus_available(args.gpus):
+        print(
+            f"error: --launcher pytorch --gpus {args.gpus} needs that many CUDA GPUs (mmengine's "
+            "pytorch launcher gives each rank a CUDA device); on CPUs use --jobs instead",
+            file=sys.stderr,
+        )
+        return 2
     args.configs = [str(Path(c)) for c in args.configs]
     args.work_dir.mkdir(parents=True, exist_ok=True)
     try:

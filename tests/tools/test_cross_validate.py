@@ -100,3 +100,23 @@ def test_configs_of_different_infants_are_refused(tmp_path):
     )  # fmt: skip
     assert run.returncode == 2
     assert "whose infants differ" in run.stderr and "second.py" in run.stderr
+
+
+def test_the_pytorch_launcher_without_enough_gpus_is_refused_up_front(tmp_path, capsys):
+    import importlib.util
+
+    import torch
+
+    spec = importlib.util.spec_from_file_location(
+        "cross_validate", REPO_ROOT / "tools" / "cross_validate.py"
+    )
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    data, cache = write_fake_dataset(tmp_path / "a", per_class=3)
+    config = tiny_config(tmp_path / "tiny.py", data, cache)
+    too_many = str(torch.cuda.device_count() + 1)
+    code = tool.main([str(config), "--work-dir", str(tmp_path / "w"), "--launcher", "pytorch",
+                      "--gpus", too_many])  # fmt: skip
+    assert code == 2
+    assert "needs that many CUDA GPUs" in capsys.readouterr().err
+    assert not (tmp_path / "w").exists()  # refused before anything was written
