@@ -1,10 +1,14 @@
-"""Runner configs that train and test the tiny TSN on the toy dataset in seconds."""
+"""Runner configs that train and test tiny models (toy TSN, demo two-stream) in seconds."""
 
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 from tests.stack_configs import TINY_TSN
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEMO_CONFIG = REPO_ROOT / "configs/gm/two-stream_r18-3stage-concat-fusion_demo_gm-synthetic.py"
 
 
 def toy_runner_config(work_dir: str, max_iters: int = 1) -> dict:
@@ -35,3 +39,22 @@ def toy_runner_config(work_dir: str, max_iters: int = 1) -> dict:
         randomness=dict(seed=0),
         log_level="WARNING",
     )
+
+
+def tiny_demo_config(path: Path, data: Path, cache: Path) -> Path:
+    """The demo two-stream config on a fake cache (tests/datasets/fake_cache.py): 16 px windows
+    of 6 flow fields, one short epoch, no loader workers. Written to ``path``; returns it."""
+    dataset = dict(
+        data_root=str(data),
+        cache_root=str(cache),
+        window=dict(start_stride=1.0, span=1.2, num_windows=None, frame_step=2, unit="seconds"),
+    )
+    loader = "dict(batch_size=4, num_workers=0, persistent_workers=False, dataset=dataset)"
+    path.write_text(
+        f"_base_ = [{str(DEMO_CONFIG)!r}]\n"
+        f"dataset = {dataset!r}\n"
+        f"train_dataloader = {loader}\nval_dataloader = {loader}\ntest_dataloader = {loader}\n"
+        "train_cfg = dict(max_epochs=1)\nparam_scheduler = []\n"
+        "default_hooks = dict(logger=dict(interval=1))\n"
+    )
+    return path

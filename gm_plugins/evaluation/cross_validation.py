@@ -270,8 +270,12 @@ def plot_comparison(
     path: str | os.PathLike,
     summaries: Mapping[str, dict],
     metrics: Sequence[str] = ("accuracy", "mcc"),
+    chance: float | None = 1 / 3,
 ) -> Path:
-    """Horizontal bars of mean ± sd per config for ``metrics`` (infant level), as a PNG."""
+    """Horizontal bars of mean ± sd per config for ``metrics`` (infant level), as a PNG.
+
+    ``chance`` (the accuracy of guessing among balanced classes) is drawn as a dotted line.
+    """
     from gm_plugins.apis.reports import _pyplot
 
     plt = _pyplot()
@@ -289,6 +293,8 @@ def plot_comparison(
     lowest = min([0.0] + [summaries[n][m][0] - summaries[n][m][1] for n in names for m in metrics])
     axes.set_xlim(lowest - 0.05, 1.05)
     axes.axvline(0, color="black", linewidth=0.6)
+    if "accuracy" in metrics and chance is not None:
+        axes.axvline(chance, color="grey", linestyle=":", linewidth=1, label="chance accuracy")
     axes.set_xlabel("infant level, mean ± sd over folds")
     axes.legend(loc="lower right", fontsize=7)
     figure.tight_layout()

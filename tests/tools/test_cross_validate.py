@@ -12,26 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.datasets.fake_cache import write_fake_dataset
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEMO_CONFIG = REPO_ROOT / "configs/gm/two-stream_r18-3stage-concat-fusion_demo_gm-synthetic.py"
-
-
-def tiny_config(path: Path, data: Path, cache: Path) -> Path:
-    """The demo two-stream config on a fake cache of 9 infants: 16 px, one short epoch."""
-    dataset = dict(
-        data_root=str(data),
-        cache_root=str(cache),
-        window=dict(start_stride=1.0, span=1.2, num_windows=None, frame_step=2, unit="seconds"),
-    )
-    loader = "dict(batch_size=4, num_workers=0, persistent_workers=False, dataset=dataset)"
-    path.write_text(
-        f"_base_ = [{str(DEMO_CONFIG)!r}]\n"
-        f"dataset = {dataset!r}\n"
-        f"train_dataloader = {loader}\nval_dataloader = {loader}\ntest_dataloader = {loader}\n"
-        "train_cfg = dict(max_epochs=1)\nparam_scheduler = []\n"
-    )
-    return path
+from tests.runner_configs import REPO_ROOT
+from tests.runner_configs import tiny_demo_config as tiny_config
 
 
 def cross_validate(config: Path, work_dir: Path, **popen) -> subprocess.Popen:

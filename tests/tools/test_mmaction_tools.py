@@ -10,33 +10,10 @@ import mmaction
 import pytest
 
 from tests.datasets.fake_cache import write_fake_dataset
+from tests.runner_configs import REPO_ROOT
+from tests.runner_configs import tiny_demo_config as tiny_config
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 MMACTION_TOOLS = Path(mmaction.__file__).parent / ".mim" / "tools"
-DEMO_CONFIG = REPO_ROOT / "configs/gm/two-stream_r18-3stage-concat-fusion_demo_gm-synthetic.py"
-
-
-def tiny_config(path: Path, data: Path, cache: Path) -> Path:
-    """The demo config on a fake cache: 16 px windows of 6 flow fields, one short epoch."""
-    dataset = dict(
-        data_root=str(data),
-        cache_root=str(cache),
-        window=dict(start_stride=1.0, span=1.2, num_windows=None, frame_step=2, unit="seconds"),
-    )
-    path.write_text(
-        f"_base_ = [{str(DEMO_CONFIG)!r}]\n"
-        f"dataset = {dataset!r}\n"
-        "train_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False, "
-        "dataset=dataset)\n"
-        "val_dataloader = dict(batch_size=8, num_workers=0, persistent_workers=False, "
-        "dataset=dataset)\n"
-        "test_dataloader = dict(batch_size=8, num_workers=0, persistent_workers=False, "
-        "dataset=dataset)\n"
-        "train_cfg = dict(max_epochs=1)\n"
-        "param_scheduler = []\n"
-        "default_hooks = dict(logger=dict(interval=1))\n"
-    )
-    return path
 
 
 @pytest.mark.slow
