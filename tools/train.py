@@ -73,16 +73,26 @@ def main(argv: list[str] | None = None) -> None:
             seed=args.seed, diff_rank_seed=args.diff_rank_seed, deterministic=args.deterministic
         )
     finished = osp.join(cfg.work_dir, TRAINING_FINISHED)
-    if args.resume is not None and osp.isfile(finished):
-        # An early-stopped run would otherwise train on from its last checkpoint.
-        print(f"{cfg.work_dir}: training already finished ({TRAINING_FINISHED}); not resuming")
+    schedule = json.dumps(cfg.train_cfg.to_dict(), sort_keys=True, default=str)
+    if args.resume is not None and _finished_with(finished, schedule):
+        # An early-stopped run would otherwise train on from its last checkpoint. A longer
+        # schedule (e.g. --cfg-options train_cfg.max_epochs=...) does train on.
+        print(f"{cfg.work_dir}: training with this train_cfg already finished; not resuming")
     else:
         runner_api.build_runner(cfg).train()
         if is_main_process():
             with open(finished, "w") as stream:
-                stream.write("training ended; --resume will not train again\n")
+                stream.write(schedule)
     if args.test_after:
         test_best(cfg, args.test_after)
+
+
+def _finished_with(marker: str, schedule: str) -> bool:
+    """Whether the work dir's last training ended with the same ``train_cfg``."""
+    if not osp.isfile(marker):
+        return False
+    with open(marker) as stream:
+        return stream.read() == schedule
 
 
 def test_best(cfg, metrics_out: str) -> dict:

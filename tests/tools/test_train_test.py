@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -44,6 +45,20 @@ def test_train_then_test_then_resume_with_the_tools(tmp_path):
     assert test.returncode == 0, test.stderr[-3000:]
     assert "acc/top1" in test.stdout + test.stderr
 
+    # Resuming a finished run with the same schedule trains no more (an early-stopped run would
+    # otherwise train on); --test-after then tests the last checkpoint in the same process.
+    stamp = checkpoint.stat().st_mtime_ns
+    again = run_tool(
+        "tools/train.py", str(config), "--work-dir", str(work_dir), "--resume",
+        "--test-after", str(tmp_path / "metrics.json"),
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "already finished; not resuming" in again.stdout
+    assert checkpoint.stat().st_mtime_ns == stamp and not (work_dir / "iter_2.pth").exists()
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["checkpoint"] == str(checkpoint) and 0 <= metrics["acc/top1"] <= 1
+
+    # A longer schedule does train on from the last checkpoint.
     resume = run_tool(
         "tools/train.py",
         str(config),
