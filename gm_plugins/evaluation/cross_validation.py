@@ -281,7 +281,7 @@ def plot_comparison(
     plt = _pyplot()
     names = list(summaries)
     height = 0.8 / len(metrics)
-    figure, axes = plt.subplots(figsize=(7.5, 0.9 + 0.45 * len(names) * len(metrics)), dpi=120)
+    figure, axes = plt.subplots(figsize=(10.5, 0.9 + 0.45 * len(names) * len(metrics)), dpi=120)
     positions = np.arange(len(names))
     for index, metric in enumerate(metrics):
         means = [summaries[n][metric][0] for n in names]
