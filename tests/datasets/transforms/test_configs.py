@@ -31,8 +31,11 @@ def test_segmentation_config_runs_in_background_removal():
     assert results["body_masks"].shape == (2, 240, 320)
 
 
-def test_pose_config_runs_in_pose_alignment():
-    transform = PoseAlignment(config=str(only("td-hm_*_synthetic-pose-*.py")), out_size=56)
+@pytest.mark.parametrize("size", [128, 192])
+def test_pose_config_runs_in_pose_alignment(size):
+    config = only(f"td-hm_*_synthetic-pose-{size}x{size}.py")
+    assert Config.fromfile(str(config)).codec.input_size == (size, size)
+    transform = PoseAlignment(config=str(config), out_size=56)
     results = transform(dict(imgs=textured_frames(3, (320, 240)), frame_inds=np.arange(3) * 5))
     assert results["pose_keypoints"].shape == (1, 17, 2) and results["imgs"][0].shape == (56, 56, 3)
 
