@@ -82,33 +82,41 @@ class BaseFusion(BaseModule):
         """The stream names this module was configured for (None: any)."""
         return None if self.in_channels is None else tuple(self.in_channels)
 
+    def check_streams(self, feats: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Check that ``feats`` holds the configured streams with their channel counts.
+
+        Returns:
+            dict[str, Tensor]: the maps unchanged, ordered like ``in_channels`` (as given when
+            ``in_channels`` is None).
+        """
+        name = type(self).__name__
+        if not feats:
+            raise ValueError(f"{name} received no feature maps")
+        if self.in_channels is None:
+            return dict(feats)
+        if set(feats) != set(self.in_channels):
+            raise ValueError(
+                f"{name} was configured for streams {list(self.in_channels)} but received "
+                f"{list(feats)}: make fusion.in_channels name exactly the recognizer's streams"
+            )
+        for stream, width in self.in_channels.items():
+            if feats[stream].shape[1] != width:
+                raise ValueError(
+                    f"{name} expects {width}-channel {stream} features but the {stream} "
+                    f"backbone gives {feats[stream].shape[1]} channels: set "
+                    f"fusion.in_channels.{stream}={feats[stream].shape[1]}"
+                )
+        return {stream: feats[stream] for stream in self.in_channels}
+
     def prepare(self, feats: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Check the streams and channels of ``feats`` and average temporal axes away.
 
         Returns:
             dict[str, Tensor]: (N, C, H, W) maps, ordered like ``in_channels``.
         """
-        name = type(self).__name__
-        if not feats:
-            raise ValueError(f"{name} received no feature maps")
-        if self.in_channels is None:
-            return {stream: pool_time(fmap, stream) for stream, fmap in feats.items()}
-        if set(feats) != set(self.in_channels):
-            raise ValueError(
-                f"{name} was configured for streams {list(self.in_channels)} but received "
-                f"{list(feats)}: make fusion.in_channels name exactly the recognizer's streams"
-            )
-        maps = {}
-        for stream, width in self.in_channels.items():
-            fmap = pool_time(feats[stream], stream)
-            if fmap.shape[1] != width:
-                raise ValueError(
-                    f"{name} expects {width}-channel {stream} features but the {stream} "
-                    f"backbone gives {fmap.shape[1]} channels: set "
-                    f"fusion.in_channels.{stream}={fmap.shape[1]}"
-                )
-            maps[stream] = fmap
-        return maps
+        return {
+            stream: pool_time(fmap, stream) for stream, fmap in self.check_streams(feats).items()
+        }
 
 
 @MODELS.register_module()

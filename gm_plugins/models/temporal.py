@@ -80,25 +80,13 @@ class LSTMFusion(BaseFusion):
     def sequences(self, feats: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Check the streams and turn their maps into one (N, T, sum of C_s) sequence."""
         name = type(self).__name__
-        if set(feats) != set(self.in_channels):
-            raise ValueError(
-                f"{name} was configured for streams {list(self.in_channels)} but received "
-                f"{list(feats)}: make fusion.in_channels name exactly the recognizer's streams"
-            )
         sequences = {}
-        for stream, width in self.in_channels.items():
-            fmap = feats[stream]
+        for stream, fmap in self.check_streams(feats).items():
             if fmap.dim() != 5:
                 raise ValueError(
                     f"{name} needs a time axis, but the {stream} stream gave a feature map of "
                     f"shape {tuple(fmap.shape)}: set {stream}_input='segments2d' (a 2D backbone "
                     "per frame) or 'clip3d', giving (N, C, T, H, W)"
-                )
-            if fmap.shape[1] != width:
-                raise ValueError(
-                    f"{name} expects {width}-channel {stream} features but the {stream} "
-                    f"backbone gives {fmap.shape[1]} channels: set "
-                    f"fusion.in_channels.{stream}={fmap.shape[1]}"
                 )
             sequences[stream] = fmap.mean(dim=(3, 4)).transpose(1, 2)  # (N, T, C)
         lengths = {stream: sequence.shape[1] for stream, sequence in sequences.items()}
