@@ -38,6 +38,7 @@ REPORT_METRICS = (
     ("kappa", "Kappa"),
 )
 LOADERS = ("train_dataloader", "val_dataloader", "test_dataloader")
+SPLIT_OF_LOADER = dict(zip(LOADERS, ("train", "val", "test"), strict=True))
 RESULT_FILE = "result.json"
 
 
@@ -92,30 +93,27 @@ def plan_runs(configs: Sequence[str], num_folds: int, repeats: int) -> list[Fold
     ]
 
 
-def _dataset_of(loader_cfg: Mapping | None) -> Mapping | None:
-    """The fold-aware dataset config of a dataloader (unwrapping one dataset wrapper)."""
-    if not loader_cfg:
-        return None
-    dataset = loader_cfg.get("dataset")
-    while dataset is not None and "ann_file" not in dataset and "dataset" in dataset:
-        dataset = dataset["dataset"]
-    return dataset
+def _fold_dataset(cfg: Mapping, loader: str) -> tuple[str, Mapping | None]:
+    """(dotted config path, dataset config) of a dataloader's subjects.csv-reading dataset.
 
-
-def _dataset_path(loader: str, cfg: Mapping) -> str:
-    dataset = cfg[loader]["dataset"]
+    Dataset wrappers (``dataset=dict(type='RepeatDataset', dataset=...)``) are unwrapped; the
+    dataset is None when the loader is missing or reads no ``ann_file``.
+    """
     path = f"{loader}.dataset"
-    while "ann_file" not in dataset and "dataset" in dataset:
+    dataset = (cfg.get(loader) or {}).get("dataset")
+    while dataset is not None and "ann_file" not in dataset and "dataset" in dataset:
         dataset, path = dataset["dataset"], path + ".dataset"
-    return path
+    if dataset is None or "ann_file" not in dataset:
+        return path, None
+    return path, dataset
 
 
 def subject_table(cfg: Mapping) -> tuple[Path, list[str], list[str]]:
     """(subjects.csv path, subject ids, labels) of the config's training dataset."""
     from gm_plugins.datasets.gm_dataset import read_subjects
 
-    dataset = _dataset_of(cfg.get("train_dataloader"))
-    if dataset is None or "ann_file" not in dataset:
+    _, dataset = _fold_dataset(cfg, "train_dataloader")
+    if dataset is None:
         raise ValueError(
             "cross-validation needs a train_dataloader whose dataset reads a subjects.csv "
             "(ann_file), e.g. GMDataset; this config has none"
@@ -168,22 +166,20 @@ def fold_overrides(cfg: Mapping, folds_file: str | os.PathLike, run: FoldRun) ->
     other infants (e.g. an independent recording site) stays whole, so every fold's model is
     tested on it.
     """
-    train = _dataset_of(cfg.get("train_dataloader"))
+    _, train = _fold_dataset(cfg, "train_dataloader")
     source = (train.get("data_root"), train["ann_file"])
     overrides: dict[str, object] = {}
     for loader in LOADERS:
-        dataset = _dataset_of(cfg.get(loader))
+        prefix, dataset = _fold_dataset(cfg, loader)
         if dataset is None or (dataset.get("data_root"), dataset.get("ann_file")) != source:
             continue
-        prefix = _dataset_path(loader, cfg)
-        split = {"train_dataloader": "train", "val_dataloader": "val", "test_dataloader": "test"}
         overrides.update(
             {
                 f"{prefix}.folds_file": str(folds_file),
                 f"{prefix}.num_folds": run.num_folds,
                 f"{prefix}.test_fold": run.fold,
                 f"{prefix}.val_fold": run.val_fold,
-                f"{prefix}.split": split[loader],
+                f"{prefix}.split": SPLIT_OF_LOADER[loader],
             }
         )
     return overrides
