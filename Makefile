@@ -1,12 +1,13 @@
 # gm_plugins: `make demo` runs the main job, `make test` the checks. Both install first.
-# `make table1` and `make confounding` run the benchmarks (tools/run_benchmark.py).
+# `make table1`, `make confounding` and `make preprocessing` run the benchmarks
+# (tools/run_benchmark.py).
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.gm_plugins-installed
 REQS := $(wildcard requirements/*.txt requirements/*.sh) setup.py
 DEMO_DIR ?= work_dirs/demo
 
-.PHONY: install demo test lint format pytest clean-demo table1 confounding
+.PHONY: install demo test lint format pytest clean-demo table1 confounding preprocessing
 
 install: $(STAMP)
 
@@ -22,6 +23,9 @@ table1: $(STAMP)
 
 confounding: $(STAMP)
 	$(PY) tools/run_benchmark.py confounding
+
+preprocessing: $(STAMP)
+	$(PY) tools/run_benchmark.py preprocessing
 
 test: lint pytest
 

@@ -7,7 +7,7 @@ weights. Without ``--video`` a 60 s, 30 fps, 320x240 synthetic video is rendered
 Example::
 
     python tools/benchmark_preprocessing.py --config \
-        configs/preprocess/preprocess_unet-seg_res18-pose_farneback-k30-s3.75-112_synthetic.py
+        configs/preprocess/preprocess_unet-c16-seg_res18-192-pose_farneback-k30-s3.75-112_synthetic.py
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Run a shipped benchmark end to end: data, preprocessing models, caches, cross-validation.
 
-Experiments (``make table1``, ``make confounding``):
+Experiments (``make table1``, ``make confounding``, ``make preprocessing``):
 
 * ``table1``: the paper's Table 1 protocol on the synthetic default dataset (48 infants,
   environment independent of class): stratified 5-fold cross-validation by infant of the
@@ -10,6 +10,10 @@ Experiments (``make table1``, ``make confounding``):
   recorded in environments tied to their class; the test infants (all of data/gm_synthetic)
   are not. The two-stream model is cross-validated on the confounded infants with and without
   background removal and alignment, and every fold's model is tested on the independent ones.
+* ``preprocessing``: the preprocessing networks against the ground truth. The evaluation-grade
+  segmentation and pose models train on the extra infants of data/gm_preprocessing (and the
+  pose model first on those of data/gm_synthetic); tools/evaluate_preprocessing.py then scores
+  mask IoU, PCK and alignment on the 48 infants of data/gm_synthetic, which they never saw.
 
 Every step runs the command a user would run by hand (printed first) and skips work that is
 already done: existing datasets and checkpoints, cached videos, finished folds.
@@ -28,15 +32,33 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PREPROCESS = "configs/preprocess"
-SEG_CONFIG = f"{PREPROCESS}/fcn_unet-s5-c8_b4-4k_synthetic-seg-160x120.py"
-SEG_CHECKPOINT = "work_dirs/fcn_unet-s5-c8_b4-4k_synthetic-seg-160x120/iter_4000.pth"
-POSE_CONFIG = f"{PREPROCESS}/td-hm_res18-c32_dark-b16-20e_synthetic-pose-128x128.py"
-POSE_CHECKPOINT = "work_dirs/td-hm_res18-c32_dark-b16-20e_synthetic-pose-128x128/epoch_20.pth"
+
+
+def _model(name: str, checkpoint: str) -> tuple[str, str]:
+    """(config, checkpoint) of a model trained by tools/train.py into work_dirs/<name>/."""
+    return f"{PREPROCESS}/{name}.py", f"work_dirs/{name}/{checkpoint}"
+
+
+#: The demo's preprocessing models, which the demo caches use.
+DEMO_MODELS = (
+    _model("fcn_unet-s5-c8_b4-4k_synthetic-seg-160x120", "iter_4000.pth"),
+    _model("td-hm_res18-c32_dark-b16-20e_synthetic-pose-128x128", "epoch_20.pth"),
+)
+#: The evaluation-grade ones, in training order (the second pose model starts from the first).
+EVALUATION_MODELS = (
+    _model("fcn_unet-s5-c16_b4-12k_synthetic-seg-160x120", "iter_12000.pth"),
+    _model("td-hm_res18-c32_dark-b16-20e_synthetic-pose-192x192", "epoch_20.pth"),
+    _model("td-hm_res18-c32_dark-b16-20e-ft16e_synthetic-pose-192x192", "epoch_16.pth"),
+)
+EVALUATION_PIPELINE = (
+    f"{PREPROCESS}/preprocess_unet-c16-seg_res18-192-pose_farneback-k30-s3.75-112_synthetic.py"
+)
 
 DATASETS = {
     "data/gm_synthetic": ["--subjects", "48", "--prep-subjects", "240", "--prep-frames", "6"],
     "data/gm_confound": ["--subjects", "48", "--seed", "1", "--confound", "1.0",
                          "--prep-subjects", "0"],
+    "data/gm_preprocessing": ["--subjects", "3", "--prep-subjects", "1200", "--prep-frames", "3"],
 }  # fmt: skip
 #: cache folder name -> preprocessing config (all at the demo's 64 px).
 CHAINS = {
@@ -53,8 +75,11 @@ CHAINS = {
 
 @dataclass(frozen=True)
 class Experiment:
-    configs: tuple[str, ...]
-    caches: tuple[tuple[str, str], ...]  # (data root, cache folder name)
+    configs: tuple[str, ...] = ()  # cross-validated
+    caches: tuple[tuple[str, str], ...] = ()  # (data root, cache folder name)
+    datasets: tuple[str, ...] = ()  # beyond the caches' data roots
+    models: tuple[tuple[str, str], ...] = DEMO_MODELS  # (config, checkpoint), trained in order
+    pipeline: str | None = None  # evaluated against the ground truth of data/gm_synthetic
 
 
 GM = "configs/gm"
@@ -95,6 +120,11 @@ EXPERIMENTS = {
             for name in ("cache_demo", "cache_demo_no-bg", "cache_demo_no-align", "cache_demo_none")
         ),
     ),
+    "preprocessing": Experiment(
+        datasets=("data/gm_synthetic", "data/gm_preprocessing"),
+        models=EVALUATION_MODELS,
+        pipeline=EVALUATION_PIPELINE,
+    ),
 }
 
 
@@ -110,12 +140,12 @@ def python(script: str, *args: str | Path) -> None:
 
 def prepare(experiment: Experiment, workers: int) -> None:
     """Datasets, preprocessing models and caches the experiment reads (each only if missing)."""
-    roots = {root for root, _ in experiment.caches}
+    roots = {root for root, _ in experiment.caches} | set(experiment.datasets)
     for root in sorted(roots):
         if not (ROOT / root / "meta.json").is_file() or not _complete(ROOT / root):
             python("tools/make_synthetic_dataset.py", "--out", root, *DATASETS[root],
                    "--workers", str(workers))  # fmt: skip
-    for config, checkpoint in ((SEG_CONFIG, SEG_CHECKPOINT), (POSE_CONFIG, POSE_CHECKPOINT)):
+    for config, checkpoint in experiment.models:
         if not (ROOT / checkpoint).is_file():
             python("tools/train.py", config)
     for root, name in experiment.caches:
@@ -144,9 +174,13 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         prepare(experiment, args.workers)
-        python("tools/cross_validate.py", *experiment.configs, "--folds", str(args.folds),
-               "--seed", str(args.seed), "--repeats", str(args.repeats), "--jobs",
-               str(args.jobs), "--work-dir", work_dir)  # fmt: skip
+        if experiment.pipeline is not None:
+            python("tools/evaluate_preprocessing.py", experiment.pipeline,
+                   "--data-root", "data/gm_synthetic", "--out", work_dir)  # fmt: skip
+        if experiment.configs:
+            python("tools/cross_validate.py", *experiment.configs, "--folds", str(args.folds),
+                   "--seed", str(args.seed), "--repeats", str(args.repeats), "--jobs",
+                   str(args.jobs), "--work-dir", work_dir)  # fmt: skip
     except subprocess.CalledProcessError as error:
         print(f"\n{args.experiment}: step failed (exit code {error.returncode}): "
               f"{shlex.join(map(str, error.cmd))}", file=sys.stderr)  # fmt: skip

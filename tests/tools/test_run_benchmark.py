@@ -51,3 +51,34 @@ def test_confounding_trains_on_confounded_infants_and_tests_on_independent_ones(
             == Path(cfg.train_dataloader.dataset.cache_root).name
         )  # tested on the same preprocessing as trained
     assert caches == {"cache_demo", "cache_demo_no-bg", "cache_demo_no-align", "cache_demo_none"}
+
+
+def _final_checkpoint(config: str) -> str:
+    """The checkpoint tools/train.py leaves last for a config: iter_<max> or epoch_<max>."""
+    train_cfg = Config.fromfile(REPO_ROOT / config).train_cfg
+    if "max_iters" in train_cfg:
+        return f"iter_{train_cfg.max_iters}.pth"
+    return f"epoch_{train_cfg.max_epochs}.pth"
+
+
+def test_preprocessing_scores_the_models_it_trains_on_infants_they_never_saw():
+    experiment = run_benchmark.EXPERIMENTS["preprocessing"]
+    steps = {
+        step["type"]: step
+        for step in Config.fromfile(REPO_ROOT / experiment.pipeline).preprocess_pipeline
+    }
+    trained = list(experiment.models)
+    for step in ("BackgroundRemoval", "PoseAlignment"):
+        assert (steps[step]["config"], steps[step]["checkpoint"]) in trained
+    for position, (config, checkpoint) in enumerate(trained):
+        assert Path(checkpoint).parent.name == Path(config).stem  # tools/train.py's work dir
+        assert Path(checkpoint).name == _final_checkpoint(config)
+        cfg = Config.fromfile(REPO_ROOT / config)
+        # trained on the extra infants (p*) of a dataset the experiment makes
+        root = Path(cfg.train_dataloader.dataset.data_root).parent
+        assert str(root) in experiment.datasets and str(root) in run_benchmark.DATASETS
+        # a model that starts from another one is trained after it
+        if cfg.get("load_from"):
+            assert cfg.load_from in [c for _, c in trained[:position]]
+    # scored on the recorded infants (s*) of the default dataset
+    assert "data/gm_synthetic" in experiment.datasets and not experiment.configs

@@ -25,15 +25,24 @@ def only(pattern: str) -> Path:
     return path
 
 
-def test_segmentation_config_runs_in_background_removal():
-    transform = BackgroundRemoval(config=str(only("fcn_unet-*-12k_synthetic-seg-*.py")))
+SEG_CONFIGS = sorted(CONFIGS.glob("fcn_unet-*_synthetic-seg-160x120.py"))
+POSE_CONFIGS = sorted(CONFIGS.glob("td-hm_*_synthetic-pose-*.py"))
+
+
+def test_every_model_size_is_tested():
+    assert len(SEG_CONFIGS) == 3 and len(POSE_CONFIGS) == 3
+
+
+@pytest.mark.parametrize("config", SEG_CONFIGS, ids=lambda path: path.stem)
+def test_segmentation_config_runs_in_background_removal(config):
+    transform = BackgroundRemoval(config=str(config))
     results = transform(dict(imgs=textured_frames(2, (320, 240))))
     assert results["body_masks"].shape == (2, 240, 320)
 
 
-@pytest.mark.parametrize("size", [128, 192])
-def test_pose_config_runs_in_pose_alignment(size):
-    config = only(f"td-hm_*_synthetic-pose-{size}x{size}.py")
+@pytest.mark.parametrize("config", POSE_CONFIGS, ids=lambda path: path.stem)
+def test_pose_config_runs_in_pose_alignment(config):
+    size = int(config.stem.rsplit("x", 1)[1])  # ..._synthetic-pose-192x192
     assert Config.fromfile(str(config)).codec.input_size == (size, size)
     transform = PoseAlignment(config=str(config), out_size=56)
     results = transform(dict(imgs=textured_frames(3, (320, 240)), frame_inds=np.arange(3) * 5))

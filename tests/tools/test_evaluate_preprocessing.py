@@ -1,0 +1,129 @@
+"""tools/evaluate_preprocessing.py: the scores it reports, its report files, bad videos."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mmengine.config import Config
+
+from gm_plugins.datasets.synthetic import GeneratorConfig, generate_dataset
+from gm_plugins.datasets.transforms import geometry as geo
+from tests.datasets.transforms.conftest import tiny_models  # noqa: F401  (session fixture)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# Loaded by path: putting tools/ on sys.path would shadow the standard library's `test`.
+_spec = importlib.util.spec_from_file_location(
+    "evaluate_preprocessing", REPO_ROOT / "tools" / "evaluate_preprocessing.py"
+)
+tool = importlib.util.module_from_spec(_spec)
+sys.modules["evaluate_preprocessing"] = tool
+_spec.loader.exec_module(tool)
+
+
+def _keypoints(num_frames: int, length: float, angle_deg: float) -> np.ndarray:
+    """(T, 17, 3) COCO keypoints whose trunk has the given length and direction (neck->crotch)."""
+    keypoints = np.zeros((num_frames, 17, 3), np.float32)
+    direction = np.array([np.cos(np.radians(angle_deg)), np.sin(np.radians(angle_deg))])
+    across = np.array([-direction[1], direction[0]]) * 8.0
+    neck, crotch = np.array([60.0, 50.0]), np.array([60.0, 50.0]) + length * direction
+    points = (neck + across, neck - across, crotch + across, crotch - across)
+    for index, point in zip(geo.TRUNK_KEYPOINTS, points, strict=True):
+        keypoints[:, index, :2] = point
+    keypoints[..., 2] = 2
+    return keypoints
+
+
+def _aligned_results(truth: np.ndarray, estimate_scale: float, out_size: int = 64) -> dict:
+    """Results of an alignment computed from the true keypoints scaled by ``estimate_scale``."""
+    centers, lengths, angles, _ = geo.trunk_estimates(truth[:, :, :2])
+    body = geo.aggregate_body_frame(centers, lengths * estimate_scale, angles)
+    matrix = geo.alignment_matrix(body, scale=3.75, out_size=out_size)
+    return dict(
+        frame_inds=np.arange(len(truth)), alignment_matrix=np.repeat(matrix[None], len(truth), 0)
+    )
+
+
+def test_an_alignment_from_the_true_trunk_is_upright_and_exactly_the_target_length():
+    truth = _keypoints(6, length=40.0, angle_deg=30.0)
+    trunk = tool.aligned_trunk(_aligned_results(truth, 1.0), truth)
+    assert np.degrees(trunk.angle) == pytest.approx(90.0, abs=1e-3)
+    assert trunk.length == pytest.approx(64 / 3.75, rel=1e-4)
+    # a trunk estimated 10 % too long comes out 10 % too short
+    trunk = tool.aligned_trunk(_aligned_results(truth, 1.1), truth)
+    assert trunk.length / (64 / 3.75) == pytest.approx(1 / 1.1, rel=1e-4)
+
+
+def test_pck_counts_trunk_points_within_the_threshold_of_the_diagonal():
+    truth = _keypoints(4, length=40.0, angle_deg=90.0)
+    estimate = truth[:2, :, :2].copy()
+    estimate[1, geo.SHOULDERS[0]] += [0.0, 12.0]  # 12 px off; 0.05 * diagonal(160x120) = 10
+    results = dict(
+        original_shape=(120, 160),
+        frame_inds=np.array([0, 2, 3]),
+        pose_frame_positions=np.array([0, 2]),
+        pose_keypoints=estimate,
+    )
+    hits = tool.trunk_hits(results, truth, threshold=0.05)
+    assert hits.shape == (8,) and hits.sum() == 7
+
+
+def test_mask_iou_counts():
+    predicted = np.array([[[0.9, 0.6, 0.4, 0.0]]])  # soft masks, > 0.5 counts
+    truth = np.array([[[1, 0, 1, 0]]], np.uint8)
+    assert tool.mask_counts(predicted, truth) == (1, 3)
+
+
+@pytest.fixture
+def dataset(tmp_path, tiny_models):  # noqa: F811
+    """A tiny synthetic dataset, one extra table row for a broken video, a pipeline config."""
+    data = tmp_path / "data"
+    config = GeneratorConfig(subjects=3, seconds=1.0, fps=15, width=64, height=48, prep_subjects=0)
+    generate_dataset(data, config, progress=False)
+    (data / "videos/s9999.mp4").write_bytes(b"\x00broken" * 50)
+    with open(data / "subjects.csv", "a") as table:
+        table.write("s9999,PR,sheet,videos/s9999.mp4\n")
+    (seg_config, seg_checkpoint), (pose_config, pose_checkpoint) = (
+        tiny_models["unet"],
+        tiny_models["heatmap"],
+    )
+    pipeline = [
+        dict(type="DecodeFrames", frame_step=3),
+        dict(type="BackgroundRemoval", config=str(seg_config), checkpoint=str(seg_checkpoint)),
+        dict(type="PoseAlignment", config=str(pose_config), checkpoint=str(pose_checkpoint),
+             keyframe_interval=6, out_size=24),
+        dict(type="OpticalFlow"),
+    ]  # fmt: skip
+    path = tmp_path / "preprocess.py"
+    Config(
+        dict(
+            default_scope="mmaction",
+            preprocess_pipeline=pipeline,
+            custom_imports=dict(imports=["gm_plugins"], allow_failed_imports=False),
+        )
+    ).dump(str(path))
+    return data, path
+
+
+@pytest.mark.slow
+def test_report_lists_every_video_and_a_broken_one_is_skipped_and_named(dataset, tmp_path, capsys):
+    data, config = dataset
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "summary.json").write_text("{}")  # an earlier run's
+    assert tool.main([str(config), "--data-root", str(data), "--out", str(out)]) == 1
+    assert "s9999" in capsys.readouterr().err
+    with open(out / "videos.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["subject_id"] for row in rows] == ["s0000", "s0001", "s0002"]
+    assert set(rows[0]) == set(tool.COLUMNS)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["videos"] == 3 and list(summary["failed"]) == ["s9999"]
+    ious = [float(row["mask_iou"]) for row in rows]
+    assert min(ious) - 1e-9 <= summary["iou"] <= max(ious) + 1e-9  # pooled over the videos
+    assert summary["aligned"] == np.mean([row["aligned"] == "True" for row in rows])
