@@ -99,7 +99,8 @@ def report(profile: str, pipeline, video: Path) -> None:
         print(f"  {name:18s} {seconds:7.2f} s  {frames / seconds:8.1f} {unit}")
     print(
         f"  {'whole chain':18s} {total:7.2f} s  {kept / total:8.1f} kept frames/s  "
-        f"({results['total_frames'] / total:.1f}x real time at 30 fps)"
+        f"({results['total_frames'] / results['fps'] / total:.1f}x real time: "
+        f"{results['total_frames'] / results['fps']:.0f} s of video at {results['fps']:.0f} fps)"
     )
     for algorithm in ("farneback", "dis", "tvl1"):
         start = time.perf_counter()

@@ -48,7 +48,7 @@ DEMO_MODELS = (
 EVALUATION_MODELS = (
     _model("fcn_unet-s5-c16_b4-12k_synthetic-seg-160x120", "iter_12000.pth"),
     _model("td-hm_res18-c32_dark-b16-20e_synthetic-pose-192x192", "epoch_20.pth"),
-    _model("td-hm_res18-c32_dark-b16-20e-ft16e_synthetic-pose-192x192", "epoch_16.pth"),
+    _model("td-hm_res18-c32_dark-b16-20e-ft60e_synthetic-pose-192x192", "epoch_60.pth"),
 )
 EVALUATION_PIPELINE = (
     f"{PREPROCESS}/preprocess_unet-c16-seg_res18-192-pose_farneback-k30-s3.75-112_synthetic.py"

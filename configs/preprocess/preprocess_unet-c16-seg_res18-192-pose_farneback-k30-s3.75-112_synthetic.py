@@ -12,8 +12,8 @@ custom_imports = dict(imports=["gm_plugins"], allow_failed_imports=False)
 
 seg_config = "configs/preprocess/fcn_unet-s5-c16_b4-12k_synthetic-seg-160x120.py"
 seg_checkpoint = "work_dirs/fcn_unet-s5-c16_b4-12k_synthetic-seg-160x120/iter_12000.pth"
-pose_config = "configs/preprocess/td-hm_res18-c32_dark-b16-20e-ft16e_synthetic-pose-192x192.py"
-pose_checkpoint = "work_dirs/td-hm_res18-c32_dark-b16-20e-ft16e_synthetic-pose-192x192/epoch_16.pth"
+pose_config = "configs/preprocess/td-hm_res18-c32_dark-b16-20e-ft60e_synthetic-pose-192x192.py"
+pose_checkpoint = "work_dirs/td-hm_res18-c32_dark-b16-20e-ft60e_synthetic-pose-192x192/epoch_60.pth"
 frame_step = 5  # 30 fps -> 6 fps
 out_size = 112
 flow_bound = 20.0

@@ -86,6 +86,10 @@ class PoseAlignment(BaseTransform):
         pose_input (str): 'masked' estimates keypoints on the background-removed frames (the
             paper); 'original' on the unmasked ones (``BackgroundRemoval(keep_original=True)``),
             which keeps alignment independent of segmentation errors.
+        test_time_rotations (int): 1 (off), 2 or 4: also estimate on the keyframes turned by
+            180 (and 90, 270) degrees and take the per-coordinate median of the estimates
+            mapped back (scores: the mean). Infants lie in any orientation, so this averages
+            out orientation-dependent keypoint errors at 2 or 4 times the pose cost.
     """
 
     def __init__(
@@ -101,11 +105,14 @@ class PoseAlignment(BaseTransform):
         min_keypoint_score: float = 0.3,
         batch_size: int = 16,
         pose_input: str = "masked",
+        test_time_rotations: int = 1,
     ) -> None:
         if mode not in ALIGNMENT_MODES:
             raise ValueError(f"mode={mode!r}: choose one of {ALIGNMENT_MODES}")
         if pose_input not in POSE_INPUTS:
             raise ValueError(f"pose_input={pose_input!r}: choose one of {POSE_INPUTS}")
+        if test_time_rotations not in (1, 2, 4):
+            raise ValueError(f"test_time_rotations={test_time_rotations!r}: choose 1, 2 or 4")
         if keyframe_interval < 1 or window_length < 1 or scale <= 0 or out_size < 1:
             raise ValueError("keyframe_interval, window_length, scale and out_size must be > 0")
         check_model_files("mmpose", config, checkpoint)
@@ -120,6 +127,7 @@ class PoseAlignment(BaseTransform):
         self.min_keypoint_score = min_keypoint_score
         self.batch_size = batch_size
         self.pose_input = pose_input
+        self.test_time_rotations = test_time_rotations
         self._runner: BatchRunner | None = None
         self._warned = False
 
@@ -137,7 +145,42 @@ class PoseAlignment(BaseTransform):
     def estimate_keypoints(
         self, frames: list[np.ndarray], boxes: list[np.ndarray]
     ) -> tuple[np.ndarray, np.ndarray]:
-        """One person per RGB frame inside its (x1, y1, x2, y2) box -> (M, K, 2), (M, K)."""
+        """One person per RGB frame inside its (x1, y1, x2, y2) box -> (M, K, 2), (M, K).
+
+        With ``test_time_rotations`` > 1 the frames are also turned by multiples of
+        360 / test_time_rotations degrees; the estimates are mapped back and combined.
+        """
+        if self.test_time_rotations == 1 or not frames:
+            return self._estimate_once(frames, boxes)
+        turns = range(0, 4, 4 // self.test_time_rotations)
+        all_keypoints, all_scores = [], []
+        for quarter_turns in turns:
+            sizes = [(frame.shape[1], frame.shape[0]) for frame in frames]
+            turned = [np.ascontiguousarray(np.rot90(frame, quarter_turns)) for frame in frames]
+            turned_boxes = [
+                geometry.rotate90_box(box, quarter_turns, size)
+                for box, size in zip(boxes, sizes, strict=True)
+            ]
+            keypoints, scores = self._estimate_once(turned, turned_boxes)
+            all_keypoints.append(
+                np.stack(
+                    [
+                        geometry.rotate90_points(
+                            points, 4 - quarter_turns, (frame.shape[1], frame.shape[0])
+                        )
+                        for points, frame in zip(keypoints, turned, strict=True)
+                    ]
+                )
+            )
+            all_scores.append(scores)
+        return (
+            np.median(np.stack(all_keypoints), 0).astype(np.float32),
+            np.mean(np.stack(all_scores), 0).astype(np.float32),
+        )
+
+    def _estimate_once(
+        self, frames: list[np.ndarray], boxes: list[np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
         meta = self.runner.model.dataset_meta or {}
         samples = [
             dict(
@@ -243,6 +286,7 @@ class PoseAlignment(BaseTransform):
         return (
             f"{self.__class__.__name__}(config='{self.config}', checkpoint='{self.checkpoint}', "
             f"device='{self.device}', keyframe_interval={self.keyframe_interval}, "
+            f"test_time_rotations={self.test_time_rotations}, "
             f"mode='{self.mode}', window_length={self.window_length}, scale={self.scale}, "
             f"out_size={self.out_size}, min_keypoint_score={self.min_keypoint_score}, "
             f"batch_size={self.batch_size}, pose_input='{self.pose_input}')"

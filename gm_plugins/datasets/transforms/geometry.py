@@ -144,3 +144,31 @@ def transform_points(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Apply a (2, 3) affine matrix to (..., 2) points."""
     points = np.asarray(points, np.float64)
     return points @ np.asarray(matrix, np.float64)[:, :2].T + np.asarray(matrix, np.float64)[:, 2]
+
+
+def rotate90_points(
+    points: np.ndarray, quarter_turns: int, image_size: tuple[int, int]
+) -> np.ndarray:
+    """Where (..., 2) pixel points land in ``np.rot90(image, quarter_turns)``.
+
+    ``np.rot90`` turns the picture counter-clockwise; pixel (x, y) of a W x H image goes to
+    (y, W - 1 - x) for one quarter turn. The inverse of ``k`` turns of a W x H image is
+    ``4 - k`` turns of the turned image (size H x W for odd ``k``).
+
+    Args:
+        image_size: (width, height) of the image before turning.
+    """
+    points = np.asarray(points, np.float64).copy()
+    width, height = image_size
+    for _ in range(quarter_turns % 4):
+        x, y = points[..., 0].copy(), points[..., 1].copy()
+        points[..., 0], points[..., 1] = y, (width - 1) - x
+        width, height = height, width
+    return points
+
+
+def rotate90_box(box: np.ndarray, quarter_turns: int, image_size: tuple[int, int]) -> np.ndarray:
+    """(x1, y1, x2, y2) box around the turned corners of ``box`` (see :func:`rotate90_points`)."""
+    x1, y1, x2, y2 = np.asarray(box, np.float64)
+    corners = rotate90_points(np.array([[x1, y1], [x2, y2]]), quarter_turns, image_size)
+    return np.concatenate([corners.min(0), corners.max(0)]).astype(np.float32)

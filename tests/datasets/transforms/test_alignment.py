@@ -218,3 +218,38 @@ def test_letterbox_fits_the_whole_frame_without_moving_the_infant():
     assert xs.min() >= 21 and xs.max() <= 27 and ys.min() >= 13 and ys.max() <= 19
     with pytest.raises(ValueError, match="out_size"):
         LetterboxFrames(out_size=0)
+
+
+class BiasedPose(PoseAlignment):
+    """Finds the keypoints exactly (the brightest pixel) but reads them ``bias`` px to the
+    right of the image it is given, whatever the image's orientation."""
+
+    bias = np.array([2.0, 0.0])
+
+    def _estimate_once(self, frames, boxes):
+        points = []
+        for frame in frames:
+            row, col = np.unravel_index(np.argmax(frame[..., 0]), frame.shape[:2])
+            points.append(np.tile(np.array([col, row]) + self.bias, (17, 1)))
+        self.boxes_seen = getattr(self, "boxes_seen", []) + list(boxes)
+        return np.array(points, np.float32), np.ones((len(frames), 17), np.float32)
+
+
+@pytest.mark.parametrize("rotations,expected_bias", [(1, 2.0), (2, 0.0), (4, 0.0)])
+def test_test_time_rotations_map_estimates_back_and_cancel_orientation_bias(
+    pose_config, rotations, expected_bias
+):
+    frame = np.zeros((48, 64, 3), np.uint8)
+    frame[30, 10] = 255  # the "keypoint": x 10, y 30
+    transform = BiasedPose(**pose_config, test_time_rotations=rotations)
+    box = np.array([4.0, 20.0, 20.0, 40.0], np.float32)
+    keypoints, scores = transform.estimate_keypoints([frame], [box])
+    np.testing.assert_allclose(keypoints[0], np.tile([10.0 + expected_bias, 30.0], (17, 1)))
+    assert scores.shape == (1, 17)
+    for seen in transform.boxes_seen:  # turned boxes keep their sides (swapped on odd turns)
+        assert seen[2] - seen[0] in (16.0, 20.0) and seen[3] - seen[1] in (16.0, 20.0)
+
+
+def test_test_time_rotations_must_be_1_2_or_4(pose_config):
+    with pytest.raises(ValueError, match="test_time_rotations"):
+        PoseAlignment(**pose_config, test_time_rotations=3)

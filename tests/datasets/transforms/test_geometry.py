@@ -91,3 +91,29 @@ def test_fallback_centres_unrotated_on_the_box_or_the_frame():
     assert whole.center == (160.0, 120.0) and whole.length == pytest.approx(80.0)
     nan_box = geometry.fallback_body_frame(np.full(4, np.nan), (320, 240), scale=4.0)
     assert nan_box == whole
+
+
+@pytest.mark.parametrize("quarter_turns", [0, 1, 2, 3])
+def test_rotate90_points_follow_the_pixels_of_np_rot90(quarter_turns):
+    width, height = 7, 5
+    points = np.array([[0.0, 0.0], [6.0, 1.0], [2.0, 4.0]])
+    for x, y in points.astype(int):
+        image = np.zeros((height, width), np.uint8)
+        image[y, x] = 1
+        turned = np.rot90(image, quarter_turns)
+        (row,), (col,) = np.nonzero(turned)
+        moved = geometry.rotate90_points(np.array([x, y]), quarter_turns, (width, height))
+        np.testing.assert_allclose(moved, [col, row])
+    # k turns of a W x H image are undone by 4 - k turns of the turned one
+    turned_size = (width, height) if quarter_turns % 2 == 0 else (height, width)
+    back = geometry.rotate90_points(
+        geometry.rotate90_points(points, quarter_turns, (width, height)),
+        4 - quarter_turns,
+        turned_size,
+    )
+    np.testing.assert_allclose(back, points)
+
+
+def test_rotate90_box_is_the_box_of_the_turned_corners():
+    box = geometry.rotate90_box(np.array([1.0, 2.0, 4.0, 3.0]), 1, (7, 5))
+    np.testing.assert_allclose(box, [2.0, 2.0, 3.0, 5.0])  # x from y, y from W - 1 - x

@@ -1,11 +1,11 @@
 # The evaluation-grade pose model: the 192 px model (td-hm_*-20e_*-192x192.py, trained first on
-# the 180 training infants of data/gm_synthetic/mmpose) trained on for 16 more epochs on the 900 of
+# the 180 training infants of data/gm_synthetic/mmpose) trained on for 60 more epochs on the 900 of
 # data/gm_preprocessing (3 frames each; the first 180 are the same infants), at half the rate.
 # The 20-epoch model's keypoint errors are systematic per infant (the same under 90-degree
 # rotations of the input): it has not seen enough bodies.
 #   python tools/train.py configs/preprocess/td-hm_res18-c32_dark-b16-20e_synthetic-pose-192x192.py
 #   python tools/train.py \
-#       configs/preprocess/td-hm_res18-c32_dark-b16-20e-ft16e_synthetic-pose-192x192.py
+#       configs/preprocess/td-hm_res18-c32_dark-b16-20e-ft60e_synthetic-pose-192x192.py
 _base_ = ["./td-hm_res18-c32_dark-b16-20e_synthetic-pose-192x192.py"]
 
 data_root = "data/gm_preprocessing/mmpose/"
@@ -14,8 +14,8 @@ train_dataloader = dict(dataset=dict(data_root=data_root))
 val_dataloader = dict(dataset=dict(data_root=data_root))
 test_dataloader = val_dataloader
 
-max_epochs = 16
-train_cfg = dict(max_epochs=max_epochs, val_interval=4)
+max_epochs = 60
+train_cfg = dict(max_epochs=max_epochs, val_interval=10)
 optim_wrapper = dict(optimizer=dict(lr=1e-3))
 param_scheduler = [
     dict(type="LinearLR", begin=0, end=50, start_factor=0.1, by_epoch=False),
@@ -28,4 +28,4 @@ param_scheduler = [
         by_epoch=True,
     ),
 ]
-default_hooks = dict(checkpoint=dict(interval=4, max_keep_ckpts=1))
+default_hooks = dict(checkpoint=dict(interval=10, max_keep_ckpts=1))
