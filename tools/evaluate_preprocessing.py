@@ -89,10 +89,13 @@ COLUMNS = ("subject_id", "environment", "mask_iou", "pck", "angle_error_deg",
            "length_error_pct", "aligned", "fallback", "seconds")  # fmt: skip
 
 
-def evaluate_video(pipeline, data_root: Path, row: dict, args: argparse.Namespace) -> dict:
-    """Run the chain on one video and compare with its ground truth -> one CSV row (+ counts)."""
-    alignment = next(t for t in pipeline.transforms if isinstance(t, PoseAlignment))
-    target_length = alignment.out_size / alignment.scale
+def evaluate_video(
+    pipeline, target_length: float, data_root: Path, row: dict, args: argparse.Namespace
+) -> dict:
+    """Run the chain on one video and compare with its ground truth -> one CSV row (+ counts).
+
+    ``target_length`` is the aligned trunk length the chain aims for (out_size / scale), px.
+    """
     start = time.perf_counter()
     results = preprocess_video(pipeline, data_root / row["video"])
     seconds = time.perf_counter() - start
@@ -124,12 +127,14 @@ def evaluate(args: argparse.Namespace) -> dict:
 
     cfg = Config.fromfile(args.config)
     pipeline = build_preprocess_pipeline(cfg.preprocess_pipeline)
+    alignment = next(t for t in pipeline.transforms if isinstance(t, PoseAlignment))
+    target_length = alignment.out_size / alignment.scale
     with open(args.data_root / "subjects.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))[: args.max_videos]
     done, failed = [], {}
     for row in rows:
         try:
-            video = evaluate_video(pipeline, args.data_root, row, args)
+            video = evaluate_video(pipeline, target_length, args.data_root, row, args)
         except Exception as error:  # one bad video is reported, the others still count
             failed[row["subject_id"]] = f"{type(error).__name__}: {error}"
             print(f"{row['subject_id']}: FAILED ({failed[row['subject_id']]})", flush=True)

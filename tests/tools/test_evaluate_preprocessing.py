@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mmengine.config import Config
 
 from gm_plugins.datasets.synthetic import GeneratorConfig, generate_dataset
 from gm_plugins.datasets.transforms import geometry as geo
 from tests.datasets.transforms.conftest import tiny_models  # noqa: F401  (session fixture)
+from tests.datasets.transforms.model_configs import write_pipeline_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Loaded by path: putting tools/ on sys.path would shadow the standard library's `test`.
@@ -88,26 +88,7 @@ def dataset(tmp_path, tiny_models):  # noqa: F811
     (data / "videos/s9999.mp4").write_bytes(b"\x00broken" * 50)
     with open(data / "subjects.csv", "a") as table:
         table.write("s9999,PR,sheet,videos/s9999.mp4\n")
-    (seg_config, seg_checkpoint), (pose_config, pose_checkpoint) = (
-        tiny_models["unet"],
-        tiny_models["heatmap"],
-    )
-    pipeline = [
-        dict(type="DecodeFrames", frame_step=3),
-        dict(type="BackgroundRemoval", config=str(seg_config), checkpoint=str(seg_checkpoint)),
-        dict(type="PoseAlignment", config=str(pose_config), checkpoint=str(pose_checkpoint),
-             keyframe_interval=6, out_size=24),
-        dict(type="OpticalFlow"),
-    ]  # fmt: skip
-    path = tmp_path / "preprocess.py"
-    Config(
-        dict(
-            default_scope="mmaction",
-            preprocess_pipeline=pipeline,
-            custom_imports=dict(imports=["gm_plugins"], allow_failed_imports=False),
-        )
-    ).dump(str(path))
-    return data, path
+    return data, write_pipeline_config(tmp_path / "preprocess.py", tiny_models)
 
 
 @pytest.mark.slow

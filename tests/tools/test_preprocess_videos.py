@@ -13,7 +13,11 @@ from mmengine.config import Config
 from gm_plugins.datasets import cache
 from gm_plugins.datasets.cache import is_cached, read_cached_video
 from tests.datasets.transforms.conftest import tiny_models  # noqa: F401  (session fixture)
-from tests.datasets.transforms.model_configs import textured_frames, write_video
+from tests.datasets.transforms.model_configs import (
+    textured_frames,
+    write_pipeline_config,
+    write_video,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -39,28 +43,7 @@ def dataset(tmp_path, tiny_models):  # noqa: F811
         f"s{i},{label},sheet,videos/s{i}.mp4" for i, label in enumerate(("WMs", "FMs", "PR"))
     ]
     (data / "subjects.csv").write_text("\n".join(rows) + "\n")
-    seg_config, seg_checkpoint = tiny_models["unet"]
-    pose_config, pose_checkpoint = tiny_models["heatmap"]
-    pipeline = [
-        dict(type="DecodeFrames", frame_step=3),
-        dict(type="BackgroundRemoval", config=str(seg_config), checkpoint=str(seg_checkpoint)),
-        dict(
-            type="PoseAlignment",
-            config=str(pose_config),
-            checkpoint=str(pose_checkpoint),
-            keyframe_interval=6,
-            out_size=24,
-        ),
-        dict(type="OpticalFlow"),
-    ]
-    config = tmp_path / "preprocess.py"
-    Config(
-        dict(
-            default_scope="mmaction",
-            preprocess_pipeline=pipeline,
-            custom_imports=dict(imports=["gm_plugins"], allow_failed_imports=False),
-        )
-    ).dump(str(config))
+    config = write_pipeline_config(tmp_path / "preprocess.py", tiny_models)
     return data, config, tmp_path / "cache"
 
 

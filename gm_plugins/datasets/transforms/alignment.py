@@ -152,26 +152,23 @@ class PoseAlignment(BaseTransform):
         """
         if self.test_time_rotations == 1 or not frames:
             return self._estimate_once(frames, boxes)
-        turns = range(0, 4, 4 // self.test_time_rotations)
+        sizes = [(frame.shape[1], frame.shape[0]) for frame in frames]  # (W, H)
         all_keypoints, all_scores = [], []
-        for quarter_turns in turns:
-            sizes = [(frame.shape[1], frame.shape[0]) for frame in frames]
+        for quarter_turns in range(0, 4, 4 // self.test_time_rotations):
             turned = [np.ascontiguousarray(np.rot90(frame, quarter_turns)) for frame in frames]
             turned_boxes = [
                 geometry.rotate90_box(box, quarter_turns, size)
                 for box, size in zip(boxes, sizes, strict=True)
             ]
             keypoints, scores = self._estimate_once(turned, turned_boxes)
-            all_keypoints.append(
-                np.stack(
-                    [
-                        geometry.rotate90_points(
-                            points, 4 - quarter_turns, (frame.shape[1], frame.shape[0])
-                        )
-                        for points, frame in zip(keypoints, turned, strict=True)
-                    ]
+            # undo: 4 - k turns of the turned image, whose sides are swapped for odd k
+            back = [
+                geometry.rotate90_points(
+                    points, 4 - quarter_turns, size if quarter_turns % 2 == 0 else size[::-1]
                 )
-            )
+                for points, size in zip(keypoints, sizes, strict=True)
+            ]
+            all_keypoints.append(np.stack(back))
             all_scores.append(scores)
         return (
             np.median(np.stack(all_keypoints), 0).astype(np.float32),

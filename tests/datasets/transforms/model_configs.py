@@ -168,3 +168,29 @@ def write_video(path: Path, frames: list, fps: int = 30) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     encode_video(path, frames, fps)
     return path
+
+
+def write_pipeline_config(path: Path, tiny_models: dict[str, tuple[Path, Path]]) -> Path:
+    """A preprocess_pipeline config (decode, tiny UNet, tiny heatmap pose, flow) at ``path``."""
+    seg_config, seg_checkpoint = tiny_models["unet"]
+    pose_config, pose_checkpoint = tiny_models["heatmap"]
+    pipeline = [
+        dict(type="DecodeFrames", frame_step=3),
+        dict(type="BackgroundRemoval", config=str(seg_config), checkpoint=str(seg_checkpoint)),
+        dict(
+            type="PoseAlignment",
+            config=str(pose_config),
+            checkpoint=str(pose_checkpoint),
+            keyframe_interval=6,
+            out_size=24,
+        ),
+        dict(type="OpticalFlow"),
+    ]
+    Config(
+        dict(
+            default_scope="mmaction",
+            preprocess_pipeline=pipeline,
+            custom_imports=dict(imports=["gm_plugins"], allow_failed_imports=False),
+        )
+    ).dump(str(path))
+    return path
