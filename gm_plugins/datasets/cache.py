@@ -1,4 +1,4 @@
-"""The preprocessing cache: what ``tools/preprocess_videos.py`` writes and ``GMDataset`` reads.
+"""The preprocessing cache: the one module that writes and reads it.
 
 Layout, one folder per video::
 
@@ -7,28 +7,37 @@ Layout, one folder per video::
                       /matrices.npy  float32 (N, 2, 3)   source pixel -> aligned pixel, per frame
                       /keypoints.npy float32 (M, K, 3)   optional: pose estimates (x, y in aligned
                                                          pixels, score) on M cached frames
-                      /meta.json     frame indices, fps, body frame, flow settings, fallbacks
+                      /meta.json     source frame indices and timestamps, fps, sample_fps, body
+                                     frame, flow settings, quality record (written last)
 
-``CACHE/preprocess_pipeline.json`` records the chain that wrote the cache, so a rerun with
-another chain (say, an ablation's) cannot mix its videos into it.
+``CACHE/preprocess_pipeline.json`` records the chain that wrote the cache and the size and
+sha256 of every config and checkpoint file it loads, so a rerun with another chain (say, an
+ablation's) or a retrained model saved at the same path cannot mix its videos into it.
 
-The N cached frames are source frames ``frame_indices`` (every ``frame_step``-th frame), so
-windows of any start stride and span can be cut later without preprocessing again. Flow is
-stored as ``q = round((f / bound + 1) * 127.5)`` for ``f`` in pixels clipped to ``+-bound``;
-:func:`dequantise_flow` returns it scaled to [-1, 1]. Flow channels are (x, y).
+The N cached frames are the source frames ``frame_indices`` sampled at ``sample_fps`` (their
+times in seconds in ``timestamps``), so windows of any start stride and span can be cut later
+without preprocessing again. Flow is stored as ``q = 128 + round(127 * f / bound)`` for ``f`` in
+pixels clipped to ``+-bound``: zero flow is exactly 128 and ``256 - q`` is the exactly negated
+flow, so a horizontal flip is exact. :func:`dequantise_flow` returns ``(q - 128) / 127`` in
+[-1, 1]. Flow channels are (x, y).
 
-A video counts as done only when its folder holds ``meta.json``: folders are written under a
-temporary name and renamed into place, so a killed run never leaves a half-written video
-that looks finished.
+Writing is atomic also when an entry is replaced: a new entry is written into a staging folder
+(``.staging~<id>~<host>~<pid>~<random>``); the old entry is renamed aside, the new one renamed
+in, then the old one deleted. A video counts as done only when its folder holds ``meta.json``.
+:func:`recover_cache` (run at the start of every preprocessing run) deletes the staging folders
+of dead processes and puts back an old entry whose replacement never arrived, so a killed run
+never loses a finished video nor leaves a half-written one that looks finished.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
 import shutil
-import tempfile
+import socket
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,44 +49,115 @@ MATRICES_FILE = "matrices.npy"
 KEYPOINTS_FILE = "keypoints.npy"
 META_FILE = "meta.json"
 PIPELINE_FILE = "preprocess_pipeline.json"
+CACHE_FORMAT = 2
+STAGING_PREFIX = ".staging~"
+REPLACED_PREFIX = ".replaced~"
+_MODEL_FILE_KEYS = ("config", "checkpoint")
+
+
+class CacheFormatError(ValueError):
+    """A cache folder was written by another version of the cache format."""
+
+
+def subject_id_problem(subject_id: object) -> str | None:
+    """Why ``subject_id`` cannot name a cache folder (None when it can).
+
+    An id becomes a folder name, so it must be a non-empty, single path component: no path
+    separator, not "." or "..", no leading dot (staging folders start with one), no control
+    characters, at most 128 characters.
+    """
+    if not isinstance(subject_id, str) or not subject_id.strip():
+        return "subject_id is empty"
+    if subject_id != subject_id.strip():
+        return f"subject_id {subject_id!r} has leading or trailing spaces"
+    if subject_id in (".", ".."):
+        return f"subject_id {subject_id!r} is not a file name"
+    if "/" in subject_id or "\\" in subject_id or (os.altsep and os.altsep in subject_id):
+        return f"subject_id {subject_id!r} contains a path separator"
+    if subject_id.startswith("."):
+        return f"subject_id {subject_id!r} starts with a dot"
+    if any(ord(char) < 32 for char in subject_id):
+        return f"subject_id {subject_id!r} contains control characters"
+    if len(subject_id) > 128:
+        return f"subject_id {subject_id[:20]!r}... is longer than 128 characters"
+    return None
+
+
+def check_subject_id(subject_id: object) -> str:
+    """Return ``subject_id`` if it can name a cache folder; raise ValueError saying why not."""
+    problem = subject_id_problem(subject_id)
+    if problem is not None:
+        raise ValueError(f"{problem}: use a plain name such as 'infant_007'")
+    return subject_id  # type: ignore[return-value]
 
 
 def quantise_flow(flow: np.ndarray, bound: float) -> np.ndarray:
-    """Flow in pixels (..., 2) -> uint8, clipping to ``+-bound`` pixels."""
-    scaled = np.clip(np.asarray(flow, np.float32) / bound, -1.0, 1.0)
-    return np.round((scaled + 1.0) * 127.5).astype(np.uint8)
+    """Flow in pixels (..., 2) -> uint8 ``128 + round(127 * f / bound)``, clipped to +-bound."""
+    scaled = np.clip(np.asarray(flow, np.float32) / np.float32(bound), -1.0, 1.0)
+    return (np.round(scaled * 127.0) + 128.0).astype(np.uint8)
 
 
 def dequantise_flow(quantised: np.ndarray) -> np.ndarray:
-    """uint8 flow -> float32 in [-1, 1] (1 means ``bound`` pixels)."""
-    return quantised.astype(np.float32) / 127.5 - 1.0
+    """uint8 flow -> float32 in [-1, 1] (1 means ``bound`` pixels; 128 is exactly 0)."""
+    return (quantised.astype(np.float32) - 128.0) / 127.0
+
+
+def file_fingerprint(path: str | os.PathLike) -> dict:
+    """``dict(size=bytes, sha256=hex)`` of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return dict(size=os.path.getsize(path), sha256=digest.hexdigest())
+
+
+def chain_record(pipeline: list[dict]) -> dict:
+    """What identifies a chain: its steps and the fingerprint of every model file they load.
+
+    Args:
+        pipeline: the ``preprocess_pipeline`` step dicts.
+    """
+    steps = json.loads(json.dumps(list(pipeline), default=str))  # tuples -> lists, as stored
+    files = {}
+    for step in steps:
+        for key in _MODEL_FILE_KEYS:
+            value = step.get(key) if isinstance(step, dict) else None
+            if isinstance(value, str) and os.path.isfile(value):
+                files[value] = file_fingerprint(value)
+    return dict(format=CACHE_FORMAT, pipeline=steps, files=files)
 
 
 def claim_cache(cache_root: str | os.PathLike, pipeline: list[dict]) -> None:
     """Record the chain that writes ``cache_root``; refuse a cache written by another chain.
 
     Raises:
-        ValueError: naming the cache and the steps that differ, with the fix.
+        ValueError: naming the cache and what differs (steps, or a model file whose size or
+            sha256 changed), with the fix.
     """
     root = Path(cache_root)
-    record = root / PIPELINE_FILE
-    wanted = json.loads(json.dumps(pipeline, default=str))  # tuples -> lists, as stored
-    if record.is_file():
-        stored = json.loads(record.read_text())
-        if stored != wanted:
+    record_path = root / PIPELINE_FILE
+    wanted = chain_record(pipeline)
+    if record_path.is_file():
+        stored = json.loads(record_path.read_text())
+        if not isinstance(stored, dict) or stored.get("format") != CACHE_FORMAT:
+            raise CacheFormatError(
+                f"{root} was written by an older gm_plugins (cache format "
+                f"{stored.get('format', 1) if isinstance(stored, dict) else 1}, now "
+                f"{CACHE_FORMAT}): delete {root} and preprocess again"
+            )
+        differences = _step_differences(stored["pipeline"], wanted["pipeline"])
+        differences += _file_differences(stored["files"], wanted["files"])
+        if differences:
             raise ValueError(
-                f"{root} was written by another preprocess_pipeline "
-                f"({'; '.join(_differences(stored, wanted))}): use another --out for this "
-                f"chain, or delete {root} to rebuild it"
+                f"{root} was written by another preprocess_pipeline ({'; '.join(differences)}): "
+                f"use another --out for this chain, or delete {root} to rebuild it"
             )
         return
     root.mkdir(parents=True, exist_ok=True)
-    tmp = record.with_suffix(".tmp")
-    tmp.write_text(json.dumps(wanted, indent=1))
-    os.replace(tmp, record)
+    write_json_atomic(record_path, wanted)
 
 
-def _differences(stored: list[dict], wanted: list[dict]) -> list[str]:
+def _step_differences(stored: list[dict], wanted: list[dict]) -> list[str]:
     """'step i (Type): key=old -> new' for every step that differs."""
     described = []
     for index, (old, new) in enumerate(itertools.zip_longest(stored, wanted, fillvalue={})):
@@ -92,9 +172,228 @@ def _differences(stored: list[dict], wanted: list[dict]) -> list[str]:
     return described
 
 
+def _file_differences(stored: dict, wanted: dict) -> list[str]:
+    described = []
+    for path in sorted(set(stored) | set(wanted)):
+        old, new = stored.get(path), wanted.get(path)
+        if old == new:
+            continue
+        if old is None or new is None:
+            described.append(f"{path} {'appeared' if old is None else 'is missing now'}")
+        else:
+            described.append(
+                f"{path} changed since the cache was written (size {old['size']} -> "
+                f"{new['size']}, sha256 {old['sha256'][:12]} -> {new['sha256'][:12]})"
+            )
+    return described
+
+
+def write_json_atomic(path: str | os.PathLike, value: object) -> None:
+    """Write ``value`` as JSON to ``path`` through a temporary file and ``os.replace``."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(temporary, "w") as handle:
+            json.dump(value, handle, indent=1, default=_json_default)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return os.fspath(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
 def is_cached(cache_root: str | os.PathLike, subject_id: str) -> bool:
     """Whether ``subject_id`` was completely written to the cache."""
-    return (Path(cache_root) / subject_id / META_FILE).is_file()
+    return (Path(cache_root) / check_subject_id(subject_id) / META_FILE).is_file()
+
+
+def _owner_tag() -> str:
+    return f"{socket.gethostname().replace('~', '-')}~{os.getpid()}~{uuid.uuid4().hex[:8]}"
+
+
+def _owner_alive(name: str) -> bool:
+    """Whether the process that named a staging/replaced folder may still be running."""
+    try:
+        _, host, pid, _ = name.rsplit("~", 3)
+        pid_number = int(pid)
+    except ValueError:
+        return False
+    if host != socket.gethostname().replace("~", "-"):
+        return True  # another machine's: never touch it
+    try:
+        os.kill(pid_number, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover_cache(cache_root: str | os.PathLike) -> list[str]:
+    """Clean what killed writers left in ``cache_root``; returns what was done, one line each.
+
+    Staging folders of dead processes are deleted (they never held a finished entry). An old
+    entry renamed aside whose replacement was not renamed in is put back; one whose
+    replacement arrived is deleted.
+    """
+    root = Path(cache_root)
+    if not root.is_dir():
+        return []
+    actions = []
+    for folder in sorted(root.iterdir()):
+        name = folder.name
+        if not name.startswith((STAGING_PREFIX, REPLACED_PREFIX)) or _owner_alive(name):
+            continue
+        subject_id = name.split("~", 2)[1] if name.count("~") >= 4 else None
+        if name.startswith(REPLACED_PREFIX) and subject_id and not is_cached(root, subject_id):
+            if (root / subject_id).exists():
+                shutil.rmtree(root / subject_id)
+            os.replace(folder, root / subject_id)
+            actions.append(f"restored {subject_id} (its replacement was never completed)")
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        actions.append(f"removed {name} (left by a killed writer)")
+    return actions
+
+
+class _NpyWriter:
+    """Writes a ``.npy`` file of a known shape chunk by chunk (constant memory)."""
+
+    def __init__(self, path: Path, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        self.path, self.shape, self.dtype = path, shape, np.dtype(dtype)
+        self.written = 0
+        self._handle = open(path, "wb")
+        header = dict(descr=np.lib.format.dtype_to_descr(self.dtype), fortran_order=False)
+        np.lib.format.write_array_header_1_0(self._handle, dict(header, shape=shape))
+
+    def append(self, chunk: np.ndarray) -> None:
+        chunk = np.ascontiguousarray(chunk, dtype=self.dtype)
+        if chunk.shape[1:] != self.shape[1:] or self.written + len(chunk) > self.shape[0]:
+            raise ValueError(
+                f"{self.path.name}: chunk {chunk.shape} does not fit {self.shape} after "
+                f"{self.written} rows"
+            )
+        self._handle.write(chunk.tobytes())
+        self.written += len(chunk)
+
+    def close(self) -> None:
+        if self._handle.closed:
+            return
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self._handle.close()
+        if self.written != self.shape[0]:
+            raise ValueError(f"{self.path.name}: {self.written} of {self.shape[0]} rows written")
+
+
+class CacheEntryWriter:
+    """Write one video's cache entry in chunks, then commit it atomically.
+
+    Use as a context manager: an exception (or a kill) before :meth:`commit` leaves the cache
+    as it was; the staging folder is deleted (or cleaned by :func:`recover_cache`).
+
+    Args:
+        cache_root: the cache folder (created).
+        subject_id: the entry's name; must pass :func:`check_subject_id`.
+        num_frames: N, the cached frames the entry will hold (N >= 2).
+        frame_size: S, the side of the square cached frames.
+    """
+
+    def __init__(
+        self, cache_root: str | os.PathLike, subject_id: str, num_frames: int, frame_size: int
+    ) -> None:
+        self.subject_id = check_subject_id(subject_id)
+        if num_frames < 2 or frame_size < 1:
+            raise ValueError(f"{subject_id}: need N >= 2 frames of size >= 1, got {num_frames}")
+        self.root = Path(cache_root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.staging = self.root / f"{STAGING_PREFIX}{subject_id}~{_owner_tag()}"
+        self.staging.mkdir()
+        size = (frame_size, frame_size)
+        self.frames = _NpyWriter(self.staging / FRAMES_FILE, (num_frames, *size, 3), np.uint8)
+        self.flow = _NpyWriter(self.staging / FLOW_FILE, (num_frames - 1, *size, 2), np.uint8)
+        self.committed = False
+
+    def add_frames(self, frames: np.ndarray) -> None:
+        """Append uint8 (n, S, S, 3) RGB frames."""
+        self.frames.append(frames)
+
+    def add_flow(self, flow_pixels: np.ndarray, bound: float) -> None:
+        """Append float (n, S, S, 2) flow in pixels; quantised with :func:`quantise_flow`."""
+        self.flow.append(quantise_flow(flow_pixels, bound))
+
+    def add_quantised_flow(self, flow_quantised: np.ndarray) -> None:
+        """Append uint8 (n, S, S, 2) flow already quantised."""
+        self.flow.append(flow_quantised)
+
+    def commit(
+        self, matrices: np.ndarray, meta: dict, keypoints: np.ndarray | None = None
+    ) -> Path:
+        """Check the entry, write meta last and swap the entry in; returns its path.
+
+        Args:
+            matrices: float32 (N, 2, 3).
+            meta: JSON-serialisable; must hold ``frame_indices`` (N ints) and ``fps``, and
+                ``keypoint_positions`` (M ints, positions in the N frames) with ``keypoints``.
+            keypoints: optional float32 (M, K, 3) pose estimates (x, y, score), aligned pixels.
+        """
+        num_frames = self.frames.shape[0]
+        self.frames.close()
+        self.flow.close()
+        if len(meta.get("frame_indices", ())) != num_frames or "fps" not in meta:
+            raise ValueError(
+                f"{self.subject_id}: meta needs 'fps' and one frame index per cached frame"
+            )
+        matrices = np.asarray(matrices, np.float32)
+        if matrices.shape != (num_frames, 2, 3):
+            raise ValueError(f"{self.subject_id}: matrices must be ({num_frames}, 2, 3)")
+        np.save(self.staging / MATRICES_FILE, matrices)
+        if keypoints is not None:
+            positions = meta.get("keypoint_positions", ())
+            if np.ndim(keypoints) != 3 or np.shape(keypoints)[-1] != 3 or len(positions) != len(
+                keypoints
+            ):
+                raise ValueError(
+                    f"{self.subject_id}: keypoints must be (M, K, 3) with M keypoint_positions "
+                    f"in meta, got {np.shape(keypoints)} and {len(positions)} positions"
+                )
+            np.save(self.staging / KEYPOINTS_FILE, np.asarray(keypoints, np.float32))
+        meta = dict(meta, subject_id=self.subject_id, num_frames=num_frames, format=CACHE_FORMAT)
+        write_json_atomic(self.staging / META_FILE, meta)
+        final = self.root / self.subject_id
+        replaced = None
+        if final.exists():
+            replaced = self.root / f"{REPLACED_PREFIX}{self.subject_id}~{_owner_tag()}"
+            os.replace(final, replaced)
+        os.replace(self.staging, final)
+        self.committed = True
+        if replaced is not None:
+            shutil.rmtree(replaced, ignore_errors=True)
+        return final
+
+    def abort(self) -> None:
+        """Forget the entry: delete the staging folder."""
+        for writer in (self.frames, self.flow):
+            if not writer._handle.closed:
+                writer._handle.close()
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+    def __enter__(self) -> CacheEntryWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if not self.committed:
+            self.abort()
 
 
 def write_cached_video(
@@ -106,18 +405,15 @@ def write_cached_video(
     meta: dict,
     keypoints: np.ndarray | None = None,
 ) -> Path:
-    """Atomically write one video's cache folder and return its path.
+    """Atomically write one video's cache entry from whole arrays and return its path.
 
     Args:
         frames: uint8 (N, S, S, 3) RGB.
         flow_quantised: uint8 (N-1, S, S, 2), see :func:`quantise_flow`.
-        matrices: float32 (N, 2, 3).
-        meta: JSON-serialisable; must hold ``frame_indices`` (N ints) and ``fps``, and
-            ``keypoint_positions`` (M ints, positions in the N frames) with ``keypoints``.
-        keypoints: optional float32 (M, K, 3) pose estimates (x, y, score) in aligned pixels.
+        matrices, meta, keypoints: as for :meth:`CacheEntryWriter.commit`.
     """
-    frames = np.ascontiguousarray(frames, dtype=np.uint8)
-    if frames.ndim != 4 or frames.shape[-1] != 3:
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[1] != frames.shape[2]:
         raise ValueError(f"{subject_id}: frames must be (N, S, S, 3) uint8, got {frames.shape}")
     expected_flow = (frames.shape[0] - 1, *frames.shape[1:3], 2)
     if flow_quantised.shape != expected_flow or flow_quantised.dtype != np.uint8:
@@ -125,38 +421,31 @@ def write_cached_video(
             f"{subject_id}: flow must be uint8 {expected_flow}, got "
             f"{flow_quantised.dtype} {flow_quantised.shape}"
         )
-    if len(meta.get("frame_indices", ())) != frames.shape[0] or "fps" not in meta:
-        raise ValueError(f"{subject_id}: meta needs 'fps' and one frame index per cached frame")
-    if keypoints is not None:
-        positions = meta.get("keypoint_positions", ())
-        if (
-            np.ndim(keypoints) != 3
-            or np.shape(keypoints)[-1] != 3
-            or len(positions) != len(keypoints)
-        ):
-            raise ValueError(
-                f"{subject_id}: keypoints must be (M, K, 3) with M keypoint_positions in meta, "
-                f"got {np.shape(keypoints)} and {len(positions)} positions"
-            )
-    root = Path(cache_root)
-    root.mkdir(parents=True, exist_ok=True)
-    final = root / subject_id
-    staging = Path(tempfile.mkdtemp(prefix=f".{subject_id}.", dir=root))
-    try:
-        np.save(staging / FRAMES_FILE, frames)
-        np.save(staging / FLOW_FILE, flow_quantised)
-        np.save(staging / MATRICES_FILE, np.asarray(matrices, np.float32))
-        if keypoints is not None:
-            np.save(staging / KEYPOINTS_FILE, np.asarray(keypoints, np.float32))
-        meta = dict(meta, subject_id=subject_id, num_frames=int(frames.shape[0]))
-        (staging / META_FILE).write_text(json.dumps(meta, indent=1))
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(staging, final)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return final
+    with CacheEntryWriter(cache_root, subject_id, len(frames), frames.shape[1]) as writer:
+        writer.add_frames(frames.astype(np.uint8, copy=False))
+        writer.add_quantised_flow(flow_quantised)
+        return writer.commit(matrices, meta, keypoints)
+
+
+def read_meta(cache_root: str | os.PathLike, subject_id: str) -> dict:
+    """``meta.json`` of a cached video; raises FileNotFoundError naming the fix if missing.
+
+    Besides what the writer was given, meta holds ``quality`` (dict with ``fallback``: None or
+    a reason code such as ``'no_infant'``, and the figures it was decided from).
+    """
+    path = Path(cache_root) / check_subject_id(subject_id)
+    if not (path / META_FILE).is_file():
+        raise FileNotFoundError(
+            f"No preprocessed cache for {subject_id} at {path}. Run "
+            f"tools/preprocess_videos.py CONFIG --data-root DATA --out {cache_root} first."
+        )
+    meta = json.loads((path / META_FILE).read_text())
+    if meta.get("format") != CACHE_FORMAT:
+        raise CacheFormatError(
+            f"{path} was written by an older gm_plugins (cache format {meta.get('format', 1)}, "
+            f"now {CACHE_FORMAT}): delete {path.parent} and preprocess again"
+        )
+    return meta
 
 
 @dataclass
@@ -187,13 +476,8 @@ class CachedVideo:
 
 def read_cached_video(cache_root: str | os.PathLike, subject_id: str) -> CachedVideo:
     """Open a cached video; raises FileNotFoundError naming the fix if it is missing."""
+    meta = read_meta(cache_root, subject_id)
     path = Path(cache_root) / subject_id
-    if not (path / META_FILE).is_file():
-        raise FileNotFoundError(
-            f"No preprocessed cache for {subject_id} at {path}. Run "
-            f"tools/preprocess_videos.py CONFIG --data-root DATA --out {cache_root} first."
-        )
-    meta = json.loads((path / META_FILE).read_text())
     frames = np.load(path / FRAMES_FILE, mmap_mode="r")
     flow = np.load(path / FLOW_FILE, mmap_mode="r")
     return CachedVideo(path=path, meta=meta, frames=frames, flow=flow)

@@ -1,0 +1,165 @@
+"""The quality record of a preprocessed video, and the gate that decides "no infant found".
+
+Pure numpy, no OpenMMLab imports. The segmentation and pose models give confident output on
+anything (an empty cot, a caregiver's hand, moving texture), so whether an infant is in view is
+decided from the evidence they leave, measured over the whole video:
+
+* mask area: the fraction of each sampled frame the segmentation calls body, its median and its
+  stability over time (coefficient of variation: a lying infant keeps its size, a hand or a toy
+  passing by does not);
+* keypoint confidence: the median over keyframes of the mean keypoint score;
+* skeleton plausibility: on each keyframe, limb-to-trunk length ratios within human infant
+  ranges and left/right limbs of similar length (COCO-17 order).
+
+The record lives in the cache's ``meta['quality']``: the figures, ``fallback`` (None or a reason
+code from :data:`FALLBACK_REASONS`) and ``fallback_detail`` (what failed, with the values).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+FALLBACK_REASONS = {
+    "no_infant": "no infant found in the video (quality gate)",
+    "alignment_failed": "no usable pose estimate: the frames were not aligned",
+}
+# COCO-17 limb segments (from, to) in left/right pairs: upper arm, forearm, thigh, shank.
+LIMB_PAIRS = (((5, 7), (6, 8)), ((7, 9), (8, 10)), ((11, 13), (12, 14)), ((13, 15), (14, 16)))
+SHOULDERS, HIPS = (5, 6), (11, 12)
+
+
+def limb_plausibility(
+    keypoints: np.ndarray, min_ratio: float = 0.15, max_ratio: float = 1.5, max_asymmetry: float = 0.5
+) -> np.ndarray:
+    """Whether each pose estimate looks like a human body.
+
+    Args:
+        keypoints: (M, K, 2) pixels, COCO-17 order (K >= 17).
+        min_ratio, max_ratio: every limb segment must be this many trunk lengths long.
+        max_asymmetry: ``|left - right| / (left + right)`` allowed for each segment pair.
+
+    Returns:
+        (M,) bool.
+    """
+    points = np.asarray(keypoints, np.float64)
+    if points.ndim != 3 or points.shape[1] < 17:
+        return np.zeros(len(points), bool)
+    neck = points[:, list(SHOULDERS)].mean(1)
+    crotch = points[:, list(HIPS)].mean(1)
+    trunk = np.linalg.norm(crotch - neck, axis=1)
+    plausible = trunk > 1e-6
+    safe_trunk = np.where(plausible, trunk, 1.0)
+    for (left_a, left_b), (right_a, right_b) in LIMB_PAIRS:
+        left = np.linalg.norm(points[:, left_a] - points[:, left_b], axis=1)
+        right = np.linalg.norm(points[:, right_a] - points[:, right_b], axis=1)
+        for length in (left, right):
+            ratio = length / safe_trunk
+            plausible &= (ratio >= min_ratio) & (ratio <= max_ratio)
+        plausible &= np.abs(left - right) <= max_asymmetry * (left + right + 1e-9)
+    return plausible
+
+
+def quality_figures(
+    mask_areas: np.ndarray | None,
+    keypoints: np.ndarray | None,
+    keypoint_scores: np.ndarray | None,
+) -> dict:
+    """Evidence that an infant is in view, as JSON-ready floats (None where not measured).
+
+    Args:
+        mask_areas: (N,) fraction of each sampled frame above the body threshold, or None
+            without background removal.
+        keypoints: (M, K, 2) keyframe pose estimates in source pixels, or None without pose.
+        keypoint_scores: (M, K) their scores.
+    """
+    figures: dict = dict(
+        mask_area_median=None,
+        mask_area_cv=None,
+        keypoint_score_median=None,
+        plausible_skeleton_fraction=None,
+    )
+    if mask_areas is not None and len(mask_areas):
+        areas = np.asarray(mask_areas, np.float64)
+        mean = areas.mean()
+        figures["mask_area_median"] = float(np.median(areas))
+        figures["mask_area_cv"] = float(areas.std() / mean) if mean > 0 else None
+    if keypoint_scores is not None and len(keypoint_scores):
+        scores = np.asarray(keypoint_scores, np.float64)
+        figures["keypoint_score_median"] = float(np.median(scores.mean(1)))
+    if keypoints is not None and len(keypoints):
+        figures["plausible_skeleton_fraction"] = float(limb_plausibility(keypoints).mean())
+    return figures
+
+
+@dataclass(frozen=True)
+class QualityGate:
+    """Thresholds of the "no infant found" decision; None switches a check off.
+
+    Args:
+        min_mask_area: the median body fraction of the frames must reach this.
+        max_mask_area_cv: the body area must not vary more than this (std / mean).
+        min_keypoint_score: the median keyframe mean keypoint score must reach this.
+        min_plausible_skeleton: this fraction of keyframes must show a plausible skeleton.
+    """
+
+    min_mask_area: float | None = 0.01
+    max_mask_area_cv: float | None = 0.5
+    min_keypoint_score: float | None = 0.3
+    min_plausible_skeleton: float | None = 0.3
+
+    def failures(self, figures: dict) -> list[str]:
+        """The checks ``figures`` (from :func:`quality_figures`) fail, each with its values."""
+        checks = (
+            ("mask_area_median", self.min_mask_area, "below"),
+            ("mask_area_cv", self.max_mask_area_cv, "above"),
+            ("keypoint_score_median", self.min_keypoint_score, "below"),
+            ("plausible_skeleton_fraction", self.min_plausible_skeleton, "below"),
+        )
+        failed = []
+        for key, threshold, bad_side in checks:
+            value = figures.get(key)
+            if threshold is None or value is None:
+                continue
+            if (bad_side == "below" and value < threshold) or (
+                bad_side == "above" and value > threshold
+            ):
+                failed.append(f"{key}={value:.3g} {bad_side} {threshold:g}")
+        return failed
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def quality_record(
+    figures: dict,
+    gate: QualityGate | None,
+    alignment_fallback: str | None,
+    **context: object,
+) -> dict:
+    """The ``meta['quality']`` dict: figures, context (fps, duration...), fallback and why.
+
+    "no_infant" takes precedence over "alignment_failed": an empty scene fails alignment too.
+    """
+    failed = gate.failures(figures) if gate is not None else []
+    fallback, detail = None, None
+    if failed:
+        fallback, detail = "no_infant", "; ".join(failed)
+    elif alignment_fallback:
+        fallback, detail = "alignment_failed", alignment_fallback
+    return dict(
+        context,
+        **figures,
+        gate=gate.to_dict() if gate is not None else None,
+        fallback=fallback,
+        fallback_detail=detail,
+    )
+
+
+def fallback_of(meta: dict) -> str | None:
+    """The fallback reason code of a cached video's meta (also of caches without a record)."""
+    quality = meta.get("quality") or {}
+    if "fallback" in quality:
+        return quality["fallback"]
+    return "alignment_failed" if (meta.get("alignment") or {}).get("fallback") else None

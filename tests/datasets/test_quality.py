@@ -1,0 +1,77 @@
+"""The quality record and the "no infant found" gate (pure numpy)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gm_plugins.datasets.quality import (
+    QualityGate,
+    fallback_of,
+    limb_plausibility,
+    quality_figures,
+    quality_record,
+)
+
+
+def infant_skeleton(scale: float = 20.0) -> np.ndarray:
+    """COCO-17 keypoints (17, 2) of an upright body with a trunk of ``scale`` pixels."""
+    points = np.zeros((17, 2))
+    points[5], points[6] = (-0.4, 0), (0.4, 0)  # shoulders
+    points[7], points[8] = (-0.6, 0.4), (0.6, 0.4)  # elbows
+    points[9], points[10] = (-0.7, 0.8), (0.7, 0.8)  # wrists
+    points[11], points[12] = (-0.25, 1), (0.25, 1)  # hips
+    points[13], points[14] = (-0.3, 1.5), (0.3, 1.5)  # knees
+    points[15], points[16] = (-0.3, 2.0), (0.3, 2.0)  # ankles
+    points[:5] = (0, -0.3)
+    return points * scale + 50
+
+
+def test_a_body_is_plausible_and_scattered_or_collapsed_points_are_not():
+    rng = np.random.default_rng(0)
+    body = infant_skeleton()
+    scattered = rng.uniform(0, 100, (20, 17, 2))
+    collapsed = np.full((1, 17, 2), 10.0)
+    one_long_arm = body.copy()
+    one_long_arm[9] = body[7] + (body[9] - body[7]) * 4  # left forearm 4x the right one
+    plausible = limb_plausibility(np.stack([body, body * 2, *scattered, *collapsed, one_long_arm]))
+    assert plausible[:2].all()
+    assert plausible[2:].mean() < 0.1 and not plausible[-2:].any()
+
+
+def test_figures_measure_area_stability_and_confidence():
+    areas = np.array([0.2, 0.2, 0.2, 0.2])
+    keypoints = np.stack([infant_skeleton()] * 3)
+    figures = quality_figures(areas, keypoints, np.full((3, 17), 0.8))
+    assert figures["mask_area_median"] == 0.2 and figures["mask_area_cv"] == 0.0
+    assert figures["keypoint_score_median"] == 0.8
+    assert figures["plausible_skeleton_fraction"] == 1.0
+    flicker = quality_figures(np.array([0.0, 0.4, 0.0, 0.4]), None, None)
+    assert flicker["mask_area_cv"] == 1.0 and flicker["keypoint_score_median"] is None
+
+
+def test_gate_names_every_failed_check_and_no_infant_wins_over_alignment():
+    gate = QualityGate(min_mask_area=0.05, max_mask_area_cv=0.5, min_keypoint_score=0.3)
+    empty = dict(
+        mask_area_median=0.001,
+        mask_area_cv=2.0,
+        keypoint_score_median=0.1,
+        plausible_skeleton_fraction=1.0,
+    )
+    failures = gate.failures(empty)
+    assert len(failures) == 3 and "mask_area_median=0.001 below 0.05" in failures[0]
+    record = quality_record(empty, gate, "no pose estimate", fps=30.0)
+    assert record["fallback"] == "no_infant" and "keypoint_score_median" in record["fallback_detail"]
+    assert record["fps"] == 30.0 and record["gate"]["min_mask_area"] == 0.05
+    infant = dict(empty, mask_area_median=0.2, mask_area_cv=0.1, keypoint_score_median=0.7)
+    assert gate.failures(infant) == []
+    aligned_badly = quality_record(infant, gate, "no pose estimate")
+    assert aligned_badly["fallback"] == "alignment_failed"
+    assert quality_record(infant, gate, None)["fallback"] is None
+    assert QualityGate(None, None, None, None).failures(empty) == []
+
+
+def test_fallback_of_reads_new_and_old_meta():
+    assert fallback_of(dict(quality=dict(fallback="no_infant"))) == "no_infant"
+    assert fallback_of(dict(quality=dict(fallback=None), alignment=dict(fallback="x"))) is None
+    assert fallback_of(dict(alignment=dict(fallback="no pose"))) == "alignment_failed"
+    assert fallback_of(dict(alignment=dict(fallback=None))) is None
