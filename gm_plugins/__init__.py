@@ -11,6 +11,6 @@ from .version import __version__
 
 compat.apply()
 
-from . import datasets, evaluation, models  # noqa: E402  (registration needs compat first)
+from . import datasets, engine, evaluation, models  # noqa: E402  (registration needs compat first)
 
-__all__ = ["__version__", "compat", "datasets", "evaluation", "models"]
+__all__ = ["__version__", "compat", "datasets", "engine", "evaluation", "models"]

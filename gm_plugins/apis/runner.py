@@ -97,6 +97,31 @@ def set_local_rank(local_rank: int) -> None:
     os.environ.setdefault("LOCAL_RANK", str(local_rank))
 
 
+def latest_checkpoint(work_dir: str | os.PathLike) -> str | None:
+    """The checkpoint to resume from: the one ``last_checkpoint`` names, else the newest
+    ``epoch_*.pth`` / ``iter_*.pth``, else None (nothing to resume: train from scratch).
+
+    ``CheckpointHook`` writes ``last_checkpoint`` after the checkpoint itself, so it never names
+    a half-written file; a run killed while writing ``last_checkpoint`` leaves it empty, and
+    the newest numbered checkpoint, complete by then, is the one to resume.
+    """
+    import re
+    from pathlib import Path
+
+    pointer = Path(work_dir) / "last_checkpoint"
+    named = pointer.read_text().strip() if pointer.is_file() else ""
+    if named and Path(named).is_file():
+        return named
+    numbered = [
+        (int(match.group(2)), match.group(1) == "epoch", path)
+        for path in Path(work_dir).glob("*.pth")
+        if (match := re.fullmatch(r"(epoch|iter)_(\d+)\.pth", path.name))
+    ]
+    if numbered:
+        return str(max(numbered)[2])
+    return named or None  # a named but missing file: let the runner say so
+
+
 def best_or_last_checkpoint(work_dir: str | os.PathLike) -> str:
     """The newest ``best_*.pth`` (saved by the validation metric) if any, else the last one.
 
