@@ -2,7 +2,7 @@
 # evaluated like the paper's two-stream model (two-stream_r50-concat-fusion_12x30f_gm3.py):
 # ResNet-50 at 224 px, 12 windows of 30 frames per infant, AdamW (lr 1e-5, wd 1e-4, amsgrad), batch
 # 64, early stopping on the validation cross-entropy. The LSTM (512 hidden units) reads all T=7
-# cached frames of a window (every 5th frame of 30) in time order. Add --amp to tools/train.py for
+# cached frames of a window (1 s at 6 fps) in time order. Add --amp to tools/train.py for
 # mixed precision and ImageNet weights with --cfg-options
 # model.rgb_backbone.pretrained=torchvision://resnet50 (see the model file). 64 windows are 448
 # frames per batch: on a smaller GPU lower train_dataloader.batch_size and pass --auto-scale-lr.

@@ -4,7 +4,7 @@
 #
 # Data: the synthetic default dataset preprocessed with
 # configs/preprocess/preprocess_unet-seg_res18-pose_farneback-k5-s3.75-64_skeleton_demo.py
-# (PoseAlignment keyframe_interval = DecodeFrames frame_step = 5) into cache_demo_skeleton:
+# (DecodeFrames at 6 fps, PoseAlignment on every sampled frame) into cache_demo_skeleton:
 # 120 cached frames (6 per second) per 20 s video, each with a skeleton in aligned pixels.
 #
 # Windows: a 1 s window holds 7 skeletons, too few for ST-GCN's 9-step temporal kernels and for
@@ -29,8 +29,8 @@ _base_ = [
 model = dict(backbone=dict(in_channels=6))
 
 cache_root = "data/gm_synthetic/cache_demo_skeleton"
-train_window = dict(start_stride=0.5, span=5.0, num_windows=None, frame_step=5, unit="seconds")
-test_window = dict(start_stride=3.5, span=5.0, num_windows=None, frame_step=5, unit="seconds")
+train_window = dict(start_stride=0.5, span=5.0, num_windows=None, unit="seconds")
+test_window = dict(start_stride=3.5, span=5.0, num_windows=None, unit="seconds")
 
 # subject_id and window_index reach SubjectMetric through PackActionInputs' meta_keys.
 meta_keys = ("subject_id", "window_index", "window_start", "img_shape")

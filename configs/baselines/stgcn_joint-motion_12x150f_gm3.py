@@ -9,12 +9,12 @@
 # data/gm3/cache_skeleton (the paper's k30 cache has a skeleton only every 6th cached frame, which
 # LoadCachedKeypoints rejects).
 #
-# Windows: the paper's 12 window starts (every 150 frames at 30 fps), each widened from 30 to 150
-# frames (5 s, 30 steps of 5 frames, T = 31 skeletons): ST-GCN needs seconds of movement and the
-# 12 windows now tile the first 60 s of each video (an infant needs a video of at least 1801
-# frames for all 12; shorter ones get fewer). Window i starts where the two-stream model's window
-# i does, so per-window results compare one to one. Standard ST-GCN width (10 stages, 64-128-256
-# channels) on joints + joint motion (6 channels), as in the demo
+# Windows: the paper's 12 window starts (every 5 s, i.e. 150 frames at 30 fps), each widened from
+# 1 s to 5 s (150 frames at 30 fps; 30 steps at 6 fps, T = 31 skeletons): ST-GCN needs seconds of
+# movement and the 12 windows now tile the first 60 s of each video (an infant needs 361 sampled
+# frames, just over 60 s, for all 12; shorter videos get fewer). Window i starts where the
+# two-stream model's window i does, so per-window results compare one to one. Standard ST-GCN
+# width (10 stages, 64-128-256 channels) on joints + joint motion (6 channels), as in the demo
 # (stgcn-c16-s6_joint-motion_5s-windows_demo_gm-synthetic.py).
 #
 # Learning rate: 1e-3 instead of the paper's 1e-5, because ST-GCN trains from scratch (no
@@ -29,7 +29,7 @@ _base_ = [
 model = dict(backbone=dict(in_channels=6))
 
 cache_root = "data/gm3/cache_skeleton"
-window = dict(start_stride=150, span=150, num_windows=12, frame_step=5, unit="frames")
+window = dict(start_stride=5.0, span=5.0, num_windows=12, unit="seconds")
 
 # subject_id and window_index reach SubjectMetric through PackActionInputs' meta_keys.
 meta_keys = ("subject_id", "window_index", "window_start", "img_shape")

@@ -2,7 +2,7 @@
 #
 # Why the demo differs from the paper: the paper trains ImageNet-initialised ResNet-50 streams on
 # 224 px windows on a GPU. The demo must train in about 5 minutes on 2 CPU cores, so it uses the
-# ResNet-18 streams cut after stage 3 on 64 px windows (preprocess with out_size=64, frame_step=5;
+# ResNet-18 streams cut after stage 3 on 64 px windows (preprocess with out_size=64 at 6 fps;
 # 4x4 maps at the fusion) and no pretrained weights (the demo runs offline).
 #
 # Without ImageNet weights, a trained RGB stream memorises the appearance of the 24 training

@@ -1,6 +1,7 @@
 # The paper's preprocessing (Hashimoto et al., MICCAI 2022) for your own pretrained models:
 # segmentation at 320x320, pose every 30 source frames, one similarity per video cropping 3.75
-# trunk lengths to 224x224, Farneback flow on every 5th frame of 30 fps clipped to +-20 px.
+# trunk lengths to 224x224, Farneback flow on frames sampled at 6 fps (every 5th frame of 30 fps,
+# the nearest frame to every 1/6 s for other cameras) clipped to +-20 px.
 # Point seg_* at any mmseg model whose test pipeline resizes to 320x320 (e.g. derive from an
 # mmseg config and set `Resize(scale=(320, 320), keep_ratio=False)` in its test_pipeline; the
 # paper used U^2-Net, a saliency model: any person/infant segmentation model serves), and pose_*
@@ -18,7 +19,7 @@ pose_checkpoint = "path/to/hrnet_w32_coco_256x192-c78dce93_20200708.pth"
 device = "cuda:0"
 
 preprocess_pipeline = [
-    dict(type="DecodeFrames", frame_step=5),
+    dict(type="DecodeFrames", target_fps=6.0),
     dict(
         type="BackgroundRemoval",
         config=seg_config,

@@ -5,7 +5,7 @@ default_scope = "mmaction"
 custom_imports = dict(imports=["gm_plugins"], allow_failed_imports=False)
 
 preprocess_pipeline = [
-    dict(type="DecodeFrames", frame_step=5),
+    dict(type="DecodeFrames", target_fps=6.0),
     dict(type="LetterboxFrames", out_size=64),
     dict(type="OpticalFlow", algorithm="farneback", bound=20.0 * 64 / 224),
 ]  # fmt: skip

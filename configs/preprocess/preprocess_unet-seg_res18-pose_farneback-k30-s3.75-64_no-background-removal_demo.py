@@ -4,7 +4,7 @@
 _base_ = ["./preprocess_unet-seg_res18-pose_farneback-k30-s3.75-64_demo.py"]
 
 preprocess_pipeline = [
-    dict(type="DecodeFrames", frame_step=5),
+    dict(type="DecodeFrames", target_fps=6.0),
     dict(type="BackgroundRemoval", config={{_base_.seg_config}},
          checkpoint={{_base_.seg_checkpoint}}, mask_mode="none", batch_size=32),
     dict(type="PoseAlignment", config={{_base_.pose_config}},

@@ -1,9 +1,10 @@
 """Datasets, transforms and the synthetic infant generator, registered into MMAction2."""
 
 from . import transforms
-from .gm_dataset import GM_CLASSES, GMDataset, read_subjects
+from .gm_dataset import GMDataset
 from .loading import LoadCachedWindow, PackTwoStreamInputs
 from .skeleton import LoadCachedKeypoints
+from .subjects import GM_CLASSES, read_subjects
 
 __all__ = [
     "GM_CLASSES",

@@ -37,8 +37,10 @@ COCO_FLIP_PAIRS = ((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), 
 def _missing_keypoints_error(where: str, why: str) -> FileNotFoundError:
     return FileNotFoundError(
         f"{where}: {why}. The skeleton baseline needs a cache with a pose estimate on every "
-        f"cached frame: preprocess with {SKELETON_PREPROCESS_CONFIG} (PoseAlignment "
-        "keyframe_interval equal to DecodeFrames frame_step) into a new cache_root, e.g. "
+        f"sampled frame: preprocess with {SKELETON_PREPROCESS_CONFIG} (PoseAlignment "
+        "keyframe_interval no larger than the source frames between sampled frames, e.g. 5 at "
+        "30 fps and 6 fps; 1 estimates every sampled frame at any frame rate) into a new "
+        "cache_root, e.g. "
         "tools/preprocess_videos.py CONFIG --data-root DATA --out CACHE_skeleton, and point "
         "the dataset's cache_root at it."
     )
@@ -87,11 +89,13 @@ class LoadCachedKeypoints(BaseTransform):
 
     The cache (see :mod:`gm_plugins.datasets.cache`) holds COCO-17 estimates in the aligned
     ``out_size`` x ``out_size`` frames (``keypoints.npy``, positions in
-    ``meta['keypoint_positions']``). With ``PoseAlignment(keyframe_interval=frame_step)`` every
-    cached frame has one. A window frame without its own estimate gets a copy of the nearest
-    estimate in time (x, y and score; ties take the earlier one), provided it is at most
-    ``max_gap`` cached frames away: a sparse cache (e.g. one estimate per 30 source frames, for
-    alignment only) raises instead of silently freezing the skeleton.
+    ``meta['keypoint_positions']``). With ``PoseAlignment`` estimating pose on every sampled
+    frame (see the skeleton preprocessing configs) every cached frame has one. A window frame
+    without its own estimate gets a copy of the nearest estimate in time (x, y and score; ties
+    take the earlier one), provided it is at most ``max_gap`` cached frames away (cached frames
+    are ``1 / sample_fps`` s apart: 1/6 s at the paper's rate, whatever the camera): a sparse
+    cache (e.g. one estimate per 30 source frames, for alignment only) raises instead of
+    silently freezing the skeleton.
 
     Coordinates are normalised as ``(p - out_size / 2) / (out_size / 2)``: the aligned frame's
     centre (the trunk centre) is 0 and its edges are -1 and 1 (PreNormalize2D's range, so do not

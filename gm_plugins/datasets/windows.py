@@ -1,15 +1,24 @@
-"""Window arithmetic: cutting an infant's video into classifier windows (no OpenMMLab imports).
+"""Window arithmetic: cutting an infant's sampled video into classifier windows (no OpenMMLab).
 
-The paper cuts each 30 fps video into 12 windows starting every 150 frames, each spanning 30
-frames sampled every 5th frame (6 flow fields). :class:`WindowSpec` holds those numbers in
-frames or seconds, so the same config serves other frame rates.
+Windows live on the sampled timeline: the N frames that ``DecodeFrames`` kept (and the cache
+holds) at ``sample_fps`` frames per second (6 in the paper, whatever the camera). A window of
+``span`` seconds holds ``round(span * sample_fps)`` flow fields, i.e. that many + 1 consecutive
+sampled frames; windows start every ``start_stride`` seconds. The paper's 12 windows starting
+every 5 s, each 1 s long (6 flow fields at 6 fps), are ``WindowSpec(start_stride=5, span=1,
+num_windows=12)``, and a 25, 30, 50 or 60 fps recording of the same infant gets the same windows.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
+
+
+def round_half_up(value: float) -> int:
+    """Nearest integer, halves rounded up (Python's ``round`` rounds them to even)."""
+    return math.floor(value + 0.5 + 1e-9)
 
 
 @dataclass(frozen=True)
@@ -17,81 +26,103 @@ class WindowSpec:
     """How windows are cut.
 
     Args:
-        start_stride: distance between window starts.
-        span: length of a window; it holds ``span / frame_step`` flow fields.
+        start_stride: time between window starts.
+        span: length of a window; it holds ``round(span * sample_fps)`` flow fields.
         num_windows: at most this many windows per video (None: as many as fit).
-        frame_step: distance between the frames used inside a window (source frames).
-        unit: ``'frames'`` or ``'seconds'`` for ``start_stride`` and ``span``.
+        unit: ``'seconds'`` (what configs use) or ``'frames'``: source-video frames, converted
+            with the video's own fps, so its windows differ between cameras (old configs only).
         offset: start of the first window, in ``unit``.
+        frame_step: accepted for old configs and ignored: the cache's sample rate decides.
     """
 
-    start_stride: float = 150
-    span: float = 30
+    start_stride: float = 5.0
+    span: float = 1.0
     num_windows: int | None = 12
-    frame_step: int = 5
-    unit: str = "frames"
-    offset: float = 0
+    unit: str = "seconds"
+    offset: float = 0.0
+    frame_step: int | None = None
 
     def __post_init__(self) -> None:
         if self.unit not in ("frames", "seconds"):
-            raise ValueError(f"window unit must be 'frames' or 'seconds', got {self.unit!r}")
-        if self.start_stride <= 0 or self.span <= 0 or self.frame_step <= 0:
-            raise ValueError(f"window start_stride, span and frame_step must be > 0: {self}")
+            raise ValueError(f"window unit must be 'seconds' or 'frames', got {self.unit!r}")
+        if not (self.start_stride > 0 and self.span > 0 and self.offset >= 0):
+            raise ValueError(f"window start_stride and span must be > 0, offset >= 0: {self}")
+        if self.num_windows is not None and self.num_windows < 1:
+            raise ValueError(f"window num_windows must be >= 1 or None: {self}")
 
-    def in_frames(self, value: float, fps: float) -> int:
-        return round(value * fps) if self.unit == "seconds" else round(value)
+    def seconds(self, value: float, fps: float | None = None) -> float:
+        """``value`` (in ``unit``) in seconds; ``fps`` is the source rate, needed for frames."""
+        if self.unit == "seconds":
+            return float(value)
+        if not fps or fps <= 0:
+            raise ValueError(f"a window in frames needs the video's source fps, got {fps}")
+        return value / fps
 
-    def num_flows(self, fps: float) -> int:
-        """Flow fields per window: span // frame_step."""
-        flows = self.in_frames(self.span, fps) // self.frame_step
+    def num_flows(self, sample_fps: float, fps: float | None = None) -> int:
+        """Flow fields per window (L): ``round(span seconds * sample_fps)``."""
+        flows = round_half_up(self.seconds(self.span, fps) * sample_fps)
         if flows < 1:
             raise ValueError(
-                f"window span {self.span} {self.unit} at {fps} fps is shorter than one "
-                f"frame step ({self.frame_step} frames): lengthen the span"
+                f"window span {self.span} {self.unit} is shorter than one sampled frame at "
+                f"{sample_fps:g} fps: lengthen the span"
             )
         return flows
 
+    def duration(self, sample_fps: float, fps: float | None = None) -> float:
+        """A window's length in seconds as cut: ``num_flows / sample_fps``."""
+        return self.num_flows(sample_fps, fps) / sample_fps
 
-def window_starts(num_source_frames: int, fps: float, spec: WindowSpec) -> list[int]:
-    """Source-frame starts of the windows that fit in a video of ``num_source_frames``."""
-    stride = spec.in_frames(spec.start_stride, fps)
-    needed = spec.num_flows(fps) * spec.frame_step + 1  # frames from first to last used
-    offset = spec.in_frames(spec.offset, fps)
-    if stride < 1:
-        raise ValueError(f"window start_stride is below one frame at {fps} fps: {spec}")
-    last_start = num_source_frames - needed
-    starts = list(range(offset, last_start + 1, stride)) if last_start >= offset else []
-    if spec.num_windows is not None:
-        starts = starts[: spec.num_windows]
+
+def window_starts(
+    num_frames: int, sample_fps: float, spec: WindowSpec, fps: float | None = None
+) -> list[int]:
+    """Positions (in the N sampled frames) where the windows that fit entirely start.
+
+    Args:
+        num_frames: N, sampled (cached) frames of the video.
+        sample_fps: sampled frames per second.
+        spec: the windows.
+        fps: the source frame rate, needed only for ``unit='frames'``.
+
+    Returns:
+        Start positions ``round((offset + j * start_stride) * sample_fps)``, j = 0, 1, ...,
+        for which the window's last frame ``start + num_flows`` is still < N.
+    """
+    if not sample_fps > 0:
+        raise ValueError(f"sample_fps must be > 0, got {sample_fps}")
+    flows = spec.num_flows(sample_fps, fps)
+    stride = spec.seconds(spec.start_stride, fps) * sample_fps
+    if stride < 1 - 1e-9:
+        raise ValueError(
+            f"window start_stride {spec.start_stride} {spec.unit} is shorter than one sampled "
+            f"frame at {sample_fps:g} fps (windows would repeat): lengthen it"
+        )
+    offset = spec.seconds(spec.offset, fps) * sample_fps
+    starts: list[int] = []
+    while spec.num_windows is None or len(starts) < spec.num_windows:
+        start = round_half_up(offset + len(starts) * stride)
+        if start + flows > num_frames - 1:
+            break
+        starts.append(start)
     return starts
 
 
-def window_positions(
-    frame_indices: np.ndarray, start: int, num_flows: int, step: int
-) -> np.ndarray:
-    """Positions in the cached frames of one window's ``num_flows + 1`` frames.
+def window_positions(start: int, num_flows: int, num_frames: int | None = None) -> np.ndarray:
+    """Positions in the sampled frames of one window's ``num_flows + 1`` frames.
 
     Args:
-        frame_indices: (N,) source index of each cached frame (sorted).
-        start: source frame where the window begins.
+        start: position of the window's first frame.
         num_flows: flow fields in the window (L).
-        step: distance between used source frames; must be the cache's frame step.
+        num_frames: N, to check that the window fits (None: unchecked).
 
     Returns:
-        (L + 1,) int array; flow ``i`` of the window is cached flow ``positions[i]``
-        (from cached frame ``positions[i]`` to ``positions[i] + 1``).
+        (L + 1,) int64; flow ``i`` of the window is cached flow ``positions[i]`` (from cached
+        frame ``positions[i]`` to ``positions[i] + 1``).
     """
-    wanted = start + step * np.arange(num_flows + 1)
-    positions = np.searchsorted(frame_indices, wanted)
-    inside = positions < len(frame_indices)
-    if not inside.all() or not np.array_equal(frame_indices[positions], wanted):
+    positions = start + np.arange(num_flows + 1, dtype=np.int64)
+    if start < 0 or (num_frames is not None and positions[-1] >= num_frames):
         raise ValueError(
-            f"window at frame {start} needs source frames {wanted.tolist()}, which the cache "
-            f"does not hold (cached every {_cached_step(frame_indices)} frames from "
-            f"{int(frame_indices[0])}): make window starts multiples of the cache's frame step"
+            f"a window of {num_flows} flow fields at position {start} does not fit in "
+            f"{num_frames} sampled frames"
         )
     return positions
-
-
-def _cached_step(frame_indices: np.ndarray) -> int:
-    return int(frame_indices[1] - frame_indices[0]) if len(frame_indices) > 1 else 0

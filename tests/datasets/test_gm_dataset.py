@@ -1,13 +1,23 @@
+import csv
+
 import numpy as np
 import pytest
 import torch
 
 from gm_plugins.datasets import GMDataset
-from gm_plugins.datasets.cache import quantise_flow, read_cached_video, write_cached_video
+from gm_plugins.datasets import gm_dataset as gm_dataset_module
+from gm_plugins.datasets.cache import (
+    quantise_flow,
+    read_cached_video,
+    read_meta,
+    write_cached_video,
+)
+from gm_plugins.datasets.subjects import SubjectsError
 from tests.datasets.fake_cache import write_fake_dataset
 
 PIPELINE = [dict(type="LoadCachedWindow"), dict(type="PackTwoStreamInputs")]
-WINDOW = dict(start_stride=10, span=8, num_windows=None, frame_step=2)
+# The fake cache holds every 2nd frame of 10 fps (5 fps): 1 s strides, 0.8 s = 4 flow fields.
+WINDOW = dict(start_stride=1.0, span=0.8, num_windows=None)
 
 
 @pytest.fixture
@@ -29,12 +39,26 @@ def build(data, cache, **kwargs):
 
 def test_windows_of_every_infant(fake):
     dataset = build(*fake)
-    # 60 frames, windows need 9 frames (8 + 1): starts 0, 10, ..., 50 -> 0..50 fit: 0,10,20,30,40,50
+    # 30 cached frames at 5 fps; windows need 5 (4 flows): starts 0, 5, ..., 25
     assert len(dataset) == 6 * 6
     assert dataset.subject_ids == [f"s{k:03d}" for k in range(6)]
     info = dataset.get_data_info(7)
     assert info["subject_id"] == "s001" and info["window_index"] == 1
     assert info["frame_positions"].tolist() == [5, 6, 7, 8, 9]
+    assert info["window_start"] == 10 and info["window_time"] == pytest.approx(1.0)
+    assert info["sample_fps"] == pytest.approx(5.0)  # derived: fps 10 / frame_step 2
+
+
+def test_old_windows_in_frames_still_cut_the_same_windows(fake):
+    seconds = build(*fake)
+    frames = build(*fake, window=dict(start_stride=10, span=8, num_windows=None, frame_step=2,
+                                      unit="frames"))  # fmt: skip
+    assert len(frames) == len(seconds)
+    for index in range(len(seconds)):
+        assert np.array_equal(
+            frames.get_data_info(index)["frame_positions"],
+            seconds.get_data_info(index)["frame_positions"],
+        )
 
 
 def test_a_packed_window_holds_the_right_frames_and_flow(fake):
@@ -76,20 +100,133 @@ def test_missing_cache_fails_at_build_time_with_the_fix(fake, tmp_path):
         build(data, tmp_path / "nowhere")
 
 
-def test_frame_step_mismatch_is_explained(fake):
-    with pytest.raises(ValueError, match="frame_step=2"):
-        build(*fake, window=dict(WINDOW, frame_step=5))
-
-
-def test_short_video_and_bad_label_are_explained(fake, tmp_path):
+def test_short_video_and_bad_table_are_explained(fake, tmp_path):
     data, cache = fake
-    with pytest.raises(ValueError, match="shorter than one window"):
-        build(data, cache, window=dict(WINDOW, span=100))
+    with pytest.raises(ValueError, match=r"s000: .*6\.00 s\) is shorter than one window"):
+        build(data, cache, window=dict(WINDOW, span=10.0))
     (data / "bad.csv").write_text("subject_id,label,video\ns000,Happy,videos/s000.mp4\n")
-    with pytest.raises(ValueError, match="label 'Happy'"):
+    with pytest.raises(SubjectsError, match=r"(?s)bad\.csv.*label 'Happy'"):
         build(data, cache, ann_file="bad.csv")
-    with pytest.raises(FileNotFoundError, match=r"subjects\.csv"):
+    with pytest.raises(SubjectsError, match=r"subjects\.csv: not found"):
         build(tmp_path, cache)
+
+
+# -- one time base for every camera ---------------------------------------------------------------
+
+
+def write_time_based_cache(root, rates, seconds=4.0, size=8):
+    """subjects.csv + cache of one infant per camera rate, sampled at 6 fps as DecodeFrames does."""
+    data, cache = root / "data", root / "cache"
+    data.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for k, fps in enumerate(rates):
+        subject_id = f"cam{fps}"
+        rows.append(dict(subject_id=subject_id, label="WMs", video=f"{subject_id}.mp4"))
+        count = int(seconds * 6)
+        indices = np.floor(np.arange(count) * fps / 6 + 0.5).astype(int)
+        frames = np.full((count, size, size, 3), k, np.uint8)
+        meta = dict(
+            frame_indices=indices.tolist(),
+            timestamps=(indices / fps).tolist(),
+            fps=float(fps),
+            sample_fps=6.0,
+            total_frames=int(seconds * fps),
+        )
+        write_cached_video(
+            cache,
+            subject_id,
+            frames,
+            quantise_flow(np.zeros((count - 1, size, size, 2)), 4.0),
+            np.tile(np.eye(2, 3, dtype=np.float32), (count, 1, 1)),
+            meta,
+        )
+    with open(data / "subjects.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return data, cache
+
+
+def test_mixed_camera_rates_give_equal_windows_and_batches(tmp_path):
+    data, cache = write_time_based_cache(tmp_path, (25, 30, 50, 60))
+    dataset = build(data, cache, window=dict(start_stride=1.0, span=1.0, num_windows=None))
+    by_subject: dict[str, list[dict]] = {}
+    for index in range(len(dataset)):
+        info = dataset.get_data_info(index)
+        by_subject.setdefault(info["subject_id"], []).append(info)
+    assert sorted(by_subject) == ["cam25", "cam30", "cam50", "cam60"]
+    # 24 sampled frames (4 s at 6 fps): 1 s windows start at 0, 6, 12 s ... whatever the camera.
+    for windows in by_subject.values():
+        assert [w["frame_positions"][0] for w in windows] == [0, 6, 12]
+        assert all(len(w["frame_positions"]) == 7 for w in windows)  # 6 flow fields
+        times = [w["window_time"] for w in windows]
+        np.testing.assert_allclose(times, [0, 1, 2], atol=0.5 / 25)
+    assert [w["window_start"] for w in by_subject["cam25"]] == [0, 25, 50]
+    assert [w["window_start"] for w in by_subject["cam60"]] == [0, 60, 120]
+    batch = torch.stack([dataset[i]["inputs"]["flow"] for i in range(len(dataset))])
+    assert batch.shape == (12, 6, 2, 8, 8)
+
+
+def test_old_caches_of_different_rates_cannot_be_mixed(tmp_path):
+    """frame_step caches depend on the camera: 25 fps / 5 is 5 fps, 30 fps / 5 is 6 fps."""
+    data, cache = write_time_based_cache(tmp_path, (25, 30))
+    for subject_id in ("cam25", "cam30"):
+        video = read_cached_video(cache, subject_id)
+        meta = {k: v for k, v in video.meta.items() if k not in ("sample_fps", "timestamps")}
+        meta.update(frame_indices=list(range(0, 5 * len(video.frames), 5)), frame_step=5)
+        write_cached_video(cache, subject_id, np.asarray(video.frames), np.asarray(video.flow),
+                           np.load(video.path / "matrices.npy"), meta)  # fmt: skip
+        assert "sample_fps" not in read_meta(cache, subject_id)
+    with pytest.raises(ValueError, match="sampled at different rates") as error:
+        build(data, cache, window=dict(start_stride=1.0, span=1.0, num_windows=None))
+    message = str(error.value)
+    assert "5 flow fields: cam25 (5 fps)" in message and "6 flow fields: cam30 (6 fps)" in message
+    assert "target_fps" in message
+
+
+def test_a_cache_without_a_time_base_is_explained(tmp_path):
+    data, cache = write_time_based_cache(tmp_path, (30,))
+    video = read_cached_video(cache, "cam30")
+    meta = {k: v for k, v in video.meta.items() if k not in ("sample_fps", "timestamps")}
+    write_cached_video(cache, "cam30", np.asarray(video.frames), np.asarray(video.flow),
+                       np.load(video.path / "matrices.npy"), meta)  # fmt: skip
+    with pytest.raises(ValueError, match=r"cam30: meta\.json has no sample_fps"):
+        build(data, cache)
+
+
+# -- videos whose preprocessing fell back ---------------------------------------------------------
+
+
+def mark_fallbacks(cache, reasons: dict[str, tuple[str, str]]) -> None:
+    """Rewrite cached videos with ``(where, reason)``: where is 'quality' or legacy 'alignment'."""
+    for subject_id, (where, reason) in reasons.items():
+        video = read_cached_video(cache, subject_id)
+        meta = dict(video.meta, **{where: dict(fallback=reason)})
+        write_cached_video(cache, subject_id, np.asarray(video.frames), np.asarray(video.flow),
+                           np.load(video.path / "matrices.npy"), meta)  # fmt: skip
+
+
+def test_fallback_videos_are_left_out_and_reported_once(fake, monkeypatch):
+    data, cache = fake
+    mark_fallbacks(cache, {"s001": ("quality", "no_infant"), "s003": ("quality", "no_infant"),
+                           "s004": ("alignment", "alignment_failed")})  # fmt: skip
+    logged = []
+    monkeypatch.setattr(gm_dataset_module, "print_log", lambda msg, **kw: logged.append(msg))
+    dataset = build(data, cache)
+    assert dataset.subject_ids == ["s000", "s002", "s005"]
+    assert len(logged) == 1
+    assert "left out 3 of 6 videos" in logged[0]
+    assert "alignment_failed: 1, no_infant: 2" in logged[0]
+    kept = build(data, cache, exclude_fallbacks=False)
+    assert kept.subject_ids == [f"s{k:03d}" for k in range(6)]
+
+
+def test_a_split_of_only_fallbacks_is_an_error(fake):
+    data, cache = fake
+    mark_fallbacks(cache, {"s002": ("quality", "no_infant"), "s005": ("quality", "dark")})
+    with pytest.raises(ValueError, match=r"all 2 videos .* \(dark: 1, no_infant: 1\).*"
+                                         r"exclude_fallbacks=False"):  # fmt: skip
+        build(data, cache, subjects=["s002", "s005"])
 
 
 def test_cache_write_is_atomic_and_validated(tmp_path):
@@ -126,7 +263,7 @@ def test_online_slow_path_preprocesses_missing_videos(tmp_path):
     seg = model_configs.write_seg_config(tmp_path, "unet")
     pose = model_configs.write_pose_config(tmp_path, "heatmap")
     preprocess = [
-        dict(type="DecodeFrames", frame_step=3),
+        dict(type="DecodeFrames", target_fps=5.0),
         dict(type="BackgroundRemoval", config=str(seg), checkpoint=str(
             model_configs.write_checkpoint("mmseg", seg, tmp_path / "seg.pth"))),
         dict(type="PoseAlignment", config=str(pose), out_size=32, checkpoint=str(
@@ -134,11 +271,12 @@ def test_online_slow_path_preprocesses_missing_videos(tmp_path):
         dict(type="OpticalFlow"),
     ]  # fmt: skip
     cache = tmp_path / "cache"
-    window = dict(start_stride=0.6, span=0.6, num_windows=None, frame_step=3, unit="seconds")
-    dataset = build(data, cache, window=window, preprocess_pipeline=preprocess)
+    window = dict(start_stride=0.6, span=0.6, num_windows=None)
+    dataset = build(data, cache, window=window, preprocess_pipeline=preprocess,
+                    exclude_fallbacks=False)  # fmt: skip
     assert sorted(p.name for p in cache.iterdir()) == ["s0000", "s0001", "s0002"]
     sample = dataset[0]
     assert sample["inputs"]["rgb"].shape == (1, 3, 32, 32)
     assert sample["inputs"]["flow"].shape == (3, 2, 32, 32)
     # a second build reads the cache written by the first
-    assert len(build(data, cache, window=window)) == len(dataset)
+    assert len(build(data, cache, window=window, exclude_fallbacks=False)) == len(dataset)

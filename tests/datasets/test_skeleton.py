@@ -14,9 +14,11 @@ from gm_plugins.datasets import GMDataset, LoadCachedKeypoints
 from gm_plugins.datasets.cache import read_cached_video, write_cached_video
 from gm_plugins.datasets.skeleton import COCO_FLIP_PAIRS, SKELETON_META_KEYS
 from tests.datasets.fake_cache import write_fake_dataset
+from tests.datasets.test_gm_dataset import write_time_based_cache
 
 SIZE = 16  # fake_cache's frame side: normalised p is (p - 8) / 8
-WINDOW = dict(start_stride=10, span=8, num_windows=None, frame_step=2)  # 5 frames a window
+# The fake cache is sampled at 5 fps: 1 s strides, 0.8 s windows of 5 frames.
+WINDOW = dict(start_stride=1.0, span=0.8, num_windows=None)
 
 
 def fake_keypoints(subject: int, positions: np.ndarray) -> np.ndarray:
@@ -112,6 +114,25 @@ def test_a_cache_without_keypoints_names_the_folder_and_the_fix(tmp_path):
     assert str(cache / "s001") in message and "keypoints.npy" in message
     assert "preprocess_unet-seg_res18-pose_farneback-k5-s3.75-64_skeleton_demo.py" in message
     assert "keyframe_interval" in message
+
+
+def test_skeleton_windows_have_one_length_for_every_camera_rate(tmp_path):
+    data, cache = write_time_based_cache(tmp_path, (25, 60), size=SIZE)  # 4 s sampled at 6 fps
+    add_keypoints(cache)
+    dataset = GMDataset(
+        ann_file="subjects.csv",
+        data_root=str(data),
+        cache_root=str(cache),
+        window=dict(start_stride=1.0, span=2.0, num_windows=None),  # 12 steps, 13 skeletons
+        pipeline=[dict(type="LoadCachedKeypoints")],
+    )
+    windows = [dataset[i] for i in range(len(dataset))]
+    assert [(w["subject_id"], w["window_index"]) for w in windows] == [
+        ("cam25", 0), ("cam25", 1), ("cam60", 0), ("cam60", 1)
+    ]  # fmt: skip
+    assert {w["keypoint"].shape for w in windows} == {(1, 13, 17, 2)}
+    # The second window starts 1 s in: cached position 6 (x was the cached position).
+    np.testing.assert_allclose(windows[3]["keypoint"][0, :, 0, 0] * 8 + 8, np.arange(6, 19))
 
 
 def test_training_augmentation_mirrors_and_only_in_training(skeleton_cache):
@@ -218,6 +239,6 @@ def test_stgcn_trains_and_tests_with_subject_metric(skeleton_cache, tmp_path):
     assert (tmp_path / "run" / "iter_1.pth").is_file()
     metrics = runner.test()
     assert metrics["subject/num_subjects"] == 3  # fold 0 of 6 infants in 2 folds
-    assert metrics["window/num_windows"] == 3 * 6  # 60 frames: window starts 0, 10, ..., 50
+    assert metrics["window/num_windows"] == 3 * 6  # 6 s: window starts 0, 1, ..., 5 s
     assert 0.0 <= metrics["subject/accuracy"] <= 1.0
     assert len(metrics["subject/confusion_matrix"]) == 3

@@ -1,15 +1,16 @@
 # The synthetic default dataset (tools/make_synthetic_dataset.py), preprocessed into a cache by
 # tools/preprocess_videos.py, split by infant: fold 0 tests, fold 1 validates, the rest train.
-# Windows are in seconds (1 s, 6 flow fields at 30 fps with frame_step 5, as in the paper). Training
-# windows start every 0.5 s (overlapping, twice the windows of the 1 s test stride) because 24
-# training infants give few windows; one loader worker each, as the demo machine has 2 cores.
+# Windows are in seconds on the cache's 6 fps timeline (1 s: 6 flow fields, as in the paper, for
+# any camera frame rate). Training windows start every 0.5 s (overlapping, twice the windows of
+# the 1 s test stride) because 24 training infants give few windows; one loader worker each, as the
+# demo machine has 2 cores.
 dataset_type = "GMDataset"
 data_root = "data/gm_synthetic"
 cache_root = "data/gm_synthetic/cache_demo"
 ann_file = "subjects.csv"
 folds = dict(num_folds=4, fold_seed=2021, test_fold=0, val_fold=1)
-train_window = dict(start_stride=0.5, span=1.0, num_windows=None, frame_step=5, unit="seconds")
-test_window = dict(start_stride=1.0, span=1.0, num_windows=None, frame_step=5, unit="seconds")
+train_window = dict(start_stride=0.5, span=1.0, num_windows=None, unit="seconds")
+test_window = dict(start_stride=1.0, span=1.0, num_windows=None, unit="seconds")
 
 train_pipeline = [
     dict(type="LoadCachedWindow", rgb_frames=1, jitter=2),

@@ -1,14 +1,16 @@
 # A GM dataset of your own (subjects.csv + videos, see the README), preprocessed at the paper's
 # settings (configs/preprocess/preprocess_any-seg_any-pose_farneback-k30-s3.75-224_paper.py).
-# Windows as in the paper's reference code: 12 windows starting every 150 frames, each spanning
-# 30 frames at every 5th frame (6 flow fields), at 30 fps. Stratified 5-fold split by infant:
+# Windows as in the paper's reference code (12 windows starting every 150 frames, each spanning
+# 30 frames at every 5th frame of 30 fps), in seconds on the cache's 6 fps timeline: 12 windows
+# starting every 5 s, each 1 s long (6 flow fields), whatever the camera's frame rate (25, 30,
+# 50, 60 fps ...). Stratified 5-fold split by infant:
 # fold 0 tests, fold 1 validates (early stopping), the rest train.
 dataset_type = "GMDataset"
 data_root = "data/gm3"
 cache_root = "data/gm3/cache"
 ann_file = "subjects.csv"
 folds = dict(num_folds=5, fold_seed=2021, test_fold=0, val_fold=1)
-window = dict(start_stride=150, span=30, num_windows=12, frame_step=5, unit="frames")
+window = dict(start_stride=5.0, span=1.0, num_windows=12, unit="seconds")
 
 train_pipeline = [
     dict(type="LoadCachedWindow", rgb_frames=1),

@@ -8,7 +8,13 @@ top-down model; ``LetterboxFrames`` for no adjustment) -> ``OpticalFlow`` (OpenC
 
 from .alignment import LetterboxFrames, PoseAlignment
 from .background import BackgroundRemoval
-from .decoding import DecodeFrames, VideoDecodeError, decode_video
+from .decoding import (
+    DecodeFrames,
+    VideoDecodeError,
+    decode_video,
+    iter_sampled_frames,
+    probe_video,
+)
 from .flow import OpticalFlow
 from .library_models import CheckpointMismatchError, clear_model_cache, load_model
 from .pose_training import BlackOutBackground
@@ -27,6 +33,8 @@ __all__ = [
     "cache_record",
     "clear_model_cache",
     "decode_video",
+    "iter_sampled_frames",
     "load_model",
     "preprocess_video",
+    "probe_video",
 ]

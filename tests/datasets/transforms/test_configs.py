@@ -63,7 +63,7 @@ def test_paper_pipeline_has_the_papers_settings():
         s["type"]: s
         for s in Config.fromfile(str(only("preprocess_*_paper.py"))).preprocess_pipeline
     }
-    assert steps["DecodeFrames"]["frame_step"] == 5
+    assert steps["DecodeFrames"]["target_fps"] == 6.0 and "frame_step" not in steps["DecodeFrames"]
     assert steps["BackgroundRemoval"]["mask_mode"] == "soft"
     alignment = steps["PoseAlignment"]
     assert (alignment["keyframe_interval"], alignment["scale"], alignment["out_size"]) == (
