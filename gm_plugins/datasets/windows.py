@@ -31,18 +31,24 @@ class WindowSpec:
         num_windows: at most this many windows per video (None: as many as fit).
         unit: ``'seconds'`` (what configs use) or ``'frames'``: source-video frames, converted
             with the video's own fps, so its windows differ between cameras (old configs only).
+            None: ``'seconds'``, or ``'frames'`` when ``frame_step`` is given, as old configs
+            that give a frame step without a unit meant frames.
         offset: start of the first window, in ``unit``.
-        frame_step: accepted for old configs and ignored: the cache's sample rate decides.
+        frame_step: accepted for old configs and otherwise ignored: the cache's sample rate
+            decides.
     """
 
     start_stride: float = 5.0
     span: float = 1.0
     num_windows: int | None = 12
-    unit: str = "seconds"
+    unit: str | None = None
     offset: float = 0.0
     frame_step: int | None = None
 
     def __post_init__(self) -> None:
+        if self.unit is None:
+            # frozen dataclass: set the resolved unit once, here
+            object.__setattr__(self, "unit", "frames" if self.frame_step is not None else "seconds")
         if self.unit not in ("frames", "seconds"):
             raise ValueError(f"window unit must be 'seconds' or 'frames', got {self.unit!r}")
         if not (self.start_stride > 0 and self.span > 0 and self.offset >= 0):

@@ -39,6 +39,12 @@ def test_old_frame_windows_use_the_source_rate():
         spec.num_flows(6.0)
 
 
+def test_a_frame_step_without_unit_means_frames_as_in_old_configs():
+    assert WindowSpec().unit == "seconds"
+    assert WindowSpec(start_stride=150, span=30, frame_step=5).unit == "frames"
+    assert WindowSpec(start_stride=1, span=1, frame_step=5, unit="seconds").unit == "seconds"
+
+
 def test_strides_and_spans_round_to_the_nearest_sampled_frame():
     spec = WindowSpec(start_stride=0.5, span=1.2, num_windows=None)
     # At 5 fps a 0.5 s stride is 2.5 frames: starts at 0, 2.5, 5, 7.5 round half up.
