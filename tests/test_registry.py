@@ -56,6 +56,7 @@ def transform_examples(seg: tuple, pose: tuple) -> dict[str, dict]:
         ),
         LetterboxFrames=dict(type="LetterboxFrames", out_size=32),
         OpticalFlow=dict(type="OpticalFlow"),
+        InfantPresenceGate=dict(type="InfantPresenceGate", min_mask_area=0.02),
         LoadCachedWindow=dict(type="LoadCachedWindow", rgb_frames=1),
         LoadCachedKeypoints=dict(
             type="LoadCachedKeypoints", rotate=10.0, scale=0.1, flip_ratio=0.5

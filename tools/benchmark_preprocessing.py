@@ -22,7 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
 import gm_plugins  # noqa: F401
-from gm_plugins.datasets.transforms import OpticalFlow, build_preprocess_pipeline
+from gm_plugins.datasets.preprocessing import build_preprocess_pipeline
+from gm_plugins.datasets.transforms import OpticalFlow
 
 DEFAULT_VIDEO = Path("work_dirs/benchmark_preprocessing/synthetic_60s_320x240.mp4")
 

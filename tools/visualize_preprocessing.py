@@ -22,7 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
 import gm_plugins  # noqa: F401
-from gm_plugins.datasets.transforms import build_preprocess_pipeline
+from gm_plugins.datasets.preprocessing import build_preprocess_pipeline
 from gm_plugins.datasets.transforms.geometry import TRUNK_KEYPOINTS
 
 COLUMNS = ("original", "mask", "no background", "aligned", "flow")
@@ -70,7 +70,7 @@ def row_cells(results: dict, snapshots: dict, position: int, estimate: int) -> l
     for x, y in results["pose_keypoints"][estimate][list(TRUNK_KEYPOINTS)]:
         cv2.circle(original, (round(float(x)), round(float(y))), 3, (255, 255, 0), -1)
     mask = (results["body_masks"][position] * 255).astype(np.uint8)
-    flows = results["flows"]
+    flows = results["flows"] / results["flow_bound"]  # pixels -> [-1, 1]
     flow = flow_to_colour(flows[min(position, len(flows) - 1)])
     return [
         original,

@@ -188,18 +188,24 @@ def _file_differences(stored: dict, wanted: dict) -> list[str]:
     return described
 
 
-def write_json_atomic(path: str | os.PathLike, value: object) -> None:
-    """Write ``value`` as JSON to ``path`` through a temporary file and ``os.replace``."""
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and ``os.replace``: a reader (or a
+    kill) never sees a half-written file, and an old file stays until the new one is complete."""
     path = Path(path)
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         with open(temporary, "w") as handle:
-            json.dump(value, handle, indent=1, default=_json_default)
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def write_json_atomic(path: str | os.PathLike, value: object) -> None:
+    """Write ``value`` as indented JSON (numpy values as Python ones) atomically."""
+    write_text_atomic(path, json.dumps(value, indent=1, default=_json_default))
 
 
 def _json_default(value: object) -> object:

@@ -267,20 +267,23 @@ class GMDataset(BaseDataset):
         )
 
     def _preprocess_online(self, row: dict) -> None:
-        """Run the preprocessing chain on one video and cache it (models load once)."""
-        from .transforms.preprocess import (
-            build_preprocess_pipeline,
-            cache_record,
-            preprocess_video,
-        )
+        """Stream one video through the preprocessing chain into the cache (models load once).
+
+        The cache's chain record is checked first, as offline, so a cache of another chain or
+        of a retrained model is refused.
+        """
+        from .cache import claim_cache
+        from .preprocessing import build_preprocess_pipeline, preprocess_to_cache
 
         if self._preprocess_chain is None:
+            claim_cache(self.cache_root, [dict(step) for step in self.preprocess_pipeline])
             self._preprocess_chain = build_preprocess_pipeline(self.preprocess_pipeline)
         video = osp.join(self.data_root, row["video"])
         print_log(f"preprocessing {video} online into {self.cache_root}", logger="current")
-        record = cache_record(preprocess_video(self._preprocess_chain, video), row["video"])
-        record["meta"].update(label=row["label"], environment=row.get("environment", ""))
-        write_cached_video(self.cache_root, row["subject_id"], **record)
+        extra = dict(label=row["label"], environment=row.get("environment", ""))
+        preprocess_to_cache(
+            self._preprocess_chain, video, self.cache_root, row["subject_id"], extra, row["video"]
+        )
 
     @property
     def subject_ids(self) -> list[str]:

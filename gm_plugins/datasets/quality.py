@@ -8,6 +8,8 @@ decided from the evidence they leave, measured over the whole video:
   stability over time (coefficient of variation: a lying infant keeps its size, a hand or a toy
   passing by does not);
 * keypoint confidence: the median over keyframes of the mean keypoint score;
+* brightness: the median grey level of the frames (0-255) before masking; a black or nearly
+  black recording shows nothing, whatever the models say;
 * skeleton plausibility: on each keyframe, limb-to-trunk length ratios within human infant
   ranges and left/right limbs of similar length (COCO-17 order).
 
@@ -65,6 +67,7 @@ def quality_figures(
     mask_areas: np.ndarray | None,
     keypoints: np.ndarray | None,
     keypoint_scores: np.ndarray | None,
+    brightness: np.ndarray | None = None,
 ) -> dict:
     """Evidence that an infant is in view, as JSON-ready floats (None where not measured).
 
@@ -73,13 +76,17 @@ def quality_figures(
             without background removal.
         keypoints: (M, K, 2) keyframe pose estimates in source pixels, or None without pose.
         keypoint_scores: (M, K) their scores.
+        brightness: (N,) mean grey level of each sampled frame, or None.
     """
     figures: dict = dict(
+        brightness_median=None,
         mask_area_median=None,
         mask_area_cv=None,
         keypoint_score_median=None,
         plausible_skeleton_fraction=None,
     )
+    if brightness is not None and len(brightness):
+        figures["brightness_median"] = float(np.median(brightness))
     if mask_areas is not None and len(mask_areas):
         areas = np.asarray(mask_areas, np.float64)
         mean = areas.mean()
@@ -98,12 +105,14 @@ class QualityGate:
     """Thresholds of the "no infant found" decision; None switches a check off.
 
     Args:
+        min_brightness: the median grey level of the frames (0-255) must reach this.
         min_mask_area: the median body fraction of the frames must reach this.
         max_mask_area_cv: the body area must not vary more than this (std / mean).
         min_keypoint_score: the median keyframe mean keypoint score must reach this.
         min_plausible_skeleton: this fraction of keyframes must show a plausible skeleton.
     """
 
+    min_brightness: float | None = 8.0
     min_mask_area: float | None = 0.01
     max_mask_area_cv: float | None = 0.5
     min_keypoint_score: float | None = 0.3
@@ -111,12 +120,7 @@ class QualityGate:
 
     def failures(self, figures: dict) -> list[str]:
         """The checks ``figures`` (from :func:`quality_figures`) fail, each with its values."""
-        checks = (
-            ("mask_area_median", self.min_mask_area, "below"),
-            ("mask_area_cv", self.max_mask_area_cv, "above"),
-            ("keypoint_score_median", self.min_keypoint_score, "below"),
-            ("plausible_skeleton_fraction", self.min_plausible_skeleton, "below"),
-        )
+        checks = [(figure, getattr(self, name), side) for figure, name, side in GATE_CHECKS]
         failed = []
         for key, threshold, bad_side in checks:
             value = figures.get(key)
@@ -163,3 +167,34 @@ def fallback_of(meta: dict) -> str | None:
     if "fallback" in quality:
         return quality["fallback"]
     return "alignment_failed" if (meta.get("alignment") or {}).get("fallback") else None
+
+
+GATE_CHECKS = (  # (figure, QualityGate field, side that fails)
+    ("brightness_median", "min_brightness", "below"),
+    ("mask_area_median", "min_mask_area", "below"),
+    ("mask_area_cv", "max_mask_area_cv", "above"),
+    ("keypoint_score_median", "min_keypoint_score", "below"),
+    ("plausible_skeleton_fraction", "min_plausible_skeleton", "below"),
+)
+
+
+def fit_gate(infant_figures: list[dict], margin: float = 0.25) -> QualityGate:
+    """Thresholds that pass every one of the given (validation) infants, with a margin.
+
+    Each "below" threshold is the smallest infant value times ``1 - margin``; each "above"
+    threshold the largest times ``1 + margin``. A figure no infant has switches its check off.
+
+    Args:
+        infant_figures: :func:`quality_figures` of videos known to show an infant.
+        margin: relative slack beyond the most extreme infant.
+    """
+    thresholds = {}
+    for figure, field_name, side in GATE_CHECKS:
+        values = [f[figure] for f in infant_figures if f.get(figure) is not None]
+        if not values:
+            thresholds[field_name] = None
+        elif side == "below":
+            thresholds[field_name] = round(min(values) * (1 - margin), 4)
+        else:
+            thresholds[field_name] = round(max(values) * (1 + margin), 4)
+    return QualityGate(**thresholds)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from gm_plugins.datasets.quality import (
     QualityGate,
+    fit_gate,
     fallback_of,
     limb_plausibility,
     quality_figures,
@@ -41,7 +43,8 @@ def test_a_body_is_plausible_and_scattered_or_collapsed_points_are_not():
 def test_figures_measure_area_stability_and_confidence():
     areas = np.array([0.2, 0.2, 0.2, 0.2])
     keypoints = np.stack([infant_skeleton()] * 3)
-    figures = quality_figures(areas, keypoints, np.full((3, 17), 0.8))
+    figures = quality_figures(areas, keypoints, np.full((3, 17), 0.8), np.array([0.0, 60, 90]))
+    assert figures["brightness_median"] == 60.0
     assert figures["mask_area_median"] == 0.2 and figures["mask_area_cv"] == 0.0
     assert figures["keypoint_score_median"] == 0.8
     assert figures["plausible_skeleton_fraction"] == 1.0
@@ -67,7 +70,9 @@ def test_gate_names_every_failed_check_and_no_infant_wins_over_alignment():
     aligned_badly = quality_record(infant, gate, "no pose estimate")
     assert aligned_badly["fallback"] == "alignment_failed"
     assert quality_record(infant, gate, None)["fallback"] is None
-    assert QualityGate(None, None, None, None).failures(empty) == []
+    assert QualityGate(None, None, None, None, None).failures(empty) == []
+    dark = QualityGate().failures(dict(infant, brightness_median=2.0))
+    assert dark == ["brightness_median=2 below 8"]
 
 
 def test_fallback_of_reads_new_and_old_meta():
@@ -75,3 +80,25 @@ def test_fallback_of_reads_new_and_old_meta():
     assert fallback_of(dict(quality=dict(fallback=None), alignment=dict(fallback="x"))) is None
     assert fallback_of(dict(alignment=dict(fallback="no pose"))) == "alignment_failed"
     assert fallback_of(dict(alignment=dict(fallback=None))) is None
+
+
+def test_fitted_gate_passes_every_validation_infant_with_a_margin():
+    rng = np.random.default_rng(0)
+    infants = [
+        dict(
+            brightness_median=float(rng.uniform(60, 120)),
+            mask_area_median=float(rng.uniform(0.1, 0.3)),
+            mask_area_cv=float(rng.uniform(0.01, 0.1)),
+            keypoint_score_median=float(rng.uniform(0.6, 0.9)),
+            plausible_skeleton_fraction=float(rng.uniform(0.8, 1.0)),
+        )
+        for _ in range(50)
+    ]
+    gate = fit_gate(infants, margin=0.25)
+    assert all(gate.failures(figures) == [] for figures in infants)
+    smallest = min(f["mask_area_median"] for f in infants)
+    assert gate.min_mask_area == pytest.approx(smallest * 0.75, abs=1e-4)
+    assert gate.max_mask_area_cv == pytest.approx(max(f["mask_area_cv"] for f in infants) * 1.25, abs=1e-4)
+    empty = dict(infants[0], mask_area_median=smallest * 0.5)
+    assert gate.failures(empty) and "mask_area_median" in gate.failures(empty)[0]
+    assert fit_gate([dict(mask_area_median=0.2)]).min_keypoint_score is None

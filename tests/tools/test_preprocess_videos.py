@@ -1,17 +1,25 @@
-"""tools/preprocess_videos.py: cache layout, resuming, atomic writes, skip-and-report."""
+"""tools/preprocess_videos.py: every bad input gets a clear error or a recorded fallback, the
+other videos of the run still finish, and a killed run resumes to a byte-identical cache."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 from mmengine.config import Config
 
 from gm_plugins.datasets import cache
-from gm_plugins.datasets.cache import is_cached, read_cached_video
+from gm_plugins.datasets.cache import is_cached, read_cached_video, read_meta
 from tests.datasets.transforms.conftest import tiny_models  # noqa: F401  (session fixture)
 from tests.datasets.transforms.model_configs import (
     textured_frames,
@@ -32,127 +40,252 @@ def load_tool():
     return module
 
 
-@pytest.fixture
-def dataset(tmp_path, tiny_models):  # noqa: F811
-    """DATA/subjects.csv with two good videos and one broken file, plus a pipeline config."""
-    data = tmp_path / "data"
-    write_video(data / "videos/s0.mp4", textured_frames(10, seed=0))
-    write_video(data / "videos/s1.mp4", textured_frames(10, seed=1))
-    (data / "videos/s2.mp4").write_bytes(b"\x00broken" * 50)
-    rows = ["subject_id,label,environment,video"] + [
-        f"s{i},{label},sheet,videos/s{i}.mp4" for i, label in enumerate(("WMs", "FMs", "PR"))
-    ]
-    (data / "subjects.csv").write_text("\n".join(rows) + "\n")
-    config = write_pipeline_config(tmp_path / "preprocess.py", tiny_models)
-    return data, config, tmp_path / "cache"
+def encode(path: Path, frames: list, fps: float, codec: str, pix_fmt: str) -> Path:
+    """Encode RGB frames with any PyAV codec/pixel format (the container from the suffix)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=round(fps) if fps >= 1 else fps)
+        stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
+        stream.pix_fmt = pix_fmt
+        for frame in frames:
+            packets = stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24"))
+            container.mux(packets)
+        container.mux(stream.encode())
+    return path
 
 
-def run(config, data, out, *extra):
+def frames_of(size: tuple[int, int], count: int, seed: int = 0) -> list:
+    return textured_frames(count, size=size, seed=seed)
+
+
+def write_table(data: Path, rows: list[tuple[str, str, str]]) -> None:
+    lines = ["subject_id,label,environment,video"] + [f"{i},{label},room,{v}" for i, label, v in rows]
+    (data / "subjects.csv").write_text("\n".join(lines) + "\n")
+
+
+def run(config, data, out, *extra) -> int:
     return load_tool().main(
         [str(config), "--data-root", str(data), "--out", str(out), "--quiet", *extra]
     )
 
 
-def test_bad_video_is_reported_and_skipped_and_the_rest_is_cached(dataset, capsys):
-    data, config, out = dataset
-    assert run(config, data, out) == 1
+@pytest.fixture
+def config(tmp_path, tiny_models):  # noqa: F811
+    return write_pipeline_config(tmp_path / "preprocess.py", tiny_models)
+
+
+BAD_VIDEOS = {  # subject -> (file, what the error must say besides the file name)
+    "empty": ("v/empty.mp4", "empty"),
+    "random": ("v/random.mp4", "cannot decode"),
+    "text": ("v/text.mp4", "cannot decode"),
+    "truncated": ("v/truncated.mp4", "cannot decode"),
+    "one_frame": ("v/one.mp4", "needs at least 2"),
+    "two_frames": ("v/two.mp4", "needs at least 2"),
+    "fps1": ("v/fps1.mp4", "fps"),
+}
+GOOD_VIDEOS = ("gray", "tiny", "odd", "portrait", "fps120", "mjpg", "black", "normal")
+
+
+@pytest.fixture
+def awkward_dataset(tmp_path):
+    """One video of every awkward kind a user's folder holds."""
+    data = tmp_path / "data"
+    v = data / "v"
+    good = write_video(v / "normal.mp4", frames_of((64, 48), 30))
+    (v / "empty.mp4").parent.mkdir(parents=True, exist_ok=True)
+    (v / "empty.mp4").write_bytes(b"")
+    (v / "random.mp4").write_bytes(np.random.default_rng(0).bytes(5000))
+    (v / "text.mp4").write_text("this is not a video\n" * 20)
+    (v / "truncated.mp4").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    write_video(v / "one.mp4", frames_of((64, 48), 1))
+    write_video(v / "two.mp4", frames_of((64, 48), 2))
+    encode(v / "fps1.mp4", frames_of((64, 48), 5), 1, "libx264", "yuv420p")
+    gray = [np.repeat(f.mean(-1, keepdims=True).astype(np.uint8), 3, -1) for f in frames_of((64, 48), 20)]
+    encode(v / "gray.mkv", gray, 30, "ffv1", "gray")
+    write_video(v / "tiny.mp4", frames_of((16, 12), 20))
+    encode(v / "odd.mkv", frames_of((63, 47), 20), 30, "ffv1", "yuv444p")
+    write_video(v / "portrait.mp4", frames_of((48, 64), 20))
+    encode(v / "fps120.mp4", frames_of((64, 48), 120), 120, "libx264", "yuv420p")
+    encode(v / "mjpg.avi", frames_of((640, 480), 20), 30, "mjpeg", "yuvj420p")
+    write_video(v / "black.mp4", [np.zeros((48, 64, 3), np.uint8)] * 20)
+    rows = [(subject, "WMs", video) for subject, (video, _) in BAD_VIDEOS.items()]
+    suffix = dict(gray="mkv", odd="mkv", mjpg="avi")
+    rows += [(name, "FMs", f"v/{name}.{suffix.get(name, 'mp4')}") for name in GOOD_VIDEOS]
+    write_table(data, rows)
+    return data
+
+
+def test_every_awkward_video_gets_a_clear_error_or_a_recorded_fallback(
+    awkward_dataset, config, tmp_path, capsys
+):
+    out = tmp_path / "cache"
+    assert run(config, awkward_dataset, out, "--workers", "0") == 1
     captured = capsys.readouterr()
-    assert "2 video(s) preprocessed" in captured.out and "1 failed" in captured.out
-    assert "s2 failed" in captured.err and "s2.mp4" in captured.err
-    assert is_cached(out, "s0") and is_cached(out, "s1") and not is_cached(out, "s2")
-    video = read_cached_video(out, "s0")
-    assert video.frames.shape == (4, 24, 24, 3) and video.flow.shape == (3, 24, 24, 2)
-    meta = video.meta
-    assert meta["frame_indices"] == [0, 3, 6, 9] and meta["frame_step"] == 3
-    assert (
-        meta["total_frames"] == 10 and meta["out_size"] == 24 and meta["video"] == "videos/s0.mp4"
-    )
-    assert meta["label"] == "WMs" and meta["flow"]["algorithm"] == "farneback"
-    assert {"mode", "matrix", "matrices", "body_frame", "fallback"} <= set(meta["alignment"])
-    matrices = np.load(out / "s0" / cache.MATRICES_FILE)
-    np.testing.assert_allclose(matrices[0], meta["alignment"]["matrix"], atol=1e-6)
+    for subject, (video, words) in BAD_VIDEOS.items():
+        assert not is_cached(out, subject)
+        block = captured.err.split(f"--- {subject} failed:")[1].split("---")[0]
+        assert video.split("/")[1] in block and words in block, (subject, block)
+    for subject in GOOD_VIDEOS:
+        cached = read_cached_video(out, subject)
+        assert cached.frames.shape[1:] == (24, 24, 3), subject
+        assert cached.meta["sample_fps"] == 10.0
+    gray = read_cached_video(out, "gray").frames
+    assert (gray[..., 0] == gray[..., 1]).all() and (gray[..., 1] == gray[..., 2]).all()
+    times = read_meta(out, "fps120")["timestamps"]
+    np.testing.assert_allclose(times, np.arange(len(times)) / 10.0, atol=1 / 240)
+    black = read_meta(out, "black")["quality"]
+    assert black["fallback"] == "no_infant" and "brightness_median=0" in black["fallback_detail"]
+    summary = json.loads((out / "preprocess_summary.json").read_text())
+    assert summary["failed"] == len(BAD_VIDEOS) and set(summary["failures"]) == set(BAD_VIDEOS)
+    assert summary["fallback_subjects"]["no_infant"][:1] == ["black"]
+    assert "fallback(s) 'no_infant'" in captured.out and "black" in captured.out
 
 
-def test_rerun_skips_finished_videos(dataset, capsys):
-    data, config, out = dataset
-    run(config, data, out)
-    stamp = (out / "s0" / cache.META_FILE).stat().st_mtime_ns
-    capsys.readouterr()
-    (data / "subjects.csv").write_text(
-        (data / "subjects.csv").read_text().replace("s2,PR,sheet,videos/s2.mp4\n", "")
-    )
-    assert run(config, data, out) == 0
-    assert "0 video(s) preprocessed" in capsys.readouterr().out
-    assert (out / "s0" / cache.META_FILE).stat().st_mtime_ns == stamp
-
-
-def test_a_cache_refuses_videos_of_another_chain(dataset, tmp_path, capsys):
-    data, config, out = dataset
-    run(config, data, out)
-    other = Config.fromfile(str(config))
-    other.preprocess_pipeline[2]["out_size"] = 32  # e.g. an ablation's chain
-    other_config = tmp_path / "other.py"
-    other.dump(str(other_config))
-    capsys.readouterr()
-    assert run(other_config, data, out) == 2
+@pytest.mark.parametrize(
+    "row, problem",
+    [
+        (",WMs,v/normal.mp4", "subject_id is empty"),
+        ("..,WMs,v/normal.mp4", "'..'"),
+        (".,WMs,v/normal.mp4", "'.'"),
+        ("a/b,WMs,v/normal.mp4", "path separator"),
+        ("s1,WM,v/normal.mp4", "label"),
+        ("s1,,v/normal.mp4", "label"),
+        ("s1,WMs,../outside.mp4", "outside"),
+        ("s1,WMs,/etc/passwd", "absolute"),
+        ("s1,WMs,v/missing.mp4", "missing.mp4"),
+        ("s0,FMs,v/normal.mp4", "already used on line 2"),
+    ],
+)
+def test_bad_rows_stop_the_run_before_anything_is_written(tmp_path, config, row, problem, capsys):
+    data = tmp_path / "data"
+    write_video(data / "v/normal.mp4", frames_of((64, 48), 12))
+    (tmp_path / "outside.mp4").write_bytes(b"not yours")
+    (data / "subjects.csv").write_text(f"subject_id,label,video\ns0,WMs,v/normal.mp4\n{row}\n")
+    out = data / "cache"
+    assert run(config, data, out) == 2
     error = capsys.readouterr().err
-    assert str(out) in error and "step 2 (PoseAlignment): out_size=24 -> 32" in error
-    assert "use another --out" in error
-    assert run(config, data, out) == 1  # the original chain still resumes (s2 stays broken)
+    assert "line 3" in error and problem in error
+    assert not out.exists()
+    assert (data / "v/normal.mp4").exists() and (tmp_path / "outside.mp4").exists()
 
 
-def test_interrupted_write_leaves_nothing_that_looks_finished(dataset, monkeypatch):
-    data, config, out = dataset
-    real_save = np.save
-
-    def save_then_die(path, array, *args, **kwargs):
-        if str(path).endswith(cache.FLOW_FILE):
-            raise KeyboardInterrupt  # as if the run were killed half-way through a video
-        return real_save(path, array, *args, **kwargs)
-
-    monkeypatch.setattr(cache.np, "save", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        run(config, data, out)
-    assert not is_cached(out, "s0")
-    assert not any(is_cached(out, path.name) for path in out.iterdir())
-    monkeypatch.undo()
-    assert run(config, data, out) == 1  # resumes: s0 and s1 done, s2 still broken
-    assert is_cached(out, "s0") and is_cached(out, "s1")
+def test_all_bad_rows_are_listed_in_one_error(tmp_path, config, capsys):
+    data = tmp_path / "data"
+    write_video(data / "v/normal.mp4", frames_of((64, 48), 12))
+    rows = ["..,WMs,v/normal.mp4", "s1,XX,v/normal.mp4", "s2,WMs,v/none.mp4"]
+    (data / "subjects.csv").write_text("subject_id,label,video\n" + "\n".join(rows) + "\n")
+    assert run(config, data, data / "cache") == 2
+    error = capsys.readouterr().err
+    assert all(f"line {n}" in error for n in (2, 3, 4))
 
 
-def test_failing_video_mid_chain_leaves_no_folder(dataset, monkeypatch):
-    data, config, out = dataset
-    from gm_plugins.datasets.transforms import preprocess
-
-    real = preprocess.cache_record
-
-    def fail_for_s1(results, video, *args):
-        if video.endswith("s1.mp4"):
-            raise RuntimeError("simulated failure after preprocessing")
-        return real(results, video, *args)
-
-    monkeypatch.setattr(preprocess, "cache_record", fail_for_s1)
-    assert run(config, data, out) == 1
-    assert is_cached(out, "s0") and not (out / "s1").exists()
+def test_unlabelled_videos_need_the_flag(tmp_path, config, capsys):
+    data = tmp_path / "data"
+    write_video(data / "v/normal.mp4", frames_of((64, 48), 12))
+    (data / "subjects.csv").write_text("subject_id,label,video\nnew,,v/normal.mp4\n")
+    assert run(config, data, tmp_path / "cache") == 2
+    assert run(config, data, tmp_path / "cache", "--no-labels", "--workers", "0") == 0
+    assert read_meta(tmp_path / "cache", "new")["label"] == ""
 
 
-def test_two_workers_give_the_same_cache(dataset, tmp_path):
-    data, config, out = dataset
-    assert run(config, data, out) == 1
-    parallel = tmp_path / "parallel"
-    assert run(config, data, parallel, "--workers", "2") == 1
-    for subject in ("s0", "s1"):
-        np.testing.assert_array_equal(
-            read_cached_video(out, subject).frames, read_cached_video(parallel, subject).frames
-        )
-        assert json.loads((parallel / subject / "meta.json").read_text())["subject_id"] == subject
+def test_a_cache_refuses_videos_of_another_chain_or_a_retrained_model(tmp_path, config, capsys):
+    data = tmp_path / "data"
+    write_video(data / "v/a.mp4", frames_of((64, 48), 12))
+    write_table(data, [("s0", "WMs", "v/a.mp4")])
+    out = tmp_path / "cache"
+    assert run(config, data, out, "--workers", "0") == 0
+    other = Config.fromfile(str(config))
+    other.preprocess_pipeline[2]["out_size"] = 32
+    other.dump(str(tmp_path / "other.py"))
+    capsys.readouterr()
+    assert run(tmp_path / "other.py", data, out) == 2
+    assert "step 2 (PoseAlignment): out_size=24 -> 32" in capsys.readouterr().err
+    checkpoint = Path(Config.fromfile(str(config)).preprocess_pipeline[1]["checkpoint"])
+    original = checkpoint.read_bytes()
+    try:
+        checkpoint.write_bytes(original + b"retrained")
+        assert run(config, data, out) == 2
+        assert "changed since the cache was written" in capsys.readouterr().err
+    finally:
+        checkpoint.write_bytes(original)
 
 
-def test_missing_table_or_pipeline_is_a_clear_error(dataset, tmp_path, capsys):
-    data, config, out = dataset
-    assert run(config, tmp_path / "nowhere", out) == 2
-    assert "subjects.csv" in capsys.readouterr().err
-    empty = tmp_path / "empty.py"
-    empty.write_text("default_scope = 'mmaction'\n")
-    assert run(empty, data, out) == 2
-    assert "preprocess_pipeline" in capsys.readouterr().err
+def test_a_dead_worker_is_a_failed_video_and_the_run_goes_on(tmp_path, config, capsys):
+    """A worker killed (as by the kernel's out-of-memory killer) never hangs the run."""
+    plugin = tmp_path / "plugins" / "killer_plugin.py"
+    plugin.parent.mkdir()
+    plugin.write_text(
+        "import os, signal\n"
+        "from mmaction.registry import TRANSFORMS\n"
+        "from mmcv.transforms import BaseTransform\n"
+        "@TRANSFORMS.register_module()\n"
+        "class DieOnVictim(BaseTransform):\n"
+        "    def transform(self, results):\n"
+        "        if 'victim' in results['filename']:\n"
+        "            os.kill(os.getpid(), signal.SIGKILL)\n"
+        "        return results\n"
+    )
+    cfg = Config.fromfile(str(config))
+    cfg.preprocess_pipeline.insert(1, dict(type="DieOnVictim"))
+    cfg.custom_imports = dict(imports=["gm_plugins", "killer_plugin"], allow_failed_imports=False)
+    cfg.dump(str(tmp_path / "killer.py"))
+    data = tmp_path / "data"
+    for name in ("a", "victim", "b", "c"):
+        write_video(data / f"v/{name}.mp4", frames_of((64, 48), 12))
+    write_table(data, [(n, "WMs", f"v/{n}.mp4") for n in ("a", "victim", "b", "c")])
+    sys.path.insert(0, str(plugin.parent))
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(plugin.parent), os.environ.get("PYTHONPATH", "")])
+    try:
+        assert run(tmp_path / "killer.py", data, tmp_path / "cache", "--workers", "2") == 1
+    finally:
+        sys.path.remove(str(plugin.parent))
+    error = capsys.readouterr().err
+    assert "victim failed" in error and "SIGKILL" in error
+    assert all(is_cached(tmp_path / "cache", n) for n in ("a", "b", "c"))
+
+
+def entry_bytes(root: Path) -> dict[str, bytes]:
+    return {
+        str(path.relative_to(root)): path.read_bytes()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_sigkill_at_a_random_point_then_rerun_gives_a_byte_identical_cache(
+    tmp_path, config
+):
+    data = tmp_path / "data"
+    names = [f"s{i}" for i in range(6)]
+    for index, name in enumerate(names):
+        write_video(data / f"v/{name}.mp4", frames_of((64, 48), 24, seed=index))
+    write_table(data, [(n, "PR", f"v/{n}.mp4") for n in names])
+    command = [sys.executable, str(REPO_ROOT / "tools/preprocess_videos.py"), str(config)]
+    reference = tmp_path / "reference"
+    subprocess.run(
+        [*command, "--data-root", str(data), "--out", str(reference), "--quiet", "--workers", "2"],
+        check=True,
+    )
+    killed = tmp_path / "killed"
+    rng = random.Random(int(os.environ.get("GM_KILL_SEED", "7")))
+    process = subprocess.Popen(
+        [*command, "--data-root", str(data), "--out", str(killed), "--quiet", "--workers", "2"],
+        start_new_session=True,
+    )
+    wanted = rng.randint(1, len(names) - 2)  # some entries done, others in flight
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if killed.is_dir() and sum(is_cached(killed, n) for n in names) >= wanted:
+            break
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not all(is_cached(killed, n) for n in names), "the run finished before the kill"
+    subprocess.run(
+        [*command, "--data-root", str(data), "--out", str(killed), "--quiet", "--workers", "2"],
+        check=True,
+    )
+    assert entry_bytes(killed) == entry_bytes(reference)
+    assert not [p for p in killed.iterdir() if p.name.startswith(".")]
+    assert json.loads((killed / "preprocess_summary.json").read_text())["cached"] == len(names)
+    assert cache.CACHE_FORMAT == read_meta(killed, "s0")["format"]

@@ -10,6 +10,7 @@ from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 
 from . import geometry
+from .background import union_box
 from .library_models import BatchRunner, check_model_files, load_model, rgb_to_model_input
 
 ALIGNMENT_MODES = ("video", "window")
@@ -58,7 +59,8 @@ class PoseAlignment(BaseTransform):
     Required keys:
         - imgs (list of (H, W, 3) uint8 RGB, background removed)
         - frame_inds (optional; source frame numbers, else 0..N-1)
-        - body_boxes, body_box (optional, from :class:`BackgroundRemoval`)
+        - body_boxes (optional, from :class:`BackgroundRemoval`: the pose model searches the
+          keyframe's body box; a fallback centres on the union of the keyframes' boxes)
         - original_imgs (with ``pose_input='original'``)
 
     Modified keys:
@@ -203,32 +205,64 @@ class PoseAlignment(BaseTransform):
             )
         return results["original_imgs"]
 
-    def _person_boxes(self, results: dict, positions: np.ndarray) -> list[np.ndarray]:
-        height, width = results["imgs"][0].shape[:2]
-        whole = np.array([0, 0, width, height], np.float32)
-        boxes = results.get("body_boxes")
-        if boxes is None:
-            return [whole] * len(positions)
-        return [boxes[i] if np.all(np.isfinite(boxes[i])) else whole for i in positions]
+    def keyframe_positions(self, frame_inds: np.ndarray) -> np.ndarray:
+        """Positions of the frames (of ``frame_inds``) whose pose is estimated."""
+        return keyframe_positions(frame_inds, self.keyframe_interval)
 
-    def transform(self, results: dict) -> dict:
-        frames = results["imgs"]
-        frame_inds = np.asarray(results.get("frame_inds", np.arange(len(frames))))
-        positions = keyframe_positions(frame_inds, self.keyframe_interval)
-        keyframes = [self._pose_frames(results)[i] for i in positions]
-        keypoints, scores = self.estimate_keypoints(
-            keyframes, self._person_boxes(results, positions)
+    def plan(
+        self,
+        frame_inds: np.ndarray,
+        keyframes: list[np.ndarray],
+        keyframe_boxes: np.ndarray | None,
+        frame_size: tuple[int, int],
+        filename: str = "clip",
+    ) -> dict:
+        """Estimate the trunk on the keyframes and make every frame's alignment matrix.
+
+        Args:
+            frame_inds: (N,) source frame numbers of all frames of the clip.
+            keyframes: the M frames at :meth:`keyframe_positions` that the pose model sees.
+            keyframe_boxes: (M, 4) body boxes of those frames (NaN rows: no body found), or
+                None without background removal (the whole frame is searched).
+            frame_size: (W, H) of the source frames.
+
+        Returns:
+            dict with ``alignment_matrix`` (N, 2, 3), ``body_frame``, ``alignment_fallback``,
+            ``alignment_mode``, ``pose_keypoints`` (M, K, 2), ``pose_scores`` (M, K) and
+            ``pose_frame_positions`` (M,).
+        """
+        whole = np.array([0, 0, *frame_size], np.float32)
+        boxes = (
+            [whole] * len(keyframes)
+            if keyframe_boxes is None
+            else [box if np.all(np.isfinite(box)) else whole for box in keyframe_boxes]
         )
+        keypoints, scores = self.estimate_keypoints(keyframes, boxes)
+        return self.plan_from_estimates(
+            frame_inds, keypoints, scores, keyframe_boxes, frame_size, filename
+        )
+
+    def plan_from_estimates(
+        self,
+        frame_inds: np.ndarray,
+        keypoints: np.ndarray,
+        scores: np.ndarray,
+        keyframe_boxes: np.ndarray | None,
+        frame_size: tuple[int, int],
+        filename: str = "clip",
+    ) -> dict:
+        """:meth:`plan` from pose estimates already made: (M, K, 2) keypoints, (M, K) scores."""
+        frame_inds = np.asarray(frame_inds)
+        positions = self.keyframe_positions(frame_inds)
         centers, lengths, angles, valid = geometry.trunk_estimates(
             keypoints, scores, self.min_keypoint_score
         )
         video_body = geometry.aggregate_body_frame(centers[valid], lengths[valid], angles[valid])
         fallback = None
         if video_body is None:
-            fallback = self._fallback_reason(results, len(positions))
-            video_body = geometry.fallback_body_frame(
-                results.get("body_box"), (frames[0].shape[1], frames[0].shape[0]), self.scale
-            )
+            body_box = None if keyframe_boxes is None else union_box(keyframe_boxes)
+            fallback = self._fallback_reason(filename, body_box, len(positions))
+            video_body = geometry.fallback_body_frame(body_box, frame_size, self.scale)
         matrices, bodies = self._segment_transforms(
             frame_inds,
             positions[valid],
@@ -238,14 +272,32 @@ class PoseAlignment(BaseTransform):
         if fallback is not None:
             for body in bodies:
                 body["source"] = "fallback"
-        results["imgs"] = warp_frames(frames, matrices, self.out_size)
+        return dict(
+            alignment_matrix=matrices,
+            body_frame=bodies[0] if self.mode == "video" else bodies,
+            alignment_fallback=fallback,
+            alignment_mode=self.mode,
+            pose_keypoints=keypoints,
+            pose_scores=scores,
+            pose_frame_positions=positions.astype(np.int64),
+        )
+
+    def transform(self, results: dict) -> dict:
+        frames = results["imgs"]
+        frame_inds = np.asarray(results.get("frame_inds", np.arange(len(frames))))
+        positions = self.keyframe_positions(frame_inds)
+        pose_frames = self._pose_frames(results)
+        boxes = results.get("body_boxes")
+        plan = self.plan(
+            frame_inds,
+            [pose_frames[i] for i in positions],
+            None if boxes is None else np.asarray(boxes)[positions],
+            (frames[0].shape[1], frames[0].shape[0]),
+            results.get("filename", "clip"),
+        )
+        results.update(plan)
+        results["imgs"] = warp_frames(frames, plan["alignment_matrix"], self.out_size)
         results["img_shape"] = (self.out_size, self.out_size)
-        results["alignment_matrix"] = matrices
-        results["body_frame"] = bodies[0] if self.mode == "video" else bodies
-        results["alignment_fallback"] = fallback
-        results["alignment_mode"] = self.mode
-        results["pose_keypoints"], results["pose_scores"] = keypoints, scores
-        results["pose_frame_positions"] = positions.astype(np.int64)
         return results
 
     def _segment_transforms(self, frame_inds, valid_positions, estimates, video_body):
@@ -266,16 +318,17 @@ class PoseAlignment(BaseTransform):
             )
         return matrices, bodies
 
-    def _fallback_reason(self, results: dict, num_keyframes: int) -> str:
-        box = results.get("body_box")
-        on = "the infant mask" if box is not None and np.all(np.isfinite(box)) else "the frame"
+    def _fallback_reason(self, filename: str, body_box: np.ndarray | None, keyframes: int) -> str:
+        on = "the infant mask" if body_box is not None and np.all(np.isfinite(body_box)) else (
+            "the frame"
+        )
         reason = (
             f"no pose estimate had both shoulders and both hips above min_keypoint_score="
-            f"{self.min_keypoint_score} ({num_keyframes} keyframes); frames kept unrotated, "
+            f"{self.min_keypoint_score} ({keyframes} keyframes); frames kept unrotated, "
             f"centred on {on}"
         )
         if not self._warned:
-            warnings.warn(f"{results.get('filename', 'clip')}: {reason}", stacklevel=2)
+            warnings.warn(f"{filename}: {reason}", stacklevel=2)
             self._warned = True
         return reason
 

@@ -44,6 +44,23 @@ def mask_box(mask: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     return np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float32)
 
 
+def frame_brightness(frames: list[np.ndarray]) -> np.ndarray:
+    """Mean grey level (0-255) of each (H, W, 3) frame -> float32 (N,)."""
+    return np.array([float(frame.mean()) for frame in frames], np.float32)
+
+
+def union_box(boxes: np.ndarray) -> np.ndarray:
+    """(x1, y1, x2, y2) float32 around all finite (N, 4) boxes; NaNs if there are none.
+
+    Equals :func:`mask_box` of the frames' maximum mask, without keeping the masks.
+    """
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    finite = boxes[np.isfinite(boxes).all(1)]
+    if not len(finite):
+        return np.full(4, np.nan, np.float32)
+    return np.concatenate([finite[:, :2].min(0), finite[:, 2:].max(0)]).astype(np.float32)
+
+
 @TRANSFORMS.register_module()
 class BackgroundRemoval(BaseTransform):
     """Black out everything but the infant using any mmseg segmentation model.
@@ -62,6 +79,8 @@ class BackgroundRemoval(BaseTransform):
         - body_masks (float32 (N, H, W) in [0, 1])
         - body_boxes (float32 (N, 4) x1, y1, x2, y2 per frame; NaN where no infant is found)
         - body_box (float32 (4,) around the infant in all frames; NaN if never found)
+        - body_areas (float32 (N,) fraction of each frame above ``threshold``)
+        - frame_brightness (float32 (N,) mean grey level of each frame before masking)
         - original_imgs (the frames before masking; only with ``keep_original=True``)
 
     Args:
@@ -126,21 +145,41 @@ class BackgroundRemoval(BaseTransform):
             [infant_probability(p.seg_logits.data, self.infant_class) for p in predictions]
         )
 
-    def transform(self, results: dict) -> dict:
-        frames = results["imgs"]
-        masks = smooth_in_time(self.predict_masks(frames), self.temporal_smoothing)
+    def mask_frames(
+        self, frames: list[np.ndarray], masks: np.ndarray | None = None
+    ) -> tuple[list[np.ndarray], np.ndarray]:
+        """Apply the mask mode to RGB frames (H, W, 3); returns them and their masks (N, H, W).
+
+        ``masks`` (already smoothed) are predicted when not given. With ``mask_mode='none'`` the
+        frames come back unchanged.
+        """
+        if masks is None:
+            masks = self.predict_masks(frames)
         if self.mask_mode == "hard":
             masks = (masks > self.threshold).astype(np.float32)
-        if self.keep_original:
-            results["original_imgs"] = frames
         if self.mask_mode != "none":
-            results["imgs"] = [
+            frames = [
                 (frame * mask[..., None]).round().astype(np.uint8)
                 for frame, mask in zip(frames, masks, strict=True)
             ]
-        results["body_masks"] = masks.astype(np.float32)
-        results["body_boxes"] = np.stack([mask_box(mask, self.threshold) for mask in masks])
-        results["body_box"] = mask_box(masks.max(0), self.threshold)
+        return frames, masks.astype(np.float32, copy=False)
+
+    def body_evidence(self, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Boxes float32 (N, 4) around the body (NaN where none) and body areas (N,) in [0, 1]."""
+        boxes = np.stack([mask_box(mask, self.threshold) for mask in masks])
+        areas = (masks > self.threshold).mean(axis=(1, 2)).astype(np.float32)
+        return boxes, areas
+
+    def transform(self, results: dict) -> dict:
+        frames = results["imgs"]
+        results["frame_brightness"] = frame_brightness(frames)
+        masks = smooth_in_time(self.predict_masks(frames), self.temporal_smoothing)
+        if self.keep_original:
+            results["original_imgs"] = frames
+        results["imgs"], masks = self.mask_frames(frames, masks)
+        results["body_masks"] = masks
+        results["body_boxes"], results["body_areas"] = self.body_evidence(masks)
+        results["body_box"] = union_box(results["body_boxes"])
         return results
 
     def __repr__(self) -> str:

@@ -80,9 +80,9 @@ class OpticalFlow(BaseTransform):
         - imgs (list of (H, W, 3) uint8 RGB, N >= 2)
 
     Added keys:
-        - flows (float32 (N-1, H, W, 2): x, y flow from frame i to i+1, clipped to +-bound
-          pixels and scaled to [-1, 1])
-        - flow_bound (float, pixels that 1.0 stands for), flow_algorithm (str)
+        - flows (float32 (N-1, H, W, 2): x, y flow from frame i to i+1 in pixels, clipped to
+          +-bound; it stays in pixels until the cache quantises it)
+        - flow_bound (float, the clipping bound in pixels), flow_algorithm (str)
 
     Args:
         algorithm (str): 'farneback' (the paper), 'dis' (faster) or 'tvl1' (opencv-contrib).
@@ -102,11 +102,15 @@ class OpticalFlow(BaseTransform):
     def __getstate__(self) -> dict:
         return dict(self.__dict__, _flow_function=None)  # OpenCV objects do not pickle
 
-    def transform(self, results: dict) -> dict:
+    def compute(self, frames: list[np.ndarray]) -> np.ndarray:
+        """Flow between consecutive RGB frames (H, W, 3) -> float32 (N-1, H, W, 2) pixels,
+        clipped to +-bound."""
         if self._flow_function is None:
             self._flow_function = make_flow_function(self.algorithm, **dict(self.params))
-        flow = compute_flow(results["imgs"], self._flow_function)
-        results["flows"] = normalise_flow(flow, self.bound)
+        return np.clip(compute_flow(frames, self._flow_function), -self.bound, self.bound)
+
+    def transform(self, results: dict) -> dict:
+        results["flows"] = self.compute(results["imgs"])
         results["flow_bound"] = self.bound
         results["flow_algorithm"] = self.algorithm
         return results

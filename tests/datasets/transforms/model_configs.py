@@ -171,11 +171,11 @@ def write_video(path: Path, frames: list, fps: int = 30) -> Path:
 
 
 def write_pipeline_config(path: Path, tiny_models: dict[str, tuple[Path, Path]]) -> Path:
-    """A preprocess_pipeline config (decode, tiny UNet, tiny heatmap pose, flow) at ``path``."""
+    """A preprocess_pipeline config (decode, tiny UNet, tiny heatmap pose, flow, gate) at ``path``."""
     seg_config, seg_checkpoint = tiny_models["unet"]
     pose_config, pose_checkpoint = tiny_models["heatmap"]
     pipeline = [
-        dict(type="DecodeFrames", frame_step=3),
+        dict(type="DecodeFrames", target_fps=10),
         dict(type="BackgroundRemoval", config=str(seg_config), checkpoint=str(seg_checkpoint)),
         dict(
             type="PoseAlignment",
@@ -185,6 +185,14 @@ def write_pipeline_config(path: Path, tiny_models: dict[str, tuple[Path, Path]])
             out_size=24,
         ),
         dict(type="OpticalFlow"),
+        # random weights give no meaningful mask or pose evidence: only the brightness check
+        dict(
+            type="InfantPresenceGate",
+            min_mask_area=None,
+            max_mask_area_cv=None,
+            min_keypoint_score=None,
+            min_plausible_skeleton=None,
+        ),
     ]
     Config(
         dict(

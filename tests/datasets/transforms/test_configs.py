@@ -8,11 +8,8 @@ import numpy as np
 import pytest
 from mmengine.config import Config
 
-from gm_plugins.datasets.transforms import (
-    BackgroundRemoval,
-    PoseAlignment,
-    build_preprocess_pipeline,
-)
+from gm_plugins.datasets.preprocessing import build_preprocess_pipeline
+from gm_plugins.datasets.transforms import BackgroundRemoval, PoseAlignment
 
 from .model_configs import textured_frames
 

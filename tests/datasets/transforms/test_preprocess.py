@@ -7,7 +7,11 @@ import pytest
 from mmengine.registry import DefaultScope
 
 from gm_plugins.datasets.cache import dequantise_flow, read_cached_video, write_cached_video
-from gm_plugins.datasets.transforms import cache_record, preprocess_video
+from gm_plugins.datasets.preprocessing import (
+    build_preprocess_pipeline,
+    cache_record,
+    preprocess_video,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -16,7 +20,7 @@ def chain(tiny_models, seg="unet", pose="heatmap", out_size=32) -> list[dict]:
     seg_config, seg_checkpoint = tiny_models[seg]
     pose_config, pose_checkpoint = tiny_models[pose]
     return [
-        dict(type="DecodeFrames", frame_step=2),
+        dict(type="DecodeFrames", target_fps=15),
         dict(type="BackgroundRemoval", config=str(seg_config), checkpoint=str(seg_checkpoint)),
         dict(
             type="PoseAlignment",
@@ -34,8 +38,6 @@ def chain(tiny_models, seg="unet", pose="heatmap", out_size=32) -> list[dict]:
 def test_architectures_are_swapped_by_config_only(tiny_models, tiny_video, seg, pose):
     from mmengine.dataset import Compose
 
-    from gm_plugins.datasets.transforms import build_preprocess_pipeline
-
     pipeline = build_preprocess_pipeline(chain(tiny_models, seg, pose))
     assert isinstance(pipeline, Compose)
     results = preprocess_video(pipeline, tiny_video)
@@ -48,7 +50,7 @@ def test_architectures_are_swapped_by_config_only(tiny_models, tiny_video, seg, 
     assert head == {"heatmap": "HeatmapHead", "simcc": "SimCCHead"}[pose]
     assert results["frame_inds"].tolist() == [0, 2, 4, 6, 8, 10]
     assert len(results["imgs"]) == 6 and results["imgs"][0].shape == (32, 32, 3)
-    assert results["flows"].shape == (5, 32, 32, 2) and np.abs(results["flows"]).max() <= 1
+    assert results["flows"].shape == (5, 32, 32, 2) and np.abs(results["flows"]).max() <= 20
     assert results["body_masks"].shape == (6, 48, 64)
     assert results["pose_keypoints"].shape == (3, 17, 2)
 
@@ -63,7 +65,7 @@ def test_cache_record_round_trips_through_the_cache(tiny_models, tiny_video, tmp
     results = preprocess_video(chain(tiny_models), tiny_video)
     record = cache_record(results, "videos/clip.mp4")
     meta = record["meta"]
-    assert meta["frame_indices"] == [0, 2, 4, 6, 8, 10] and meta["frame_step"] == 2
+    assert meta["frame_indices"] == [0, 2, 4, 6, 8, 10] and meta["sample_fps"] == 15
     assert meta["fps"] == pytest.approx(30) and meta["total_frames"] == 12
     assert meta["out_size"] == 32 and meta["video"] == "videos/clip.mp4"
     assert meta["flow"] == {"algorithm": "dis", "bound": 20.0}
@@ -74,7 +76,9 @@ def test_cache_record_round_trips_through_the_cache(tiny_models, tiny_video, tmp
     write_cached_video(tmp_path, "s0", **record)
     cached = read_cached_video(tmp_path, "s0")
     np.testing.assert_array_equal(cached.frames, np.stack(results["imgs"]))
-    np.testing.assert_allclose(dequantise_flow(cached.flow), results["flows"], atol=1 / 127.5)
+    np.testing.assert_allclose(dequantise_flow(cached.flow) * 20, results["flows"], atol=20 / 254)
+    assert meta["timestamps"] == pytest.approx([i / 30 for i in meta["frame_indices"]])
+    assert meta["quality"]["fallback"] is None and meta["quality"]["sampled_frames"] == 6
     keypoints, positions = cached.keypoints
     assert positions.tolist() == meta["keypoint_positions"] == [0, 2, 4]
     assert keypoints.shape == (3, 17, 3)

@@ -1,0 +1,384 @@
+"""Run a preprocessing chain on one video: in memory, or streamed into the cache.
+
+A chain (``preprocess_pipeline`` of a config) is DecodeFrames, optionally BackgroundRemoval,
+PoseAlignment or LetterboxFrames, OpticalFlow and optionally InfantPresenceGate. The same
+transform objects serve two drivers:
+
+* :func:`preprocess_video` runs them one after the other on the whole clip in memory
+  (evaluation and visualisation tools, short clips);
+* :func:`preprocess_to_cache` streams the video through them in two passes so that memory does
+  not grow with the length or resolution of the recording: pass 1 decodes the keyframes only
+  and estimates the body position (one transform per video); pass 2 decodes the sampled frames
+  in chunks, removes the background, warps, computes flow and appends everything to the cache
+  entry on disk. Chunks hold a multiple of the segmentation batch, so every frame meets the
+  models in the same batches as in memory.
+
+Both write the same cache entry (:func:`cache_record` + :mod:`gm_plugins.datasets.cache`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from gm_plugins.compat import library_scope
+
+from .cache import CacheEntryWriter, write_cached_video, quantise_flow
+from .quality import QualityGate
+
+PipelineLike = Sequence[dict | Callable] | Callable
+DEFAULT_CHUNK_FRAMES = 64
+
+
+def build_preprocess_pipeline(pipeline: PipelineLike) -> Callable[[dict], dict]:
+    """A callable chain from transform configs (``preprocess_pipeline`` of a config) or objects.
+
+    Transforms are built from MMAction2's TRANSFORMS registry under the 'mmaction' scope, so the
+    caller's default scope does not matter.
+    """
+    if callable(pipeline):
+        return pipeline
+    from mmengine.dataset import Compose
+
+    with library_scope("mmaction"):
+        return Compose([dict(step) if isinstance(step, dict) else step for step in pipeline])
+
+
+def preprocess_video(pipeline: PipelineLike, video_path: str | os.PathLike) -> dict:
+    """Run the chain on a whole video in memory and return its results dict.
+
+    With the usual chain the results hold ``imgs`` (N aligned RGB frames), ``flows`` (float32
+    (N-1, S, S, 2) pixels), ``frame_inds``, ``timestamps``, ``alignment_matrix`` (N, 2, 3),
+    ``body_frame``, ``alignment_fallback`` and ``quality``.
+    """
+    chain = build_preprocess_pipeline(pipeline)
+    results = chain(dict(filename=os.fspath(video_path), start_index=0, modality="RGB"))
+    if results is None:
+        raise RuntimeError(f"{video_path}: a preprocessing transform returned None")
+    return results
+
+
+def _alignment_meta(results: dict) -> dict:
+    bodies = results.get("body_frame")
+    segments = bodies if isinstance(bodies, list) else [bodies] if bodies else []
+    return dict(
+        mode=results.get("alignment_mode"),
+        matrix=segments[0]["matrix"] if len(segments) == 1 else None,
+        matrices=[segment["matrix"] for segment in segments],
+        body_frame=bodies,
+        fallback=results.get("alignment_fallback"),
+    )
+
+
+def _video_meta(results: dict, video: str, out_size: int) -> dict:
+    """The meta of a cache entry from the decoding, alignment, flow and quality results."""
+    return dict(
+        video=os.fspath(video),
+        frame_indices=[int(i) for i in results["frame_inds"]],
+        timestamps=[float(t) for t in results["timestamps"]],
+        fps=float(results["fps"]),
+        sample_fps=float(results["sample_fps"]),
+        total_frames=int(results["total_frames"]),
+        frame_step=results.get("frame_step"),
+        original_shape=[int(v) for v in results["original_shape"]],
+        out_size=int(out_size),
+        alignment=_alignment_meta(results),
+        flow=dict(algorithm=results.get("flow_algorithm"), bound=float(results["flow_bound"])),
+        quality=results.get("quality") or _quality(results, None),
+    )
+
+
+def _quality(results: dict, gate: QualityGate | None) -> dict:
+    """The quality record of a results dict (see :class:`InfantPresenceGate`)."""
+    from .transforms.quality_gate import InfantPresenceGate
+
+    step = InfantPresenceGate()
+    step.gate = gate
+    return step.transform(dict(results))["quality"]
+
+
+def cache_record(results: dict, video: str) -> dict:
+    """Arrays and meta for :func:`gm_plugins.datasets.cache.write_cached_video`.
+
+    Returns:
+        dict with ``frames`` uint8 (N, S, S, 3), ``flow_quantised`` uint8 (N-1, S, S, 2),
+        ``matrices`` float32 (N, 2, 3) and a JSON-ready ``meta``; with pose estimates in
+        ``results``, also ``keypoints`` float32 (M, K, 3) (x, y in aligned pixels, score) and
+        ``meta['keypoint_positions']``.
+    """
+    frames = np.stack(results["imgs"]).astype(np.uint8)
+    matrices = results.get("alignment_matrix")
+    if matrices is None:
+        matrices = np.repeat(np.eye(2, 3, dtype=np.float32)[None], len(frames), 0)
+    meta = _video_meta(results, video, frames.shape[1])
+    record = dict(
+        frames=frames,
+        flow_quantised=quantise_flow(results["flows"], float(results["flow_bound"])),
+        matrices=np.asarray(matrices, np.float32),
+        meta=meta,
+    )
+    if results.get("pose_keypoints") is not None:
+        record["keypoints"], meta["keypoint_positions"] = _keypoint_record(results)
+    return record
+
+
+def _keypoint_record(results: dict) -> tuple[np.ndarray, list[int]]:
+    positions = np.asarray(results["pose_frame_positions"], np.int64)
+    matrices = np.asarray(results["alignment_matrix"], np.float32)[positions]
+    return (
+        aligned_keypoints(results["pose_keypoints"], results["pose_scores"], matrices),
+        positions.tolist(),
+    )
+
+
+def aligned_keypoints(
+    keypoints: np.ndarray, scores: np.ndarray, matrices: np.ndarray
+) -> np.ndarray:
+    """Source-pixel estimates (M, K, 2) with scores (M, K) -> (M, K, 3) in aligned pixels."""
+    from .transforms.geometry import transform_points
+
+    points = np.stack([transform_points(m, k) for m, k in zip(matrices, keypoints, strict=True)])
+    return np.concatenate([points, np.asarray(scores)[..., None]], -1).astype(np.float32)
+
+
+@dataclass
+class ChainSteps:
+    """The steps of a chain that :func:`preprocess_to_cache` can stream."""
+
+    decode: object
+    background: object | None
+    alignment: object
+    flow: object
+    gate: object | None
+
+
+def streamable_steps(chain: Callable) -> ChainSteps | None:
+    """The chain's steps by role, or None when it cannot be streamed (then it runs in memory).
+
+    Streamable: DecodeFrames, [BackgroundRemoval without temporal smoothing], PoseAlignment or
+    LetterboxFrames, OpticalFlow, [InfantPresenceGate], in this order.
+    """
+    transforms = list(getattr(chain, "transforms", []))
+    names = [type(step).__name__ for step in transforms]
+    roles = dict(zip(names, transforms, strict=True))
+    pattern = [name for name in names if name != "InfantPresenceGate"]
+    if names.count("InfantPresenceGate") > 1 or (
+        "InfantPresenceGate" in names and names[-1] != "InfantPresenceGate"
+    ):
+        return None
+    if pattern[:1] != ["DecodeFrames"] or pattern[-1:] != ["OpticalFlow"]:
+        return None
+    middle = pattern[1:-1]
+    if middle and middle[0] == "BackgroundRemoval":
+        if roles["BackgroundRemoval"].temporal_smoothing != 1:
+            return None
+        middle = middle[1:]
+    if middle not in (["PoseAlignment"], ["LetterboxFrames"]):
+        return None
+    return ChainSteps(
+        decode=roles["DecodeFrames"],
+        background=roles.get("BackgroundRemoval"),
+        alignment=roles[middle[0]],
+        flow=roles["OpticalFlow"],
+        gate=roles.get("InfantPresenceGate"),
+    )
+
+
+def _sampled_frames(decode, path: str, info: dict) -> Iterator[tuple[int, float, np.ndarray]]:
+    """The decode step's sampled frames, one at a time; ``info`` gets the sampler and count."""
+    from .transforms.decoding import iter_sampled_frames
+
+    target_fps = None if decode.frame_step else decode.target_fps
+    return iter_sampled_frames(
+        path, target_fps, decode.backend, frame_step=decode.frame_step, info=info
+    )
+
+
+def _chunks(items: Iterable, size: int) -> Iterator[list]:
+    chunk = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _plan_pass(steps: ChainSteps, path: str) -> dict:
+    """Pass 1: decode, segment and estimate the pose on the keyframes only.
+
+    Returns the decoding results (no ``imgs``) and the alignment plan.
+    """
+    from .transforms.alignment import PoseAlignment, keyframe_positions, letterbox_matrix
+    from .transforms.decoding import VideoDecodeError
+
+    info: dict = {}
+    indices, times, keyframes = [], [], []
+    estimates: list[tuple[np.ndarray, np.ndarray]] = []
+    boxes: list[np.ndarray] = []
+    frame_shape = None
+    pose = steps.alignment if isinstance(steps.alignment, PoseAlignment) else None
+    interval = pose.keyframe_interval if pose is not None else 1
+    batch = pose.batch_size if pose is not None else 1
+
+    def estimate(frames: list[np.ndarray]) -> None:
+        if steps.background is not None:
+            masked, masks = steps.background.mask_frames(frames)
+            boxes.extend(steps.background.body_evidence(masks)[0])
+            if pose.pose_input == "masked":
+                frames = masked
+        box_rows = np.stack(boxes[-len(frames) :]) if steps.background is not None else None
+        whole = np.array([0, 0, frames[0].shape[1], frames[0].shape[0]], np.float32)
+        person = (
+            [whole] * len(frames)
+            if box_rows is None
+            else [b if np.all(np.isfinite(b)) else whole for b in box_rows]
+        )
+        estimates.append(pose.estimate_keypoints(frames, person))
+
+    for index, timestamp, frame in _sampled_frames(steps.decode, path, info):
+        if frame_shape is None:
+            frame_shape = frame.shape[:2]
+        is_key = not indices or index // interval != indices[-1] // interval
+        indices.append(index)
+        times.append(timestamp)
+        if pose is not None and is_key:
+            keyframes.append(frame)
+            if len(keyframes) == batch:
+                estimate(keyframes)
+                keyframes = []
+    if len(indices) < steps.decode.min_frames:
+        raise VideoDecodeError(
+            f"{path}: {info.get('total_frames', 0)} source frame(s) give {len(indices)} sampled "
+            f"frame(s); the preprocessing needs at least {steps.decode.min_frames} (optical "
+            "flow pairs consecutive frames). Use a longer video or a higher target_fps."
+        )
+    sampler = info["sampler"]
+    results = dict(
+        filename=path,
+        frame_inds=np.asarray(indices, np.int64),
+        timestamps=np.asarray(times, np.float64),
+        fps=sampler.fps,
+        sample_fps=sampler.sample_fps,
+        frame_step=sampler.regular_step,
+        total_frames=info["total_frames"],
+        original_shape=frame_shape,
+    )
+    height, width = frame_shape
+    if pose is None:
+        matrix = letterbox_matrix(width, height, steps.alignment.out_size)
+        results.update(
+            alignment_matrix=np.repeat(matrix[None], len(indices), 0),
+            alignment_mode="letterbox",
+            alignment_fallback=None,
+        )
+        return results
+    if keyframes:
+        estimate(keyframes)
+    positions = keyframe_positions(results["frame_inds"], interval)
+    keypoints = np.concatenate([k for k, _ in estimates])
+    scores = np.concatenate([s for _, s in estimates])
+    plan = pose.plan_from_estimates(
+        results["frame_inds"],
+        keypoints,
+        scores,
+        np.stack(boxes) if steps.background is not None else None,
+        (width, height),
+        path,
+    )
+    assert len(positions) == len(keypoints)
+    results.update(plan)
+    return results
+
+
+def _write_pass(
+    steps: ChainSteps, path: str, results: dict, writer: CacheEntryWriter, chunk_frames: int
+) -> None:
+    """Pass 2: decode the sampled frames again in chunks; mask, warp, flow, append."""
+    from .transforms.alignment import warp_frames
+    from .transforms.background import frame_brightness
+
+    matrices = results["alignment_matrix"]
+    out_size = steps.alignment.out_size
+    areas: list[np.ndarray] = []
+    brightness: list[np.ndarray] = []
+    previous: np.ndarray | None = None
+    position = 0
+    frames = (frame for _, _, frame in _sampled_frames(steps.decode, path, {}))
+    for chunk in _chunks(frames, chunk_frames):
+        if steps.background is not None:
+            brightness.append(frame_brightness(chunk))
+            chunk, masks = steps.background.mask_frames(chunk)
+            areas.append(steps.background.body_evidence(masks)[1])
+            del masks
+        if position + len(chunk) > len(matrices):
+            raise RuntimeError(f"{path}: the second decoding gave more frames than the first")
+        aligned = warp_frames(chunk, matrices[position : position + len(chunk)], out_size)
+        writer.add_frames(np.stack(aligned))
+        pairs = ([previous] if previous is not None else []) + aligned
+        if len(pairs) >= 2:
+            writer.add_flow(steps.flow.compute(pairs), steps.flow.bound)
+        previous = aligned[-1]
+        position += len(chunk)
+    if position != len(matrices):
+        raise RuntimeError(
+            f"{path}: the second decoding gave {position} frames, the first {len(matrices)}"
+        )
+    if areas:
+        results["body_areas"] = np.concatenate(areas)
+        results["frame_brightness"] = np.concatenate(brightness)
+
+
+def preprocess_to_cache(
+    pipeline: PipelineLike,
+    video_path: str | os.PathLike,
+    cache_root: str | os.PathLike,
+    subject_id: str,
+    extra_meta: dict | None = None,
+    video_name: str | None = None,
+    chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+) -> dict:
+    """Preprocess one video into its cache entry (atomically) and return the entry's meta.
+
+    Streams the video when the chain allows it (see :func:`streamable_steps`); otherwise runs
+    it in memory.
+
+    Args:
+        pipeline: the chain (configs or a built chain).
+        video_path: the video file.
+        cache_root, subject_id: where the entry goes.
+        extra_meta: added to the meta (e.g. ``label``, ``environment``).
+        video_name: what meta records as ``video`` (default: ``video_path``).
+        chunk_frames: sampled frames per chunk in pass 2 (rounded up to a multiple of the
+            segmentation batch).
+    """
+    chain = build_preprocess_pipeline(pipeline)
+    path = os.fspath(video_path)
+    name = video_name if video_name is not None else path
+    steps = streamable_steps(chain)
+    if steps is None:
+        record = cache_record(preprocess_video(chain, path), name)
+        record["meta"].update(extra_meta or {})
+        write_cached_video(cache_root, subject_id, **record)
+        return record["meta"]
+    if steps.background is not None:
+        batch = steps.background.batch_size
+        chunk_frames = max(batch, -(-chunk_frames // batch) * batch)
+    results = _plan_pass(steps, path)
+    num_frames = len(results["frame_inds"])
+    with CacheEntryWriter(cache_root, subject_id, num_frames, steps.alignment.out_size) as writer:
+        _write_pass(steps, path, results, writer, chunk_frames)
+        results.update(flow_bound=steps.flow.bound, flow_algorithm=steps.flow.algorithm)
+        gate = steps.gate.gate if steps.gate is not None else None
+        results["quality"] = _quality(results, gate)
+        meta = _video_meta(results, name, steps.alignment.out_size)
+        meta.update(extra_meta or {})
+        keypoints = None
+        if results.get("pose_keypoints") is not None:
+            keypoints, meta["keypoint_positions"] = _keypoint_record(results)
+        writer.commit(results["alignment_matrix"], meta, keypoints)
+    return meta

@@ -1,0 +1,71 @@
+"""The "no infant found" gate as the last step of a preprocessing chain."""
+
+from __future__ import annotations
+
+from mmaction.registry import TRANSFORMS
+from mmcv.transforms import BaseTransform
+
+from ..quality import QualityGate, quality_figures, quality_record
+
+
+@TRANSFORMS.register_module()
+class InfantPresenceGate(BaseTransform):
+    """Decide from the models' evidence whether an infant is in view; record the quality.
+
+    See :mod:`gm_plugins.datasets.quality` for the figures. A video that fails a check gets
+    the fallback ``'no_infant'`` (kept in the cache, left out of training by ``GMDataset``'s
+    ``exclude_fallbacks``); one that passes but could not be aligned gets
+    ``'alignment_failed'``.
+
+    Required keys:
+        - frame_inds, fps, sample_fps
+        - body_areas, frame_brightness (optional, from ``BackgroundRemoval``)
+        - pose_keypoints, pose_scores, alignment_fallback (optional, from ``PoseAlignment``)
+
+    Added keys:
+        - quality (dict: the figures, ``fallback`` and ``fallback_detail``)
+
+    Args:
+        min_brightness (float | None): median grey level (0-255) of the frames must reach this.
+        min_mask_area (float | None): median body fraction of the frames must reach this.
+        max_mask_area_cv (float | None): body area variation (std / mean) must stay below.
+        min_keypoint_score (float | None): median keyframe mean keypoint score must reach this.
+        min_plausible_skeleton (float | None): fraction of keyframes with a plausible skeleton
+            must reach this. None switches a check off.
+    """
+
+    def __init__(
+        self,
+        min_brightness: float | None = 8.0,
+        min_mask_area: float | None = 0.01,
+        max_mask_area_cv: float | None = 0.5,
+        min_keypoint_score: float | None = 0.3,
+        min_plausible_skeleton: float | None = 0.3,
+    ) -> None:
+        self.gate: QualityGate | None = QualityGate(
+            min_brightness,
+            min_mask_area, max_mask_area_cv, min_keypoint_score, min_plausible_skeleton
+        )
+
+    def transform(self, results: dict) -> dict:
+        figures = quality_figures(
+            results.get("body_areas"),
+            results.get("pose_keypoints"),
+            results.get("pose_scores"),
+            results.get("frame_brightness"),
+        )
+        sampled = len(results["frame_inds"])
+        results["quality"] = quality_record(
+            figures,
+            self.gate,
+            results.get("alignment_fallback"),
+            fps=float(results["fps"]),
+            duration_s=round(sampled / float(results["sample_fps"]), 3),
+            sampled_frames=sampled,
+        )
+        return results
+
+    def __repr__(self) -> str:
+        values = self.gate.to_dict() if self.gate is not None else {}
+        settings = ", ".join(f"{k}={v!r}" for k, v in values.items())
+        return f"{type(self).__name__}({settings})"

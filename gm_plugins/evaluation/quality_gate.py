@@ -1,0 +1,94 @@
+"""Measuring the "no infant found" gate: fit on validation videos, report on test videos.
+
+Infants (subjects.csv) and scenes without an infant (the generator's empty_scenes.csv) are each
+split in two by a stable hash of their id. The gate's thresholds are fitted on the validation
+infants only (:func:`gm_plugins.datasets.quality.fit_gate`); the flagged fractions of both
+kinds are then reported on both halves with Wilson 95 % confidence intervals.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+
+import pandas as pd
+
+from gm_plugins.datasets.cache import is_cached, read_meta
+from gm_plugins.datasets.quality import GATE_CHECKS, QualityGate, fit_gate
+
+
+def in_validation_half(subject_id: str) -> bool:
+    """A stable, seed-free split: half of the ids (by sha1) are validation, half test."""
+    return hashlib.sha1(subject_id.encode()).digest()[0] % 2 == 0
+
+
+def figures_table(cache_root: str | os.PathLike, rows: Iterable[dict], kind: str) -> pd.DataFrame:
+    """One row per cached video: id, kind, scene kind, half, and its quality figures."""
+    records = []
+    for row in rows:
+        if not is_cached(cache_root, row["subject_id"]):
+            continue
+        quality = read_meta(cache_root, row["subject_id"]).get("quality") or {}
+        records.append(
+            dict(
+                subject_id=row["subject_id"],
+                kind=kind,
+                scene_kind=row.get("scene_kind") or kind,
+                half="validation" if in_validation_half(row["subject_id"]) else "test",
+                **{figure: quality.get(figure) for figure, _, _ in GATE_CHECKS},
+            )
+        )
+    return pd.DataFrame.from_records(records)
+
+
+def wilson_interval(flagged: int, total: int) -> tuple[float, float]:
+    """95 % Wilson score interval of a proportion."""
+    from scipy.stats import binomtest
+
+    if total == 0:
+        return float("nan"), float("nan")
+    interval = binomtest(flagged, total).proportion_ci(confidence_level=0.95, method="wilson")
+    return float(interval.low), float(interval.high)
+
+
+def gate_report(table: pd.DataFrame, gate: QualityGate) -> pd.DataFrame:
+    """Flagged fraction per half and scene kind, with 95 % CIs and the flagged ids."""
+    figures = [figure for figure, _, _ in GATE_CHECKS]
+    flagged = table.apply(
+        lambda row: bool(gate.failures({f: _value(row[f]) for f in figures})), axis=1
+    )
+    table = table.assign(flagged=flagged)
+    lines = []
+    for (half, kind, scene_kind), group in table.groupby(["half", "kind", "scene_kind"]):
+        count, total = int(group["flagged"].sum()), len(group)
+        low, high = wilson_interval(count, total)
+        lines.append(
+            dict(
+                half=half,
+                kind=kind,
+                scene_kind=scene_kind,
+                videos=total,
+                flagged=count,
+                flagged_fraction=round(count / total, 4),
+                ci_low=round(low, 4),
+                ci_high=round(high, 4),
+                flagged_ids=" ".join(group.loc[group["flagged"], "subject_id"]),
+            )
+        )
+    return pd.DataFrame.from_records(lines)
+
+
+def _value(value: object) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def fit_on_validation(table: pd.DataFrame, margin: float = 0.25) -> QualityGate:
+    """Fit the gate on the validation half's infants only."""
+    infants = table[(table["kind"] == "infant") & (table["half"] == "validation")]
+    if infants.empty:
+        raise ValueError("no validation infants were preprocessed: cannot fit the gate")
+    figures = [figure for figure, _, _ in GATE_CHECKS]
+    return fit_gate(
+        [{f: _value(row[f]) for f in figures} for _, row in infants.iterrows()], margin
+    )

@@ -1,0 +1,117 @@
+"""The two chain drivers: streamed into the cache, and in memory, give the same entry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gm_plugins.datasets import preprocessing
+from gm_plugins.datasets.cache import read_cached_video, write_cached_video
+from gm_plugins.datasets.preprocessing import (
+    build_preprocess_pipeline,
+    cache_record,
+    preprocess_to_cache,
+    preprocess_video,
+    streamable_steps,
+)
+from tests.datasets.transforms.conftest import tiny_models  # noqa: F401  (session fixture)
+from tests.datasets.transforms.model_configs import textured_frames, write_video
+
+pytestmark = pytest.mark.slow
+
+
+def chain(tiny_models, **alignment):  # noqa: F811
+    seg_config, seg_checkpoint = tiny_models["unet"]
+    pose_config, pose_checkpoint = tiny_models["heatmap"]
+    return [
+        dict(type="DecodeFrames", target_fps=10),
+        dict(
+            type="BackgroundRemoval",
+            config=str(seg_config),
+            checkpoint=str(seg_checkpoint),
+            batch_size=4,
+        ),
+        dict(
+            type="PoseAlignment",
+            config=str(pose_config),
+            checkpoint=str(pose_checkpoint),
+            keyframe_interval=6,
+            out_size=24,
+            batch_size=2,
+            **alignment,
+        ),
+        dict(type="OpticalFlow", bound=4.0),
+        dict(type="InfantPresenceGate"),
+    ]
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory):
+    return write_video(
+        tmp_path_factory.mktemp("stream") / "clip.mp4", textured_frames(40, seed=3), fps=30
+    )
+
+
+@pytest.mark.parametrize(
+    "alignment",
+    [
+        dict(),  # random weights: no confident trunk, the fallback centres on the masks
+        dict(min_keypoint_score=-np.inf),  # every estimate used: a real similarity per video
+        dict(min_keypoint_score=-np.inf, mode="window", window_length=15),
+    ],
+)
+def test_streamed_entry_equals_the_in_memory_one(tmp_path, tiny_models, video, alignment):  # noqa: F811
+    steps = chain(tiny_models, **alignment)
+    record = cache_record(preprocess_video(steps, video), "clip.mp4")
+    write_cached_video(tmp_path / "memory", "s0", **record)
+    meta = preprocess_to_cache(
+        steps, video, tmp_path / "stream", "s0", dict(label="WMs"), "clip.mp4", chunk_frames=5
+    )
+    in_memory = read_cached_video(tmp_path / "memory", "s0")
+    streamed = read_cached_video(tmp_path / "stream", "s0")
+    assert streamed.frames.shape == in_memory.frames.shape == (14, 24, 24, 3)
+    assert meta["label"] == "WMs" and meta["sample_fps"] == 10.0
+    for key in ("frame_indices", "timestamps", "fps", "total_frames", "video", "keypoint_positions"):
+        assert streamed.meta[key] == in_memory.meta[key], key
+    np.testing.assert_allclose(
+        np.load(streamed.path / "matrices.npy"), np.load(in_memory.path / "matrices.npy"), atol=1e-3
+    )
+    difference = np.abs(streamed.frames.astype(int) - in_memory.frames.astype(int))
+    assert difference.mean() < 0.5
+    flow_difference = np.abs(streamed.flow.astype(int) - in_memory.flow.astype(int))
+    assert flow_difference.mean() < 1.0
+    quality = streamed.meta["quality"]
+    assert quality["sampled_frames"] == 14 and quality["mask_area_median"] is not None
+    assert quality["mask_area_median"] == pytest.approx(
+        in_memory.meta["quality"]["mask_area_median"], abs=0.02
+    )
+
+
+def test_chunks_never_exceed_their_size(tmp_path, tiny_models, video, monkeypatch):  # noqa: F811
+    """Pass 2 holds one chunk of frames (a multiple of the segmentation batch) at a time."""
+    sizes = []
+    built = build_preprocess_pipeline(chain(tiny_models))
+    background = streamable_steps(built).background
+    real = background.mask_frames
+
+    def recording(frames, masks=None):
+        sizes.append(len(frames))
+        return real(frames, masks)
+
+    monkeypatch.setattr(background, "mask_frames", recording)
+    preprocess_to_cache(built, video, tmp_path, "s0", chunk_frames=5)
+    assert max(sizes) == 8 and sum(sizes[-4:]) >= 14  # 5 rounded up to 2 batches of 4
+
+
+def test_chains_that_cannot_stream_run_in_memory(tmp_path, tiny_models, video, monkeypatch):  # noqa: F811
+    steps = chain(tiny_models)
+    steps[1]["temporal_smoothing"] = 3
+    assert streamable_steps(build_preprocess_pipeline(steps)) is None
+    calls = []
+    real = preprocessing.preprocess_video
+    monkeypatch.setattr(
+        preprocessing, "preprocess_video", lambda *a: calls.append(1) or real(*a)
+    )
+    meta = preprocess_to_cache(steps, video, tmp_path, "s0")
+    assert calls and meta["num_frames"] if "num_frames" in meta else calls
+    assert read_cached_video(tmp_path, "s0").frames.shape[0] == 14
