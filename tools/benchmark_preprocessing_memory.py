@@ -72,7 +72,6 @@ def measure(config: str, video: str, in_memory: bool, threads: int, queue) -> No
     """Child process: preprocess ``video`` once, report (seconds, peak MiB, frames, fallback)."""
     import torch
 
-    import gm_plugins  # noqa: F401
     from gm_plugins.apis.preprocessing import load_preprocess_pipeline
     from gm_plugins.datasets.preprocessing import (
         build_preprocess_pipeline,

@@ -11,6 +11,7 @@ failures and fallbacks per reason, written atomically to ``OUT/preprocess_summar
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import time
@@ -184,10 +185,8 @@ class _Worker:
         self.connection.send(task)
 
     def stop(self) -> None:
-        try:
+        with contextlib.suppress(BrokenPipeError, OSError):
             self.connection.send(None)
-        except (BrokenPipeError, OSError):
-            pass
         self.process.join(timeout=5)
         if self.process.is_alive():
             self.process.kill()
@@ -233,7 +232,9 @@ def run_in_workers(
                 if outcome is None:  # died while holding the task
                     worker.process.join()
                     subject_id = worker.task[0]["subject_id"]
-                    outcome = VideoOutcome(subject_id, error=_death_message(worker.process.exitcode))
+                    outcome = VideoOutcome(
+                        subject_id, error=_death_message(worker.process.exitcode)
+                    )
                     pool[index] = _Worker(context, pipeline, threads) if pending else worker
                     worker.task = None
                 else:
@@ -295,7 +296,9 @@ def preprocess_dataset(
         if outcome.error is not None:
             bar.write(f"FAILED {outcome.subject_id}: {outcome.error.splitlines()[0]}")
         elif outcome.fallback is not None:
-            bar.write(f"fallback {outcome.subject_id}: {outcome.fallback} ({outcome.fallback_detail})")
+            bar.write(
+                f"fallback {outcome.subject_id}: {outcome.fallback} ({outcome.fallback_detail})"
+            )
         bar.update()
 
     try:

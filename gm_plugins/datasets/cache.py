@@ -278,7 +278,7 @@ class _NpyWriter:
     def __init__(self, path: Path, shape: tuple[int, ...], dtype: np.dtype) -> None:
         self.path, self.shape, self.dtype = path, shape, np.dtype(dtype)
         self.written = 0
-        self._handle = open(path, "wb")
+        self._handle = open(path, "wb")  # noqa: SIM115  (closed by close(), chunks come later)
         header = dict(descr=np.lib.format.dtype_to_descr(self.dtype), fortran_order=False)
         np.lib.format.write_array_header_1_0(self._handle, dict(header, shape=shape))
 
@@ -342,9 +342,7 @@ class CacheEntryWriter:
         """Append uint8 (n, S, S, 2) flow already quantised."""
         self.flow.append(flow_quantised)
 
-    def commit(
-        self, matrices: np.ndarray, meta: dict, keypoints: np.ndarray | None = None
-    ) -> Path:
+    def commit(self, matrices: np.ndarray, meta: dict, keypoints: np.ndarray | None = None) -> Path:
         """Check the entry, write meta last and swap the entry in; returns its path.
 
         Args:
@@ -366,8 +364,10 @@ class CacheEntryWriter:
         np.save(self.staging / MATRICES_FILE, matrices)
         if keypoints is not None:
             positions = meta.get("keypoint_positions", ())
-            if np.ndim(keypoints) != 3 or np.shape(keypoints)[-1] != 3 or len(positions) != len(
-                keypoints
+            if (
+                np.ndim(keypoints) != 3
+                or np.shape(keypoints)[-1] != 3
+                or len(positions) != len(keypoints)
             ):
                 raise ValueError(
                     f"{self.subject_id}: keypoints must be (M, K, 3) with M keypoint_positions "

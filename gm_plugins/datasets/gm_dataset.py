@@ -13,7 +13,7 @@ from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
 from ..compat import library_scope
-from .cache import is_cached, read_meta, write_cached_video
+from .cache import is_cached, read_meta
 from .folds import load_folds, split_subjects, stratified_subject_folds
 from .subjects import GM_CLASSES, read_subjects
 from .windows import WindowSpec, window_positions, window_starts

@@ -26,7 +26,7 @@ import numpy as np
 
 from gm_plugins.compat import library_scope
 
-from .cache import CacheEntryWriter, write_cached_video, quantise_flow
+from .cache import CacheEntryWriter, quantise_flow, write_cached_video
 from .quality import QualityGate
 
 PipelineLike = Sequence[dict | Callable] | Callable

@@ -33,7 +33,10 @@ SHOULDERS, HIPS = (5, 6), (11, 12)
 
 
 def limb_plausibility(
-    keypoints: np.ndarray, min_ratio: float = 0.15, max_ratio: float = 1.5, max_asymmetry: float = 0.5
+    keypoints: np.ndarray,
+    min_ratio: float = 0.15,
+    max_ratio: float = 1.5,
+    max_asymmetry: float = 0.5,
 ) -> np.ndarray:
     """Whether each pose estimate looks like a human body.
 

@@ -89,6 +89,4 @@ def fit_on_validation(table: pd.DataFrame, margin: float = 0.25) -> QualityGate:
     if infants.empty:
         raise ValueError("no validation infants were preprocessed: cannot fit the gate")
     figures = [figure for figure, _, _ in GATE_CHECKS]
-    return fit_gate(
-        [{f: _value(row[f]) for f in figures} for _, row in infants.iterrows()], margin
-    )
+    return fit_gate([{f: _value(row[f]) for f in figures} for _, row in infants.iterrows()], margin)

@@ -95,21 +95,25 @@ def test_chunked_writer_equals_whole_array_writer(tmp_path):
 
 
 def test_incomplete_entry_is_refused_and_leaves_no_trace(tmp_path):
-    with pytest.raises(ValueError, match="of 3 rows written"):
-        with CacheEntryWriter(tmp_path, "s0", 3, 4) as writer:
-            writer.add_frames(entry()["frames"][:2])
-            writer.add_quantised_flow(entry()["flow_quantised"])
-            writer.commit(entry()["matrices"], entry()["meta"])
+    with (
+        pytest.raises(ValueError, match="of 3 rows written"),
+        CacheEntryWriter(tmp_path, "s0", 3, 4) as writer,
+    ):
+        writer.add_frames(entry()["frames"][:2])
+        writer.add_quantised_flow(entry()["flow_quantised"])
+        writer.commit(entry()["matrices"], entry()["meta"])
     assert list(tmp_path.iterdir()) == []
 
 
 def test_failed_replacement_keeps_the_finished_entry(tmp_path):
     write_cached_video(tmp_path, "s0", **entry(seed=1))
     before = (tmp_path / "s0" / cache.FRAMES_FILE).read_bytes()
-    with pytest.raises(RuntimeError, match="model crashed"):
-        with CacheEntryWriter(tmp_path, "s0", 3, 4) as writer:
-            writer.add_frames(entry(seed=2)["frames"])
-            raise RuntimeError("model crashed")
+    with (
+        pytest.raises(RuntimeError, match="model crashed"),
+        CacheEntryWriter(tmp_path, "s0", 3, 4) as writer,
+    ):
+        writer.add_frames(entry(seed=2)["frames"])
+        raise RuntimeError("model crashed")
     assert (tmp_path / "s0" / cache.FRAMES_FILE).read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s0"]
 
@@ -154,7 +158,7 @@ def test_chain_record_detects_a_retrained_checkpoint(tmp_path):
     claim_cache(tmp_path / "cache", steps)
     claim_cache(tmp_path / "cache", steps)  # same chain, same files: accepted
     checkpoint.write_bytes(b"weights-2")  # same path, same size, other weights
-    with pytest.raises(ValueError, match="seg.pth changed since the cache was written"):
+    with pytest.raises(ValueError, match=r"seg\.pth changed since the cache was written"):
         claim_cache(tmp_path / "cache", steps)
     with pytest.raises(ValueError, match=r"step 0 \(DecodeFrames\): target_fps"):
         claim_cache(tmp_path / "cache", [dict(type="DecodeFrames", target_fps=5), steps[1]])
@@ -163,7 +167,7 @@ def test_chain_record_detects_a_retrained_checkpoint(tmp_path):
 def test_old_caches_are_refused_with_the_fix(tmp_path):
     (tmp_path / "cache").mkdir()
     (tmp_path / "cache" / cache.PIPELINE_FILE).write_text(json.dumps([dict(type="DecodeFrames")]))
-    with pytest.raises(CacheFormatError, match="delete .* and preprocess again"):
+    with pytest.raises(CacheFormatError, match=r"delete .* and preprocess again"):
         claim_cache(tmp_path / "cache", [dict(type="DecodeFrames")])
     write_cached_video(tmp_path / "cache", "s0", **entry())
     meta_path = tmp_path / "cache/s0" / cache.META_FILE

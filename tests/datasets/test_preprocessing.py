@@ -71,7 +71,14 @@ def test_streamed_entry_equals_the_in_memory_one(tmp_path, tiny_models, video, a
     streamed = read_cached_video(tmp_path / "stream", "s0")
     assert streamed.frames.shape == in_memory.frames.shape == (14, 24, 24, 3)
     assert meta["label"] == "WMs" and meta["sample_fps"] == 10.0
-    for key in ("frame_indices", "timestamps", "fps", "total_frames", "video", "keypoint_positions"):
+    for key in (
+        "frame_indices",
+        "timestamps",
+        "fps",
+        "total_frames",
+        "video",
+        "keypoint_positions",
+    ):
         assert streamed.meta[key] == in_memory.meta[key], key
     np.testing.assert_allclose(
         np.load(streamed.path / "matrices.npy"), np.load(in_memory.path / "matrices.npy"), atol=1e-3
@@ -109,9 +116,7 @@ def test_chains_that_cannot_stream_run_in_memory(tmp_path, tiny_models, video, m
     assert streamable_steps(build_preprocess_pipeline(steps)) is None
     calls = []
     real = preprocessing.preprocess_video
-    monkeypatch.setattr(
-        preprocessing, "preprocess_video", lambda *a: calls.append(1) or real(*a)
-    )
+    monkeypatch.setattr(preprocessing, "preprocess_video", lambda *a: calls.append(1) or real(*a))
     meta = preprocess_to_cache(steps, video, tmp_path, "s0")
     assert calls and meta["num_frames"] if "num_frames" in meta else calls
     assert read_cached_video(tmp_path, "s0").frames.shape[0] == 14

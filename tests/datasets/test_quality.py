@@ -7,8 +7,8 @@ import pytest
 
 from gm_plugins.datasets.quality import (
     QualityGate,
-    fit_gate,
     fallback_of,
+    fit_gate,
     limb_plausibility,
     quality_figures,
     quality_record,
@@ -63,7 +63,9 @@ def test_gate_names_every_failed_check_and_no_infant_wins_over_alignment():
     failures = gate.failures(empty)
     assert len(failures) == 3 and "mask_area_median=0.001 below 0.05" in failures[0]
     record = quality_record(empty, gate, "no pose estimate", fps=30.0)
-    assert record["fallback"] == "no_infant" and "keypoint_score_median" in record["fallback_detail"]
+    assert (
+        record["fallback"] == "no_infant" and "keypoint_score_median" in record["fallback_detail"]
+    )
     assert record["fps"] == 30.0 and record["gate"]["min_mask_area"] == 0.05
     infant = dict(empty, mask_area_median=0.2, mask_area_cv=0.1, keypoint_score_median=0.7)
     assert gate.failures(infant) == []
@@ -98,7 +100,9 @@ def test_fitted_gate_passes_every_validation_infant_with_a_margin():
     assert all(gate.failures(figures) == [] for figures in infants)
     smallest = min(f["mask_area_median"] for f in infants)
     assert gate.min_mask_area == pytest.approx(smallest * 0.75, abs=1e-4)
-    assert gate.max_mask_area_cv == pytest.approx(max(f["mask_area_cv"] for f in infants) * 1.25, abs=1e-4)
+    assert gate.max_mask_area_cv == pytest.approx(
+        max(f["mask_area_cv"] for f in infants) * 1.25, abs=1e-4
+    )
     empty = dict(infants[0], mask_area_median=smallest * 0.5)
     assert gate.failures(empty) and "mask_area_median" in gate.failures(empty)[0]
     assert fit_gate([dict(mask_area_median=0.2)]).min_keypoint_score is None

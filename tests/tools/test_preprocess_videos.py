@@ -59,7 +59,9 @@ def frames_of(size: tuple[int, int], count: int, seed: int = 0) -> list:
 
 
 def write_table(data: Path, rows: list[tuple[str, str, str]]) -> None:
-    lines = ["subject_id,label,environment,video"] + [f"{i},{label},room,{v}" for i, label, v in rows]
+    lines = ["subject_id,label,environment,video"] + [
+        f"{i},{label},room,{v}" for i, label, v in rows
+    ]
     (data / "subjects.csv").write_text("\n".join(lines) + "\n")
 
 
@@ -100,7 +102,10 @@ def awkward_dataset(tmp_path):
     write_video(v / "one.mp4", frames_of((64, 48), 1))
     write_video(v / "two.mp4", frames_of((64, 48), 2))
     encode(v / "fps1.mp4", frames_of((64, 48), 5), 1, "libx264", "yuv420p")
-    gray = [np.repeat(f.mean(-1, keepdims=True).astype(np.uint8), 3, -1) for f in frames_of((64, 48), 20)]
+    gray = [
+        np.repeat(f.mean(-1, keepdims=True).astype(np.uint8), 3, -1)
+        for f in frames_of((64, 48), 20)
+    ]
     encode(v / "gray.mkv", gray, 30, "ffv1", "gray")
     write_video(v / "tiny.mp4", frames_of((16, 12), 20))
     encode(v / "odd.mkv", frames_of((63, 47), 20), 30, "ffv1", "yuv444p")
@@ -234,7 +239,9 @@ def test_a_dead_worker_is_a_failed_video_and_the_run_goes_on(tmp_path, config, c
         write_video(data / f"v/{name}.mp4", frames_of((64, 48), 12))
     write_table(data, [(n, "WMs", f"v/{n}.mp4") for n in ("a", "victim", "b", "c")])
     sys.path.insert(0, str(plugin.parent))
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(plugin.parent), os.environ.get("PYTHONPATH", "")])
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [str(plugin.parent), os.environ.get("PYTHONPATH", "")]
+    )
     try:
         assert run(tmp_path / "killer.py", data, tmp_path / "cache", "--workers", "2") == 1
     finally:
@@ -252,9 +259,7 @@ def entry_bytes(root: Path) -> dict[str, bytes]:
     }
 
 
-def test_sigkill_at_a_random_point_then_rerun_gives_a_byte_identical_cache(
-    tmp_path, config
-):
+def test_sigkill_at_a_random_point_then_rerun_gives_a_byte_identical_cache(tmp_path, config):
     data = tmp_path / "data"
     names = [f"s{i}" for i in range(6)]
     for index, name in enumerate(names):
@@ -288,4 +293,4 @@ def test_sigkill_at_a_random_point_then_rerun_gives_a_byte_identical_cache(
     assert entry_bytes(killed) == entry_bytes(reference)
     assert not [p for p in killed.iterdir() if p.name.startswith(".")]
     assert json.loads((killed / "preprocess_summary.json").read_text())["cached"] == len(names)
-    assert cache.CACHE_FORMAT == read_meta(killed, "s0")["format"]
+    assert read_meta(killed, "s0")["format"] == cache.CACHE_FORMAT

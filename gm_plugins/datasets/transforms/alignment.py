@@ -319,8 +319,10 @@ class PoseAlignment(BaseTransform):
         return matrices, bodies
 
     def _fallback_reason(self, filename: str, body_box: np.ndarray | None, keyframes: int) -> str:
-        on = "the infant mask" if body_box is not None and np.all(np.isfinite(body_box)) else (
-            "the frame"
+        on = (
+            "the infant mask"
+            if body_box is not None and np.all(np.isfinite(body_box))
+            else ("the frame")
         )
         reason = (
             f"no pose estimate had both shoulders and both hips above min_keypoint_score="

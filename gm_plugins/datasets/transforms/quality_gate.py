@@ -44,7 +44,10 @@ class InfantPresenceGate(BaseTransform):
     ) -> None:
         self.gate: QualityGate | None = QualityGate(
             min_brightness,
-            min_mask_area, max_mask_area_cv, min_keypoint_score, min_plausible_skeleton
+            min_mask_area,
+            max_mask_area_cv,
+            min_keypoint_score,
+            min_plausible_skeleton,
         )
 
     def transform(self, results: dict) -> dict:

@@ -171,7 +171,7 @@ def write_video(path: Path, frames: list, fps: int = 30) -> Path:
 
 
 def write_pipeline_config(path: Path, tiny_models: dict[str, tuple[Path, Path]]) -> Path:
-    """A preprocess_pipeline config (decode, tiny UNet, tiny heatmap pose, flow, gate) at ``path``."""
+    """A preprocess_pipeline config at ``path``: decode, tiny UNet, tiny pose, flow, gate."""
     seg_config, seg_checkpoint = tiny_models["unet"]
     pose_config, pose_checkpoint = tiny_models["heatmap"]
     pipeline = [
