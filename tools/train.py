@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from mmengine.dist import is_main_process
 
 from gm_plugins.apis import runner as runner_api
+from gm_plugins.engine import enable_exact_resume
 
 TRAINING_FINISHED = "training_finished"
 
@@ -63,7 +64,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.amp:
         runner_api.enable_amp(cfg)
     if args.resume == "auto":
-        cfg.resume, cfg.load_from = True, None
+        # None when the work dir holds no checkpoint yet: training starts from scratch.
+        cfg.resume, cfg.load_from = True, runner_api.latest_checkpoint(cfg.work_dir)
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
     if args.auto_scale_lr:
@@ -72,6 +74,7 @@ def main(argv: list[str] | None = None) -> None:
         cfg.randomness = dict(
             seed=args.seed, diff_rank_seed=args.diff_rank_seed, deterministic=args.deterministic
         )
+    enable_exact_resume(cfg)  # a killed run resumed with --resume trains as if never stopped
     finished = osp.join(cfg.work_dir, TRAINING_FINISHED)
     schedule = json.dumps(cfg.train_cfg.to_dict(), sort_keys=True, default=str)
     if args.resume is not None and _finished_with(finished, schedule):
@@ -81,8 +84,8 @@ def main(argv: list[str] | None = None) -> None:
     else:
         runner_api.build_runner(cfg).train()
         if is_main_process():
-            with open(finished, "w") as stream:
-                stream.write(schedule)
+            Path(f"{finished}.tmp").write_text(schedule)
+            Path(f"{finished}.tmp").replace(finished)
     if args.test_after:
         test_best(cfg, args.test_after)
 

@@ -4,10 +4,11 @@ mmengine 0.10.7 resumes the weights, optimizer, schedulers and message hub, but 
 
 - the random generators: after a resume, the main process (random flip, dropout) and the loader
   workers (augmentation) start from the run's initial seed, not from where the run was;
-- the validation of the checkpoint's epoch: ``CheckpointHook`` saves ``epoch_k.pth`` in
-  ``after_train_epoch``, before epoch ``k`` is validated, so a run killed during that
-  validation or later in epoch ``k + 1`` never validates epoch ``k`` again: its score can
-  neither become the best checkpoint nor count for early stopping;
+- the validation of the checkpoint's epoch: ``CheckpointHook`` saves ``epoch_k.pth`` before
+  epoch ``k`` is validated (and saves it again after a new best, still before
+  ``EarlyStoppingHook`` counts that validation), and a resumed run goes straight on to epoch
+  ``k + 1``: killed while validating, it never makes epoch ``k``'s best checkpoint; killed
+  later, early stopping never counts epoch ``k``;
 - the sampler's seed (drawn anew when the config sets none) and ``EarlyStoppingHook``'s
   counters.
 
@@ -77,10 +78,13 @@ class ExactResumeHook(Hook):
         self._phase = None
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        epoch_end = (
-            self._phase == "train"
-            and isinstance(runner.train_loop, EpochBasedTrainLoop)
-            and checkpoint.get("meta", {}).get("epoch") == runner.epoch + 1
+        # CheckpointHook saves epoch_k.pth before validating epoch k and, when the validation
+        # finds a new best, saves it again from its after_val_epoch, which runs before
+        # EarlyStoppingHook's. Either way the checkpoint predates part of what validating
+        # epoch k changed, so a run resumed from it validates epoch k again.
+        epoch_end = isinstance(runner.train_loop, EpochBasedTrainLoop) and (
+            self._phase == "val"
+            or (self._phase == "train" and checkpoint["meta"].get("epoch") == runner.epoch + 1)
         )
         sampler = _sampler(runner.train_dataloader)
         checkpoint[CHECKPOINT_KEY] = dict(
@@ -116,8 +120,8 @@ class ExactResumeHook(Hook):
         restore_rng_states(state["rng"])
         if state.get("pending_validation") and self._validates_now(runner):
             print_log(
-                f"Validating epoch {runner.epoch} again: its checkpoint was saved before its "
-                "validation, whose outcome (best checkpoint, early stopping) it does not hold",
+                f"Validating epoch {runner.epoch} again: its checkpoint was saved before that "
+                "validation had updated the best checkpoint and early stopping",
                 logger="current",
             )
             runner.val_loop.run()
