@@ -5,7 +5,7 @@ every config trains and tests on exactly those splits (fold f tests, fold f+1 va
 rest train). Each fold runs ``tools/train.py --test-after`` (train, then test the checkpoint
 chosen on the validation fold) in its own process and ends by writing ``result.json``; a rerun
 skips finished folds and resumes an interrupted one from its last checkpoint, so a killed run
-picks up where it stopped.
+picks up where it stopped and reports exactly what an uninterrupted run reports.
 
 Examples::
 
@@ -57,7 +57,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--jobs",
         type=int,
         default=1,
-        help="folds trained at once; each gets cores / jobs torch threads (default: %(default)s)",
+        help="folds trained at once; each gets cores / jobs torch threads unless "
+        "OMP_NUM_THREADS is set (default: %(default)s)",
     )
     add(
         "--launcher",
@@ -112,7 +113,9 @@ class FoldRunner:
         return [sys.executable, str(ROOT / script)]
 
     def run_step(self, command: list[str], log: Path, what: str) -> None:
-        env = dict(os.environ, OMP_NUM_THREADS=str(self.threads), MKL_NUM_THREADS=str(self.threads))
+        env = dict(os.environ)
+        for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # the caller's setting wins
+            env.setdefault(variable, str(self.threads))
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         with open(log, "a") as stream:
             stream.write(f"\n$ {' '.join(command)}\n")
@@ -155,8 +158,10 @@ class FoldRunner:
             seconds=round(time.perf_counter() - start, 1),
             metrics=metrics,
         )
-        prune_checkpoints(directory, checkpoint, self.args.keep_checkpoints)
+        # The result first: a run killed while pruning has nothing left to redo, whereas the
+        # reverse order could prune the tested checkpoint of a fold that has to test it again.
         cv.write_json_atomically(run.result_file(self.args.work_dir), result)
+        prune_checkpoints(directory, checkpoint, self.args.keep_checkpoints)
         return result
 
 
@@ -264,7 +269,14 @@ def execute(
     args: argparse.Namespace, runs: list[cv.FoldRun], folds_files: dict[int, Path]
 ) -> list[tuple[cv.FoldRun, str]]:
     """Run the unfinished folds (``--jobs`` at a time); a failed fold is reported, not fatal."""
-    todo = [run for run in runs if cv.read_result(args.work_dir, run) is None]
+    todo = []
+    for run in runs:
+        result = cv.read_result(args.work_dir, run)
+        if result is None:
+            todo.append(run)
+        else:  # finish the pruning a killed run may have left undone
+            directory = run.directory(args.work_dir)
+            prune_checkpoints(directory, Path(result["checkpoint"]), args.keep_checkpoints)
     done = len(runs) - len(todo)
     print(f"{len(runs)} fold runs, {done} already finished, {len(todo)} to run", flush=True)
     runner = FoldRunner(args, folds_files)
