@@ -72,8 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--fps",
         type=int,
         default=DEFAULTS.fps,
-        help="frames per second; movement rates are in Hz, so they do not change with it "
-        "(default: %(default)s)",
+        help="frames per second; motion is drawn in seconds, so one seed gives the same "
+        "infants moving the same way at 25, 30, 50 or 60 fps (default: %(default)s)",
     )
     add(
         "--size",
@@ -112,6 +112,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="frames taken from each extra infant (default: %(default)s)",
     )
     add(
+        "--empty-scenes",
+        type=int,
+        default=DEFAULTS.empty_scenes,
+        metavar="N",
+        help="also render N scenes without an infant (e0000...; kinds empty bedding, "
+        "distractors only, moving texture) listed in empty_scenes.csv with an empty label, to "
+        "measure a 'no infant found' check (default: %(default)s)",
+    )
+    add(
         "--workers",
         type=int,
         default=1,
@@ -139,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         confound=args.confound,
         prep_subjects=args.prep_subjects,
         prep_frames=args.prep_frames,
+        empty_scenes=args.empty_scenes,
     )
     start = time.perf_counter()
     try:

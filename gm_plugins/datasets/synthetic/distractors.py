@@ -2,6 +2,7 @@
 
 Each distractor knows its position in every frame up front, so it can say which keypoints it hides
 (``covers``) before any frame is drawn. Drawing uses alpha 0: the body mask keeps only what is seen.
+Paths are functions of time in seconds, so a distractor moves alike at any frame rate.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .motion import smooth_noise
+from .motion import REFERENCE_FPS, reference_length, resample, smooth_noise
 
 _SHIFT = 4
 _ONE = 1 << _SHIFT
@@ -39,10 +40,12 @@ class Ball:
         unit = min(size)
         self.radius = unit * rng.uniform(0.05, 0.08)
         anchor = _point_beside(body_centre, body_radius + self.radius, size, rng)
-        t = np.arange(num_frames) / fps
+        steps = reference_length(num_frames, fps)  # drawn in seconds, whatever the frame rate
+        t = np.arange(steps) / REFERENCE_FPS
         phase = 2 * np.pi * rng.uniform(0.1, 0.4) * t + 0.6 * smooth_noise(
-            rng, num_frames, fps, 0.1
+            rng, steps, REFERENCE_FPS, 0.1
         )
+        phase = resample(phase, num_frames, fps)
         reach = unit * rng.uniform(0.05, 0.15, 2)
         self.path = anchor + np.stack([np.cos(phase), np.sin(phase)], -1) * reach
         self.rgb = rng.integers(40, 255, 3)

@@ -8,13 +8,14 @@ chance when environment and class are independent (``--confound 0``).
 
 from __future__ import annotations
 
-import csv
 import itertools
 from pathlib import Path
 
 import cv2
 import numpy as np
 from scipy.signal import welch
+
+from ..subjects import read_subjects, resolve_video
 
 _GROUPS = {"arms": [7, 8, 9, 10], "legs": [13, 14, 15, 16], "head": [0, 1, 2]}
 _BANDS_HZ = (0.0, 0.5, 1.0, 2.0, 4.0, np.inf)
@@ -135,12 +136,6 @@ def background_features(frames: np.ndarray, masks: np.ndarray) -> np.ndarray:
     return np.mean(features, axis=0)
 
 
-def read_subjects(dataset_dir: str | Path) -> list[dict[str, str]]:
-    """Rows of ``subjects.csv`` as dicts."""
-    with open(Path(dataset_dir) / "subjects.csv", newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
 def dataset_features(dataset_dir: str | Path, frames_per_video: int = 4) -> dict[str, np.ndarray]:
     """Keypoint, background and mean-speed features of every subject of a generated dataset.
 
@@ -149,13 +144,13 @@ def dataset_features(dataset_dir: str | Path, frames_per_video: int = 4) -> dict
     """
     dataset_dir = Path(dataset_dir)
     keypoint, background, speed, labels = [], [], [], []
-    for row in read_subjects(dataset_dir):
+    for row in read_subjects(dataset_dir / "subjects.csv"):
         gt = np.load(dataset_dir / "gt" / f"{row['subject_id']}.npz")
         fps = float(gt["fps"])
         keypoint.append(keypoint_features(gt["keypoints"], fps))
         speed.append([mean_speed(gt["keypoints"], fps)])
         picks = np.linspace(0, len(gt["masks"]) - 1, frames_per_video).round().astype(int)
-        frames = read_frames(dataset_dir / row["video"], picks)
+        frames = read_frames(resolve_video(dataset_dir, row["video"]), picks)
         background.append(background_features(frames, gt["masks"][picks]))
         labels.append(row["label"])
     return {

@@ -5,6 +5,8 @@ Layout under the output directory::
     videos/<subject_id>.mp4      H.264 RGB video
     gt/<subject_id>.npz          keypoints (T, 17, 3) float32, masks (T, H, W) uint8, fps, params
     subjects.csv                 subject_id,label,environment,video
+    empty_scenes.csv             subject_id,label,environment,video,scene_kind (label empty), with
+                                 videos/e*.mp4 and gt/e*.npz; only with --empty-scenes N
     mmseg/{img_dir,ann_dir}/{train,val}/*.png          frames of extra subjects p0000...
     mmpose/images/{train,val}/*.png, mmpose/annotations/{train,val}.json
     meta.json                    generator version, arguments, class counts, completion
@@ -13,9 +15,13 @@ Layout under the output directory::
 from __future__ import annotations
 
 import collections
+import ctypes
 import dataclasses
 import json
 import multiprocessing
+import os
+import signal
+import sys
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,11 +31,18 @@ import numpy as np
 from tqdm import tqdm
 
 from . import exports, writer
-from .motion import GM_CLASSES
+from .empty import EMPTY_SCENE_KINDS, EmptyScene, EmptySceneSpec, make_empty_specs
+from .motion import GM_CLASSES, REFERENCE_FPS
 from .subject import SubjectSpec, SyntheticSubject, make_specs
 
-GENERATOR_VERSION = "1.0"
+# 1.1: motion drawn on a 30 Hz reference clock (the same movement at any --fps), empty scenes.
+# At --fps 30 its infants are 1.0's, so a 1.0 folder made at 30 fps resumes under 1.1.
+GENERATOR_VERSION = "1.1"
+_SAME_AT_REFERENCE_FPS = ("1.0",)
 DATASET_GROUP, PREP_GROUP = 0, 1
+SUBJECTS_TABLE, EMPTY_SCENES_TABLE = "subjects.csv", "empty_scenes.csv"
+SUBJECT_COLUMNS = ["subject_id", "label", "environment", "video"]
+EMPTY_SCENE_COLUMNS = [*SUBJECT_COLUMNS, "scene_kind"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +58,7 @@ class GeneratorConfig:
     confound: float = 0.0
     prep_subjects: int = 24
     prep_frames: int = 8
+    empty_scenes: int = 0
 
     @property
     def num_frames(self) -> int:
@@ -74,6 +88,8 @@ class GeneratorConfig:
             )
         if self.seed < 0:
             problems.append(f"--seed {self.seed}: give a non-negative integer")
+        if self.empty_scenes < 0:
+            problems.append(f"--empty-scenes {self.empty_scenes}: give 0 or more")
         if self.prep_subjects < 0 or self.prep_frames < 1 or self.prep_frames > self.num_frames:
             problems.append(
                 f"--prep-subjects {self.prep_subjects} / --prep-frames {self.prep_frames}: "
@@ -98,11 +114,18 @@ def gt_path(out_dir: Path, subject_id: str) -> Path:
 
 
 def _claim_directory(out_dir: Path, config: GeneratorConfig) -> None:
-    """Refuse a directory holding something else; resume one made with the same arguments."""
+    """Refuse a directory holding something else; resume one made with the same arguments.
+
+    Arguments added since a folder was made count with their defaults (which reproduce it).
+    """
     meta_file = out_dir / "meta.json"
     if meta_file.exists():
         meta = json.loads(meta_file.read_text())
-        previous = {**meta.get("arguments", {}), "generator_version": meta.get("generator_version")}
+        version = meta.get("generator_version")
+        if version in _SAME_AT_REFERENCE_FPS and config.fps == REFERENCE_FPS:
+            version = GENERATOR_VERSION
+        previous = {**GeneratorConfig().arguments(), **meta.get("arguments", {})}
+        previous["generator_version"] = version
         wanted = {**config.arguments(), "generator_version": GENERATOR_VERSION}
         changed = {k: (previous.get(k), v) for k, v in wanted.items() if previous.get(k) != v}
         if changed:
@@ -130,24 +153,42 @@ def _write_meta(
             "num_frames": config.num_frames,
             "class_counts": {label: sum(s.label == label for s in specs) for label in GM_CLASSES},
             "environment_counts": dict(collections.Counter(s.environment for s in specs)),
+            **({"empty_scene_counts": _empty_scene_counts(config)} if config.empty_scenes else {}),
             "complete": complete,
         },
     )
 
 
+def _empty_scene_counts(config: GeneratorConfig) -> dict[str, int]:
+    specs = make_empty_specs(config.empty_scenes, config.seed)
+    return {kind: sum(s.kind == kind for s in specs) for kind in EMPTY_SCENE_KINDS}
+
+
 def generate_subject(spec: SubjectSpec, config: GeneratorConfig, out_dir: Path) -> None:
     """Render one subject: ground truth first, the video last (its presence marks completion)."""
     subject = SyntheticSubject(spec, config.size, config.fps, config.num_frames)
+    _write_video_and_truth(subject, spec.subject_id, config, out_dir)
+
+
+def generate_empty_scene(spec: EmptySceneSpec, config: GeneratorConfig, out_dir: Path) -> None:
+    """Render one scene without an infant, in the same format as the infants' videos."""
+    scene = EmptyScene(spec, config.size, config.fps, config.num_frames)
+    _write_video_and_truth(scene, spec.subject_id, config, out_dir)
+
+
+def _write_video_and_truth(
+    renderer: SyntheticSubject | EmptyScene, name: str, config: GeneratorConfig, out_dir: Path
+) -> None:
     masks = np.empty((config.num_frames, config.height, config.width), np.uint8)
 
     def frames():
         for t in range(config.num_frames):
-            image, masks[t] = subject.render(t)
+            image, masks[t] = renderer.render(t)
             yield image
 
-    with writer.atomic_path(video_path(out_dir, spec.subject_id)) as temporary_video:
+    with writer.atomic_path(video_path(out_dir, name)) as temporary_video:
         writer.encode_video(temporary_video, frames(), config.fps)
-        writer.write_npz(gt_path(out_dir, spec.subject_id), **subject.ground_truth(masks))
+        writer.write_npz(gt_path(out_dir, name), **renderer.ground_truth(masks))
 
 
 def generate_prep_subject(spec: SubjectSpec, config: GeneratorConfig, out_dir: Path) -> None:
@@ -158,7 +199,10 @@ def generate_prep_subject(spec: SubjectSpec, config: GeneratorConfig, out_dir: P
     exports.export_subject(subject, sorted(set(frame_indices.tolist())), split, out_dir)
 
 
-def _is_done(kind: str, spec: SubjectSpec, out_dir: Path) -> bool:
+_TASKS = {"subject": generate_subject, "prep": generate_prep_subject, "empty": generate_empty_scene}
+
+
+def _is_done(kind: str, spec: SubjectSpec | EmptySceneSpec, out_dir: Path) -> bool:
     if kind == "prep":
         return exports.parts_path(out_dir, spec.subject_id).exists()
     return (
@@ -170,8 +214,7 @@ def _run_task(task: tuple[str, SubjectSpec, GeneratorConfig, Path]) -> tuple[str
     """Worker entry: returns (subject_id, None) or (subject_id, traceback) instead of raising."""
     kind, spec, config, out_dir = task
     try:
-        run = generate_prep_subject if kind == "prep" else generate_subject
-        run(spec, config, out_dir)
+        _TASKS[kind](spec, config, out_dir)
         return spec.subject_id, None
     except Exception:
         return spec.subject_id, traceback.format_exc()
@@ -179,6 +222,23 @@ def _run_task(task: tuple[str, SubjectSpec, GeneratorConfig, Path]) -> tuple[str
 
 def _init_worker() -> None:
     cv2.setNumThreads(1)  # one process per core; OpenCV threads would fight over the cores
+    _die_with_parent()
+
+
+def _die_with_parent() -> None:
+    """On Linux, have the kernel kill this worker when the generator dies (even by SIGKILL).
+
+    Otherwise a worker of a killed run would go on writing while a rerun starts.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    parent = multiprocessing.parent_process()
+    if parent is not None and os.getppid() != parent.pid:  # it died before the request counted
+        os._exit(1)
 
 
 def generate_dataset(
@@ -195,12 +255,17 @@ def generate_dataset(
         raise ValueError(f"--workers {workers}: give at least 1")
     out_dir = Path(out_dir)
     _claim_directory(out_dir, config)
+    if out_dir.exists():
+        writer.remove_stale_temporaries(out_dir)  # of a killed run
     specs = make_specs(config.subjects, config.seed, config.confound, DATASET_GROUP, "s")
     prep_specs = make_specs(config.prep_subjects, config.seed, config.confound, PREP_GROUP, "p")
+    empty_specs = make_empty_specs(config.empty_scenes, config.seed)
     _write_meta(out_dir, config, specs, complete=False)
-    tasks = [("subject", s, config, out_dir) for s in specs] + [
-        ("prep", s, config, out_dir) for s in prep_specs
-    ]
+    tasks = (
+        [("subject", s, config, out_dir) for s in specs]
+        + [("prep", s, config, out_dir) for s in prep_specs]
+        + [("empty", s, config, out_dir) for s in empty_specs]
+    )
     todo = [task for task in tasks if not _is_done(task[0], task[1], out_dir)]
     failures = _run_all(todo, workers, progress)
     if failures:
@@ -208,10 +273,15 @@ def generate_dataset(
         raise RuntimeError(
             f"{len(failures)} subject(s) failed; re-run the same command to retry them:\n{details}"
         )
+    # Tables last: a table lists only finished videos.
     rows = [(s.subject_id, s.label, s.environment, f"videos/{s.subject_id}.mp4") for s in specs]
-    writer.write_csv(
-        out_dir / "subjects.csv", ["subject_id", "label", "environment", "video"], rows
-    )
+    writer.write_csv(out_dir / SUBJECTS_TABLE, SUBJECT_COLUMNS, rows)
+    if empty_specs:
+        rows = [
+            (s.subject_id, "", s.environment, f"videos/{s.subject_id}.mp4", s.kind)
+            for s in empty_specs
+        ]
+        writer.write_csv(out_dir / EMPTY_SCENES_TABLE, EMPTY_SCENE_COLUMNS, rows)
     if prep_specs:
         exports.write_coco_annotations(out_dir, [s.subject_id for s in prep_specs])
     _write_meta(out_dir, config, specs, complete=True)
@@ -241,4 +311,13 @@ def _run_all(tasks: list, workers: int, progress: bool) -> list[tuple[str, str]]
     return sorted(failures)
 
 
-__all__ = ["GENERATOR_VERSION", "GM_CLASSES", "GeneratorConfig", "generate_dataset"]
+__all__ = [
+    "EMPTY_SCENES_TABLE",
+    "GENERATOR_VERSION",
+    "GM_CLASSES",
+    "SUBJECTS_TABLE",
+    "GeneratorConfig",
+    "generate_dataset",
+    "generate_empty_scene",
+    "generate_subject",
+]

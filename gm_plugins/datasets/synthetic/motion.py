@@ -16,9 +16,15 @@ z (PR) moves every joint in step, back and forth on a line.
 from __future__ import annotations
 
 import numpy as np
+from scipy.interpolate import CubicSpline
 from scipy.ndimage import gaussian_filter1d
 
-GM_CLASSES = ("WMs", "FMs", "PR")
+from ..subjects import GM_CLASSES
+
+#: Every random time series is drawn on this clock and resampled at the video's frame times, so
+#: one infant moves the same way, second by second, at any frame rate (25, 30, 50, 60 fps ...).
+#: It is the default frame rate, whose videos therefore hold the reference samples themselves.
+REFERENCE_FPS = 30
 
 _SIDE_DOFS = (
     "shoulder",
@@ -98,6 +104,30 @@ def rest_pose(rng: np.random.Generator) -> np.ndarray:
             }
         )
     return np.array([pose[name] for name in POSE_DOFS])
+
+
+def reference_length(num_frames: int, fps: float) -> int:
+    """Samples on the reference clock for a clip of ``num_frames`` at ``fps`` (same seconds).
+
+    Clips of equal length in seconds get equal reference lengths, hence equal random draws.
+    """
+    return max(2, round(num_frames * REFERENCE_FPS / fps))
+
+
+def resample(signal: np.ndarray, num_frames: int, fps: float) -> np.ndarray:
+    """A reference-clock signal (N, ...) at the frame times ``t / fps`` of a video, (T, ...).
+
+    Frame times that fall on a reference sample take it exactly; the others are interpolated
+    by a cubic spline (extrapolated by under one sample at the very end).
+    """
+    positions = np.arange(num_frames) * REFERENCE_FPS / fps
+    nearest = np.rint(positions).astype(np.int64)
+    exact = (np.abs(positions - nearest) < 1e-9) & (nearest < len(signal))
+    if exact.all():
+        return signal[nearest]
+    out = CubicSpline(np.arange(len(signal)), signal, axis=0)(positions)
+    out[exact] = signal[nearest[exact]]
+    return out
 
 
 def smooth_noise(
@@ -207,10 +237,13 @@ def joint_trajectories(
         rng: the subject's motion random stream.
 
     Returns:
-        (T, len(POSE_DOFS)) float64 joint angles (radians; trunk shifts in trunk lengths).
+        (T, len(POSE_DOFS)) float64 joint angles (radians; trunk shifts in trunk lengths), drawn
+        on the reference clock (:data:`REFERENCE_FPS`) and resampled at the frame times, so the
+        same ``rng`` and length in seconds give the same movement at any frame rate.
     """
-    pose = np.tile(rest_pose(rng), (num_frames, 1))
-    signals = _part_signals(label, rng, num_frames, fps)
+    steps = reference_length(num_frames, fps)
+    pose = np.tile(rest_pose(rng), (steps, 1))
+    signals = _part_signals(label, rng, steps, REFERENCE_FPS)
     column = {name: i for i, name in enumerate(POSE_DOFS)}
     for part, joints in _PARTS.items():
         for joint, joint_range, phase in joints:
@@ -219,4 +252,6 @@ def joint_trajectories(
             pose[:, column[joint]] += joint_range * (signals[part] * rotation).real
     elevations = [column[name] for name in _ELEVATIONS]
     pose[:, elevations] = np.abs(pose[:, elevations]).clip(0, 1.35)
+    pose = resample(pose, num_frames, fps)
+    pose[:, elevations] = pose[:, elevations].clip(0, 1.35)  # a spline may overshoot a little
     return pose

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .motion import GM_CLASSES
+from .motion import GM_CLASSES, REFERENCE_FPS, reference_length
 
 ENVIRONMENTS = ("blanket", "mattress", "quilt", "sheet", "towel", "clutter")
 # With --confound P, a subject's environment comes from its class's pair with probability P.
@@ -198,10 +198,17 @@ class Sensor:
         size: (W, H).
         rng: the subject's scene random stream (draws the noise bank and the frame-to-noise order).
         num_frames: T.
+        fps: frame rate; the draws from ``rng`` depend only on the clip's length in seconds, so
+            what the scene draws next (its distractors) is the same at any frame rate.
     """
 
     def __init__(
-        self, scene: SceneParams, size: tuple[int, int], rng: np.random.Generator, num_frames: int
+        self,
+        scene: SceneParams,
+        size: tuple[int, int],
+        rng: np.random.Generator,
+        num_frames: int,
+        fps: float = REFERENCE_FPS,
     ) -> None:
         levels = np.arange(256, dtype=np.float32)[:, None] / 255
         gains = scene.brightness * np.asarray(scene.cast, np.float32)[None]
@@ -211,7 +218,10 @@ class Sensor:
         noise = rng.normal(0, scene.noise_sigma, (8, size[1], size[0], 3)).round()
         self.noise_up = noise.clip(0, 255).astype(np.uint8)
         self.noise_down = (-noise).clip(0, 255).astype(np.uint8)
-        self.order = rng.integers(0, len(noise), num_frames)
+        self.order = rng.integers(0, len(noise), reference_length(num_frames, fps))
+        if len(self.order) != num_frames or fps != REFERENCE_FPS:
+            # Noise is per frame, not motion: other rates draw it from a stream of their own.
+            self.order = np.random.default_rng(self.order).integers(0, len(noise), num_frames)
 
     def expose(self, rgb: np.ndarray, t: int) -> None:
         """Turn the clean rendering of frame ``t`` (H, W, 3) uint8 into a camera frame, in place."""

@@ -113,7 +113,7 @@ class SyntheticSubject:
         pixels = to_pixels(forward_kinematics(self.shape, pose), self.camera)
         self.scene = sample_scene(spec.environment, rng["scene"])
         background = make_background(self.scene, self.size, rng["scene"])
-        self.sensor = Sensor(self.scene, self.size, rng["scene"], num_frames)
+        self.sensor = Sensor(self.scene, self.size, rng["scene"], num_frames, fps)
         centre, radius = np.asarray(self.camera.offset), BODY_RADIUS * self.camera.scale
         self.distractors = [
             DISTRACTORS[kind](rng["scene"], num_frames, fps, self.size, centre, radius)

@@ -1,7 +1,8 @@
 """Atomic writers: every file appears under its final name only once it is complete.
 
 A temporary sibling (``.<name>.<pid>.tmp``) is written first and moved into place with os.replace,
-so a killed run never leaves a half-written file that looks finished.
+so a killed run never leaves a half-written file that looks finished; a rerun deletes the
+temporaries of runs that were killed (:func:`remove_stale_temporaries`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import csv
 import io
 import json
 import os
+import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -18,18 +20,53 @@ import av
 import cv2
 import numpy as np
 
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+TEMPORARY_SUFFIX = ".tmp"
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; move it to ``path`` when the block succeeds."""
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    temporary = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    temporary = final.with_name(f".{final.name}.{os.getpid()}{TEMPORARY_SUFFIX}")
     try:
         yield temporary
         os.replace(temporary, final)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete temporaries under ``folder`` left by processes that no longer run (a killed run).
+
+    Temporaries of a live process (``.<name>.<pid>.tmp``) are kept; returns the deleted paths.
+    """
+    removed = []
+    for path in Path(folder).rglob(f".*{TEMPORARY_SUFFIX}"):
+        pid = path.name.removesuffix(TEMPORARY_SUFFIX).rpartition(".")[2]
+        if pid.isdigit() and _is_running(int(pid)):
+            continue
+        path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
+def _is_running(pid: int) -> bool:
+    """Whether process ``pid`` exists and has not ended (a zombie awaiting its reaper has)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    try:  # Linux: a killed worker stays a zombie until its new parent reaps it, which can be slow
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except FileNotFoundError:
+        return not Path("/proc/self").exists()  # with /proc, a missing entry means reaped
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -50,9 +87,16 @@ def write_csv(path: str | os.PathLike, header: list[str], rows: Iterable[Iterabl
 
 
 def write_npz(path: str | os.PathLike, **arrays) -> None:
-    """np.savez_compressed, atomically (a file object keeps numpy from renaming the file)."""
-    with atomic_path(path) as temporary, open(temporary, "wb") as handle:
-        np.savez_compressed(handle, **arrays)
+    """Like np.savez_compressed, atomically and byte-reproducibly (np.load reads it).
+
+    numpy stamps each member with the current time; a fixed stamp makes a rerun's file identical.
+    """
+    with atomic_path(path) as temporary, zipfile.ZipFile(temporary, "w") as archive:
+        for name, array in arrays.items():
+            member = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_TIME)
+            member.compress_type = zipfile.ZIP_DEFLATED
+            with archive.open(member, "w", force_zip64=True) as handle:
+                np.lib.format.write_array(handle, np.asanyarray(array), allow_pickle=False)
 
 
 def write_png(path: str | os.PathLike, image: np.ndarray) -> None:

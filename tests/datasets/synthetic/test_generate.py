@@ -142,6 +142,26 @@ def test_rerun_resumes_and_rejects_other_arguments(tmp_path):
         generate_dataset(tmp_path / "other", config, progress=False)
 
 
+def test_a_folder_of_an_earlier_version_resumes_only_where_its_output_is_the_same(tmp_path):
+    small = dataclasses.replace(TINY, fps=30, seconds=1.0, subjects=1, prep_subjects=0)
+    out = tmp_path / "data"
+    out.mkdir()
+
+    def made_by_1_0(config):
+        arguments = {k: v for k, v in config.arguments().items() if k != "empty_scenes"}
+        meta = {"generator_version": "1.0", "arguments": arguments}
+        (out / "meta.json").write_text(json.dumps(meta))
+
+    made_by_1_0(small)
+    with pytest.raises(ValueError) as caught:
+        generate_dataset(out, dataclasses.replace(small, subjects=2), progress=False)
+    assert "(subjects: 1 -> 2)" in str(caught.value)  # nothing else differs
+    generate_dataset(out, small, progress=False)  # 1.0 infants at 30 fps are 1.1's
+    made_by_1_0(dataclasses.replace(small, fps=15))
+    with pytest.raises(ValueError, match=r"generator_version: 1\.0 -> 1\.1"):
+        generate_dataset(out, dataclasses.replace(small, fps=15), progress=False)
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -176,6 +196,7 @@ def test_command_line(tmp_path, capsys):
         "--preview",
         "--prep-subjects",
         "--prep-frames",
+        "--empty-scenes",
     ):
         assert option in help_text
     assert tool.main(["--out", str(tmp_path / "a"), "--size", "65x48"]) == 2
