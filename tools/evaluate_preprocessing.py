@@ -23,7 +23,6 @@ Example::
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 import time
 from pathlib import Path
@@ -33,12 +32,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
 import gm_plugins  # noqa: F401
+from gm_plugins.datasets.preprocessing import build_preprocess_pipeline, preprocess_video
+from gm_plugins.datasets.subjects import SubjectsError, read_subjects, resolve_video
 from gm_plugins.datasets.synthetic.writer import write_csv, write_json
-from gm_plugins.datasets.transforms import (
-    PoseAlignment,
-    build_preprocess_pipeline,
-    preprocess_video,
-)
+from gm_plugins.datasets.transforms import PoseAlignment
 from gm_plugins.datasets.transforms import geometry as geo
 
 TARGETS = dict(iou=0.90, pck=0.90, aligned=0.95)
@@ -97,7 +94,7 @@ def evaluate_video(
     ``target_length`` is the aligned trunk length the chain aims for (out_size / scale), px.
     """
     start = time.perf_counter()
-    results = preprocess_video(pipeline, data_root / row["video"])
+    results = preprocess_video(pipeline, resolve_video(data_root, row["video"]))
     seconds = time.perf_counter() - start
     truth = np.load(data_root / "gt" / f"{row['subject_id']}.npz")
     intersection, union = mask_counts(results["body_masks"], truth["masks"][results["frame_inds"]])
@@ -125,12 +122,13 @@ def evaluate(args: argparse.Namespace) -> dict:
     """Every video of the table -> summary dict (pooled IoU, PCK, aligned share, failures)."""
     from mmengine.config import Config
 
+    # The whole table is checked before any video is evaluated; labels are not needed.
+    rows = read_subjects(args.data_root / "subjects.csv", args.data_root, require_label=False)
+    rows = rows[: args.max_videos]
     cfg = Config.fromfile(args.config)
     pipeline = build_preprocess_pipeline(cfg.preprocess_pipeline)
     alignment = next(t for t in pipeline.transforms if isinstance(t, PoseAlignment))
     target_length = alignment.out_size / alignment.scale
-    with open(args.data_root / "subjects.csv", newline="") as handle:
-        rows = list(csv.DictReader(handle))[: args.max_videos]
     done, failed = [], {}
     for row in rows:
         try:
@@ -173,7 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.out is not None:  # a summary from an earlier run must not outlive this one
         (args.out / "summary.json").unlink(missing_ok=True)
-    summary = evaluate(args)
+    try:
+        summary = evaluate(args)
+    except SubjectsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if args.out is not None:
         write_report(args.out, summary)
     print(

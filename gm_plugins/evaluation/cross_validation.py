@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from gm_plugins.datasets.folds import save_folds, stratified_subject_folds
+from gm_plugins.datasets.subjects import GM_CLASSES, read_subjects
 
 #: (metric key suffix, column title) of the report, in the paper's Table 1 order first.
 REPORT_METRICS = (
@@ -109,9 +110,11 @@ def _fold_dataset(cfg: Mapping, loader: str) -> tuple[str, Mapping | None]:
 
 
 def subject_table(cfg: Mapping) -> tuple[Path, list[str], list[str]]:
-    """(subjects.csv path, subject ids, labels) of the config's training dataset."""
-    from gm_plugins.datasets.gm_dataset import read_subjects
+    """(subjects.csv path, subject ids, labels) of the config's training dataset.
 
+    The table is checked as the dataset checks it (:func:`~gm_plugins.datasets.subjects.
+    read_subjects`); videos need not be present, folds only need ids and labels.
+    """
     _, dataset = _fold_dataset(cfg, "train_dataloader")
     if dataset is None:
         raise ValueError(
@@ -119,7 +122,10 @@ def subject_table(cfg: Mapping) -> tuple[Path, list[str], list[str]]:
             "(ann_file), e.g. GMDataset; this config has none"
         )
     table = Path(dataset.get("data_root") or "") / dataset["ann_file"]
-    rows = read_subjects(str(table))
+    classes = (dataset.get("metainfo") or {}).get("classes", GM_CLASSES)
+    rows = read_subjects(
+        table, dataset.get("data_root") or None, classes=tuple(classes), check_videos=False
+    )
     return table, [r["subject_id"] for r in rows], [r["label"] for r in rows]
 
 

@@ -108,3 +108,20 @@ def test_report_lists_every_video_and_a_broken_one_is_skipped_and_named(dataset,
     ious = [float(row["mask_iou"]) for row in rows]
     assert min(ious) - 1e-9 <= summary["iou"] <= max(ious) + 1e-9  # pooled over the videos
     assert summary["aligned"] == np.mean([row["aligned"] == "True" for row in rows])
+
+
+def test_a_bad_subjects_table_stops_before_any_video_and_names_every_bad_row(tmp_path, capsys):
+    data = tmp_path / "data"
+    (data / "videos").mkdir(parents=True)
+    (data / "videos" / "a.mp4").write_bytes(b"\x00")
+    (data / "subjects.csv").write_text(
+        "subject_id,label,video\na,,videos/a.mp4\na,FMs,videos/a.mp4\nb,,../b.mp4\n"
+    )
+    out = tmp_path / "report"
+    args = ["no-such-config.py", "--data-root", str(data), "--out", str(out)]
+    assert tool.main(args) == 2
+    error = capsys.readouterr().err
+    assert "subjects.csv" in error and "  line 2:" not in error  # labels are not needed here
+    assert "line 3: subject_id 'a' is already used on line 2" in error
+    assert "line 4: video '../b.mp4' leads outside the data root" in error
+    assert not (out / "summary.json").exists()
