@@ -115,3 +115,62 @@ def test_latest_checkpoint_survives_a_kill_while_last_checkpoint_was_written(tmp
     assert latest_checkpoint(tmp_path) == str(tmp_path / "epoch_2.pth")
     (tmp_path / "last_checkpoint").write_text("")  # truncated by the kill
     assert latest_checkpoint(tmp_path) == str(tmp_path / "epoch_10.pth")
+
+
+def epoch_runner(work_dir, max_epochs: int, name: str, resume_from=None):
+    """The toy TSN runner (tests/runner_configs.py) by epochs, validated, with early stopping
+    whose ``min_delta`` no validation can beat, so every validation after the first counts."""
+    from mmengine.runner import Runner
+
+    import tests.toy_data  # noqa: F401  (registers ToyClipDataset)
+    from tests.models.tiny_models import TINY_RESNET
+    from tests.runner_configs import toy_runner_config
+
+    cfg = Config(toy_runner_config(str(work_dir)))
+    cfg.model.backbone = dict(TINY_RESNET)  # 128 channels after two stages, for speed
+    cfg.model.cls_head.in_channels = 128
+    cfg.train_cfg = dict(type="EpochBasedTrainLoop", max_epochs=max_epochs, val_interval=1)
+    cfg.val_dataloader, cfg.val_cfg = cfg.test_dataloader, dict(type="ValLoop")
+    cfg.val_evaluator = cfg.test_evaluator
+    cfg.default_hooks.checkpoint = dict(type="CheckpointHook", interval=1, save_best="acc/top1")
+    cfg.log_processor = dict(by_epoch=True)
+    cfg.custom_hooks = [
+        dict(type="EarlyStoppingHook", monitor="acc/top1", min_delta=10.0, patience=100)
+    ]
+    cfg.experiment_name = name
+    cfg.resume, cfg.load_from = resume_from is not None, resume_from
+    return Runner.from_cfg(enable_exact_resume(cfg))
+
+
+def early_stopping(runner):
+    from mmengine.hooks import EarlyStoppingHook
+
+    (hook,) = [hook for hook in runner.hooks if isinstance(hook, EarlyStoppingHook)]
+    return hook.wait_count, hook.best_score
+
+
+@pytest.mark.slow
+def test_a_resumed_run_validates_its_epoch_again_and_keeps_early_stopping_counts(
+    tmp_path, restore_default_scope
+):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # two threads on two busy cores mostly wait for each other
+    try:
+        check_resumed_early_stopping(tmp_path)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def check_resumed_early_stopping(tmp_path) -> None:
+    uninterrupted = epoch_runner(tmp_path / "a", max_epochs=3, name="uninterrupted")
+    uninterrupted.train()
+    assert early_stopping(uninterrupted)[0] == 2  # validations 2 and 3 did not improve
+    # Killed any time after epoch_2.pth was saved (while validating epoch 2, or in epoch 3):
+    resumed = epoch_runner(
+        tmp_path / "b", max_epochs=3, name="resumed", resume_from=str(tmp_path / "a/epoch_2.pth")
+    )
+    resumed.train()
+    assert early_stopping(resumed) == early_stopping(uninterrupted)
+    expected = torch.load(tmp_path / "a/epoch_3.pth", weights_only=True)["state_dict"]
+    actual = torch.load(tmp_path / "b/epoch_3.pth", weights_only=True)["state_dict"]
+    assert all(torch.equal(expected[key], actual[key]) for key in expected)
