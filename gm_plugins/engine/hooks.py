@@ -20,6 +20,8 @@ workers afresh each epoch, seeded by :func:`~gm_plugins.engine.randomness.seed_w
 
 from __future__ import annotations
 
+import logging
+
 from mmaction.registry import HOOKS
 from mmengine.config import Config
 from mmengine.dist import get_rank
@@ -49,9 +51,9 @@ class ExactResumeHook(Hook):
     Per epoch (epoch-based loops), before the loader starts its workers, Python's ``random``,
     NumPy and torch are seeded from ``(runner.seed, epoch, rank)``. Each checkpoint gets an
     ``exact_resume`` entry: generator states, the sampler's seed, ``EarlyStoppingHook``
-    counters, and whether the checkpoint was saved at the end of a training epoch whose
-    validation had not run yet. On resume these are restored before training continues and
-    that validation runs first, as it did in the uninterrupted run.
+    counters, and whether it was saved at the end of a training epoch (before or while that
+    epoch was validated). On resume these are restored before training continues, and that
+    epoch is validated again, as the uninterrupted run validated it after saving.
 
     Iteration-based loops get their generator states back at the first iteration after a
     resume; their loader workers are not restored.
@@ -145,14 +147,14 @@ class ExactResumeHook(Hook):
     @staticmethod
     def _warn_about_workers(runner) -> None:
         loader = runner.train_dataloader
-        if loader.num_workers > 0 and loader.persistent_workers:
+        if getattr(loader, "num_workers", 0) > 0 and getattr(loader, "persistent_workers", False):
             print_log(
                 "train_dataloader.persistent_workers=True: the workers' random generators "
                 "carry on across epochs, which a resumed run cannot restore, so it will not "
                 "repeat an uninterrupted run. Set persistent_workers=False (tools/train.py "
                 "does) to resume exactly.",
                 logger="current",
-                level=30,
+                level=logging.WARNING,
             )
 
 
