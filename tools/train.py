@@ -5,6 +5,11 @@ Examples:
     python tools/train.py CONFIG --resume            # resume from the latest checkpoint
     python tools/train.py CONFIG --cfg-options train_dataloader.batch_size=8
     python tools/train.py CONFIG --test-after metrics.json  # then test the best checkpoint
+
+A run killed at any point and resumed with ``--resume`` ends with the same checkpoints, best
+checkpoint and test metrics as one never stopped (epoch-based loops; see
+:mod:`gm_plugins.engine.hooks`): every config gets ``ExactResumeHook``, and the training loader
+starts seeded workers each epoch instead of persistent ones.
 """
 
 from __future__ import annotations
