@@ -40,23 +40,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def render(name: str, seconds: float, width: int, height: int) -> Path:
-    """One synthetic infant at the given length and size (rendered once, then reused)."""
+def render(name: str, seconds: float, width: int, height: int, fps: int = 30) -> Path:
+    """One synthetic infant at the given length and size, encoded frame by frame (no ground
+    truth kept, so rendering a long recording needs little memory); rendered once, then reused."""
     path = RENDER_DIR / f"{name}.mp4"
     if path.is_file():
         return path
-    from gm_plugins.datasets.synthetic import GeneratorConfig, make_specs
-    from gm_plugins.datasets.synthetic.generate import generate_subject
+    from gm_plugins.datasets.synthetic import SyntheticSubject, make_specs
+    from gm_plugins.datasets.synthetic.writer import atomic_path, encode_video
 
-    config = GeneratorConfig(
-        subjects=1, seconds=seconds, width=width, height=height, prep_subjects=0
-    )
-    spec = make_specs(1, config.seed, config.confound, 2, "bench")[0]
+    spec = make_specs(1, 0, 0.0, 2, "bench")[0]
+    num_frames = round(seconds * fps)
+    subject = SyntheticSubject(spec, (width, height), fps, num_frames)
     print(f"rendering {path} ({seconds:g} s, {width}x{height}) once ...", flush=True)
-    with tempfile.TemporaryDirectory() as folder:
-        generate_subject(spec, config, Path(folder))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        (Path(folder) / "videos" / f"{spec.subject_id}.mp4").replace(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as temporary:
+        encode_video(temporary, (subject.render(t)[0] for t in range(num_frames)), fps)
     return path
 
 

@@ -213,8 +213,13 @@ def _plan_pass(steps: ChainSteps, path: str) -> dict:
 
     Returns the decoding results (no ``imgs``) and the alignment plan.
     """
-    from .transforms.alignment import PoseAlignment, keyframe_positions, letterbox_matrix
-    from .transforms.decoding import VideoDecodeError
+    from .transforms.alignment import (
+        PoseAlignment,
+        keyframe_positions,
+        letterbox_matrix,
+        person_boxes,
+    )
+    from .transforms.decoding import sampling_record
 
     info: dict = {}
     indices, times, keyframes = [], [], []
@@ -231,13 +236,9 @@ def _plan_pass(steps: ChainSteps, path: str) -> dict:
             boxes.extend(steps.background.body_evidence(masks)[0])
             if pose.pose_input == "masked":
                 frames = masked
-        box_rows = np.stack(boxes[-len(frames) :]) if steps.background is not None else None
-        whole = np.array([0, 0, frames[0].shape[1], frames[0].shape[0]], np.float32)
-        person = (
-            [whole] * len(frames)
-            if box_rows is None
-            else [b if np.all(np.isfinite(b)) else whole for b in box_rows]
-        )
+        box_rows = boxes[-len(frames) :] if steps.background is not None else None
+        size = (frames[0].shape[1], frames[0].shape[0])
+        person = person_boxes(box_rows, len(frames), size)
         estimates.append(pose.estimate_keypoints(frames, person))
 
     for index, timestamp, frame in _sampled_frames(steps.decode, path, info):
@@ -251,22 +252,17 @@ def _plan_pass(steps: ChainSteps, path: str) -> dict:
             if len(keyframes) == batch:
                 estimate(keyframes)
                 keyframes = []
-    if len(indices) < steps.decode.min_frames:
-        raise VideoDecodeError(
-            f"{path}: {info.get('total_frames', 0)} source frame(s) give {len(indices)} sampled "
-            f"frame(s); the preprocessing needs at least {steps.decode.min_frames} (optical "
-            "flow pairs consecutive frames). Use a longer video or a higher target_fps."
-        )
-    sampler = info["sampler"]
     results = dict(
+        sampling_record(
+            path,
+            info,
+            indices,
+            times,
+            frame_shape,
+            steps.decode.min_frames,
+            steps.decode.frame_step,
+        ),
         filename=path,
-        frame_inds=np.asarray(indices, np.int64),
-        timestamps=np.asarray(times, np.float64),
-        fps=sampler.fps,
-        sample_fps=sampler.sample_fps,
-        frame_step=sampler.regular_step,
-        total_frames=info["total_frames"],
-        original_shape=frame_shape,
     )
     height, width = frame_shape
     if pose is None:

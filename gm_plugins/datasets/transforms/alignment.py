@@ -43,6 +43,17 @@ def warp_frames(frames: list[np.ndarray], matrices: np.ndarray, out_size: int) -
     ]
 
 
+def person_boxes(
+    boxes: np.ndarray | None, count: int, frame_size: tuple[int, int]
+) -> list[np.ndarray]:
+    """Where the pose model looks on ``count`` frames: each body box, or the whole (W, H) frame
+    where there is none (no background removal, or a NaN box)."""
+    whole = np.array([0, 0, *frame_size], np.float32)
+    if boxes is None:
+        return [whole] * count
+    return [box if np.all(np.isfinite(box)) else whole for box in boxes]
+
+
 @TRANSFORMS.register_module()
 class PoseAlignment(BaseTransform):
     """Put the infant's trunk upright, centred and at a fixed scale (any mmpose top-down model).
@@ -231,12 +242,7 @@ class PoseAlignment(BaseTransform):
             ``alignment_mode``, ``pose_keypoints`` (M, K, 2), ``pose_scores`` (M, K) and
             ``pose_frame_positions`` (M,).
         """
-        whole = np.array([0, 0, *frame_size], np.float32)
-        boxes = (
-            [whole] * len(keyframes)
-            if keyframe_boxes is None
-            else [box if np.all(np.isfinite(box)) else whole for box in keyframe_boxes]
-        )
+        boxes = person_boxes(keyframe_boxes, len(keyframes), frame_size)
         keypoints, scores = self.estimate_keypoints(keyframes, boxes)
         return self.plan_from_estimates(
             frame_inds, keypoints, scores, keyframe_boxes, frame_size, filename

@@ -335,27 +335,53 @@ def decode_video(
         frames.append(frame)
         indices.append(index)
         times.append(timestamp)
+    shape = frames[0].shape[:2] if frames else None
+    sampling = sampling_record(path, info, indices, times, shape, min_frames, frame_step)
+    return dict(sampling, imgs=frames, img_shape=shape)
+
+
+def sampling_record(
+    path: str | os.PathLike,
+    info: dict,
+    indices: list[int],
+    times: list[float],
+    frame_shape: tuple[int, int] | None,
+    min_frames: int = 2,
+    frame_step: int | None = None,
+) -> dict:
+    """What a finished :func:`iter_sampled_frames` run decoded, checked against ``min_frames``.
+
+    Args:
+        info: the dict that :func:`iter_sampled_frames` filled.
+        indices, times: the source indices and timestamps it yielded.
+        frame_shape: (H, W) of the frames.
+
+    Returns:
+        dict with ``frame_inds``, ``timestamps``, ``fps``, ``sample_fps``, ``frame_step``,
+        ``total_frames`` and ``original_shape`` (H, W).
+
+    Raises:
+        VideoDecodeError: fewer than ``min_frames`` (at least 1) sampled frames.
+    """
     sampler: FrameSampler = info["sampler"]
-    if len(frames) < max(min_frames, 1):
+    if len(indices) < max(min_frames, 1):
         total = info["total_frames"]
         how = f"frame_step={frame_step}" if frame_step else f"target_fps={sampler.sample_fps:g}"
         fix = "a smaller frame_step" if frame_step else "a higher target_fps (for every video)"
         raise VideoDecodeError(
             f"{os.fspath(path)}: {total} source frame(s) at {sampler.fps:g} fps "
-            f"({total / sampler.fps:.2f} s) give {len(frames)} frame(s) with {how}; the "
+            f"({total / sampler.fps:.2f} s) give {len(indices)} frame(s) with {how}; the "
             f"preprocessing needs at least {min_frames} (optical flow pairs consecutive "
             f"frames). Use a longer video or {fix}."
         )
     return dict(
-        imgs=frames,
         frame_inds=np.asarray(indices, np.int64),
         timestamps=np.asarray(times, np.float64),
         fps=sampler.fps,
         sample_fps=sampler.sample_fps,
         frame_step=sampler.regular_step,
         total_frames=info["total_frames"],
-        original_shape=frames[0].shape[:2],
-        img_shape=frames[0].shape[:2],
+        original_shape=frame_shape,
     )
 
 
