@@ -274,7 +274,12 @@ def test_online_slow_path_preprocesses_missing_videos(tmp_path):
     window = dict(start_stride=0.6, span=0.6, num_windows=None)
     dataset = build(data, cache, window=window, preprocess_pipeline=preprocess,
                     exclude_fallbacks=False)  # fmt: skip
-    assert sorted(p.name for p in cache.iterdir()) == ["s0000", "s0001", "s0002"]
+    assert sorted(p.name for p in cache.iterdir()) == [
+        "preprocess_pipeline.json",  # the online path records its chain like the offline one
+        "s0000",
+        "s0001",
+        "s0002",
+    ]
     sample = dataset[0]
     assert sample["inputs"]["rgb"].shape == (1, 3, 32, 32)
     assert sample["inputs"]["flow"].shape == (3, 2, 32, 32)
