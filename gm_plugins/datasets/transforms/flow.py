@@ -67,11 +67,6 @@ def compute_flow(frames: list[np.ndarray], flow_function: FlowFunction) -> np.nd
     return np.stack([flow_function(a, b) for a, b in pairwise(gray)])
 
 
-def normalise_flow(flow: np.ndarray, bound: float) -> np.ndarray:
-    """Clip flow in pixels to ``+-bound`` and scale it to [-1, 1] (float32)."""
-    return (np.clip(flow, -bound, bound) / bound).astype(np.float32)
-
-
 @TRANSFORMS.register_module()
 class OpticalFlow(BaseTransform):
     """Optical flow on consecutive frames of the (subsampled, aligned) clip.

@@ -1,4 +1,4 @@
-"""OpticalFlow: direction and size of a known shift, clipping and scaling, algorithm choice."""
+"""OpticalFlow: direction and size of a known shift, clipping, mirroring, algorithm choice."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from gm_plugins.datasets.transforms import OpticalFlow
-from gm_plugins.datasets.transforms.flow import normalise_flow, tvl1_available
+from gm_plugins.datasets.transforms.flow import tvl1_available
 
 
 def shifted_pair(dx: int, dy: int, size: int = 64) -> list[np.ndarray]:
@@ -29,7 +29,7 @@ def test_known_shift_gives_flow_of_that_sign_and_size(algorithm):
     results = transform(dict(imgs=shifted_pair(dx=3, dy=-2)))
     flows = results["flows"]
     assert flows.shape == (1, 64, 64, 2) and flows.dtype == np.float32
-    centre = flows[0, 16:48, 16:48] * 20  # back to pixels, away from the borders
+    centre = flows[0, 16:48, 16:48]  # pixels, away from the borders
     assert np.median(centre[..., 0]) == pytest.approx(3.0, abs=0.6)
     assert np.median(centre[..., 1]) == pytest.approx(-2.0, abs=0.6)
     assert results["flow_bound"] == 20 and results["flow_algorithm"] == algorithm
@@ -41,12 +41,22 @@ def test_default_is_the_papers_farneback():
     assert "farneback" in repr(transform)
 
 
-def test_flow_is_clipped_to_the_bound_and_scaled_to_unit_range():
-    flow = np.array([[-50.0, -10.0], [0.0, 25.0]], np.float32)
-    np.testing.assert_allclose(normalise_flow(flow, 20.0), [[-1.0, -0.5], [0.0, 1.0]])
+def test_flow_stays_in_pixels_clipped_to_the_bound():
     big_shift = OpticalFlow(bound=2)(dict(imgs=shifted_pair(dx=5, dy=0)))["flows"]
-    assert big_shift.min() >= -1 and big_shift.max() <= 1
-    assert np.median(big_shift[0, 16:48, 16:48, 0]) == pytest.approx(1.0)
+    assert big_shift.min() >= -2 and big_shift.max() <= 2
+    assert np.median(big_shift[0, 16:48, 16:48, 0]) == pytest.approx(2.0)
+
+
+def test_flow_of_a_mirrored_clip_is_the_mirrored_flow_with_x_negated():
+    """The rule behind the horizontal-flip augmentation of the flow stream."""
+    frames = shifted_pair(dx=3, dy=-2)
+    flow = OpticalFlow(algorithm="dis", bound=20)(dict(imgs=frames))["flows"][0]
+    mirrored = [np.ascontiguousarray(frame[:, ::-1]) for frame in frames]
+    flow_of_mirror = OpticalFlow(algorithm="dis", bound=20)(dict(imgs=mirrored))["flows"][0]
+    expected = flow[:, ::-1] * np.array([-1.0, 1.0], np.float32)
+    centre = (slice(16, 48), slice(16, 48))
+    assert np.median(flow_of_mirror[centre][..., 0]) == pytest.approx(-3.0, abs=0.6)
+    assert np.abs(flow_of_mirror[centre] - expected[centre]).mean() < 0.3
 
 
 def test_n_frames_give_n_minus_one_flows_and_one_frame_is_an_error():
