@@ -26,7 +26,7 @@ import numpy as np
 
 from gm_plugins.compat import library_scope
 
-from .cache import CacheEntryWriter, quantise_flow, write_cached_video
+from .cache import CacheEntryWriter, quantise_flow, read_meta, write_cached_video
 from .quality import QualityGate
 
 PipelineLike = Sequence[dict | Callable] | Callable
@@ -338,7 +338,7 @@ def preprocess_to_cache(
     video_name: str | None = None,
     chunk_frames: int = DEFAULT_CHUNK_FRAMES,
 ) -> dict:
-    """Preprocess one video into its cache entry (atomically) and return the entry's meta.
+    """Preprocess one video into its cache entry (atomically) and return the meta it wrote.
 
     Streams the video when the chain allows it (see :func:`streamable_steps`); otherwise runs
     it in memory.
@@ -360,7 +360,7 @@ def preprocess_to_cache(
         record = cache_record(preprocess_video(chain, path), name)
         record["meta"].update(extra_meta or {})
         write_cached_video(cache_root, subject_id, **record)
-        return record["meta"]
+        return read_meta(cache_root, subject_id)
     if steps.background is not None:
         batch = steps.background.batch_size
         chunk_frames = max(batch, -(-chunk_frames // batch) * batch)
@@ -377,4 +377,4 @@ def preprocess_to_cache(
         if results.get("pose_keypoints") is not None:
             keypoints, meta["keypoint_positions"] = _keypoint_record(results)
         writer.commit(results["alignment_matrix"], meta, keypoints)
-    return meta
+    return read_meta(cache_root, subject_id)
