@@ -20,4 +20,9 @@ preprocess_pipeline = [
          batch_size=32),
     # 20 px at the paper's 224 px is 5.7 px at 64 px: the same clipping relative to the body.
     dict(type="OpticalFlow", algorithm="farneback", bound=20.0 * 64 / 224),
+    # "No infant found": thresholds fitted on 68 validation infants of data/gm_gate (these two
+    # models; tools/evaluate_quality_gate.py, margin 0.25). On its test half: 0 of 52 infants
+    # and 63 of 68 scenes without an infant flagged. Refit for other models.
+    dict(type="InfantPresenceGate", min_brightness=46.0, min_mask_area=0.0072,
+         max_mask_area_cv=0.334, min_keypoint_score=0.247, min_plausible_skeleton=None),
 ]  # fmt: skip
