@@ -2,8 +2,9 @@
 
 Preprocesses the infants of ``DATA/subjects.csv`` and the scenes without an infant of
 ``DATA/empty_scenes.csv`` (``tools/make_synthetic_dataset.py --empty-scenes N``) with the
-chain, fits the gate's thresholds on the validation half of the infants only, and reports how
-many infants and empty scenes it flags on each half (95 % Wilson intervals). Writes
+chain, fits the gate on the validation half only (per-figure thresholds from the infants, the
+evidence model from infants and empty scenes), and reports how many infants and empty scenes it
+flags on each half (95 % Wilson intervals). Writes
 ``OUT/gate.json`` (the thresholds, to paste into the chain's InfantPresenceGate step),
 ``OUT/report.csv`` and ``OUT/report.md``. Caches are kept in OUT, so a rerun only measures.
 
@@ -34,6 +35,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--margin", type=float, default=0.25, help="slack beyond the infants")
+    parser.add_argument(
+        "--no-evidence-model",
+        action="store_true",
+        help="fit the per-figure thresholds only (no logistic evidence model)",
+    )
     return parser.parse_args(argv)
 
 
@@ -59,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = read_subjects(table, args.data_root, require_label=False, check_videos=False)
         frames.append(figures_table(cache_root, rows, kind))
     table = pd.concat(frames, ignore_index=True)
-    gate = fit_on_validation(table, args.margin)
+    gate = fit_on_validation(table, args.margin, evidence_model=not args.no_evidence_model)
     report = gate_report(table, gate)
     args.out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(args.out / "gate.json", gate.to_dict())
@@ -68,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     write_text_atomic(
         args.out / "report.md", report.drop(columns="flagged_ids").to_markdown(index=False) + "\n"
     )
-    print("gate fitted on the validation infants:", gate.to_dict())
+    print("gate fitted on the validation half:", gate.to_dict())
     print(report.drop(columns="flagged_ids").to_string(index=False))
     return 0
 

@@ -31,6 +31,7 @@ from .quality import QualityGate
 
 PipelineLike = Sequence[dict | Callable] | Callable
 DEFAULT_CHUNK_FRAMES = 64
+CHUNK_BYTES = 128 * 2**20  # decoded frames held at once in pass 2 (at least one model batch)
 
 
 def build_preprocess_pipeline(pipeline: PipelineLike) -> Callable[[dict], dict]:
@@ -232,10 +233,10 @@ def _plan_pass(steps: ChainSteps, path: str) -> dict:
 
     def estimate(frames: list[np.ndarray]) -> None:
         if steps.background is not None:
-            masked, masks = steps.background.mask_frames(frames)
-            boxes.extend(steps.background.body_evidence(masks)[0])
+            masked = steps.background.mask_frames(frames)
+            boxes.extend(masked.boxes)
             if pose.pose_input == "masked":
-                frames = masked
+                frames = masked.frames
         box_rows = boxes[-len(frames) :] if steps.background is not None else None
         size = (frames[0].shape[1], frames[0].shape[0])
         person = person_boxes(box_rows, len(frames), size)
@@ -301,6 +302,7 @@ def _write_pass(
     matrices = results["alignment_matrix"]
     out_size = steps.alignment.out_size
     areas: list[np.ndarray] = []
+    compactness: list[np.ndarray] = []
     brightness: list[np.ndarray] = []
     previous: np.ndarray | None = None
     position = 0
@@ -308,9 +310,11 @@ def _write_pass(
     for chunk in _chunks(frames, chunk_frames):
         if steps.background is not None:
             brightness.append(frame_brightness(chunk))
-            chunk, masks = steps.background.mask_frames(chunk)
-            areas.append(steps.background.body_evidence(masks)[1])
-            del masks
+            masked = steps.background.mask_frames(chunk)
+            chunk = masked.frames
+            areas.append(masked.areas)
+            compactness.append(masked.compactness)
+            del masked
         if position + len(chunk) > len(matrices):
             raise RuntimeError(f"{path}: the second decoding gave more frames than the first")
         aligned = warp_frames(chunk, matrices[position : position + len(chunk)], out_size)
@@ -326,6 +330,7 @@ def _write_pass(
         )
     if areas:
         results["body_areas"] = np.concatenate(areas)
+        results["body_compactness"] = np.concatenate(compactness)
         results["frame_brightness"] = np.concatenate(brightness)
 
 
@@ -349,8 +354,9 @@ def preprocess_to_cache(
         cache_root, subject_id: where the entry goes.
         extra_meta: added to the meta (e.g. ``label``, ``environment``).
         video_name: what meta records as ``video`` (default: ``video_path``).
-        chunk_frames: sampled frames per chunk in pass 2 (rounded up to a multiple of the
-            segmentation batch).
+        chunk_frames: sampled frames per chunk in pass 2, at most what fits in
+            ``CHUNK_BYTES`` (128 MiB) at the video's size, then rounded up to a multiple of the
+            segmentation batch.
     """
     chain = build_preprocess_pipeline(pipeline)
     path = os.fspath(video_path)
@@ -361,10 +367,12 @@ def preprocess_to_cache(
         record["meta"].update(extra_meta or {})
         write_cached_video(cache_root, subject_id, **record)
         return read_meta(cache_root, subject_id)
+    results = _plan_pass(steps, path)
+    height, width = results["original_shape"][:2]
+    chunk_frames = min(chunk_frames, max(1, CHUNK_BYTES // (height * width * 3)))
     if steps.background is not None:
         batch = steps.background.batch_size
         chunk_frames = max(batch, -(-chunk_frames // batch) * batch)
-    results = _plan_pass(steps, path)
     num_frames = len(results["frame_inds"])
     with CacheEntryWriter(cache_root, subject_id, num_frames, steps.alignment.out_size) as writer:
         _write_pass(steps, path, results, writer, chunk_frames)

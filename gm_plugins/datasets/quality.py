@@ -7,11 +7,17 @@ decided from the evidence they leave, measured over the whole video:
 * mask area: the fraction of each sampled frame the segmentation calls body, its median and its
   stability over time (coefficient of variation: a lying infant keeps its size, a hand or a toy
   passing by does not);
+* mask compactness: the median share of the body pixels in the largest blob (one lying infant
+  is one blob; what the model finds in moving texture is scattered);
 * keypoint confidence: the median over keyframes of the mean keypoint score;
 * brightness: the median grey level of the frames (0-255) before masking; a black or nearly
   black recording shows nothing, whatever the models say;
 * skeleton plausibility: on each keyframe, limb-to-trunk length ratios within human infant
   ranges and left/right limbs of similar length (COCO-17 order).
+
+Each figure has its own threshold; the optional "no-infant evidence" model combines them all
+(a logistic regression fitted on validation videos with and without an infant, see
+:func:`fit_gate`), which separates cases no single figure does.
 
 The record lives in the cache's ``meta['quality']``: the figures, ``fallback`` (None or a reason
 code from :data:`FALLBACK_REASONS`) and ``fallback_detail`` (what failed, with the values).
@@ -71,6 +77,7 @@ def quality_figures(
     keypoints: np.ndarray | None,
     keypoint_scores: np.ndarray | None,
     brightness: np.ndarray | None = None,
+    mask_compactness: np.ndarray | None = None,
 ) -> dict:
     """Evidence that an infant is in view, as JSON-ready floats (None where not measured).
 
@@ -80,11 +87,14 @@ def quality_figures(
         keypoints: (M, K, 2) keyframe pose estimates in source pixels, or None without pose.
         keypoint_scores: (M, K) their scores.
         brightness: (N,) mean grey level of each sampled frame, or None.
+        mask_compactness: (N,) share of each frame's body pixels in its largest blob (NaN
+            where no body was found), or None without background removal.
     """
     figures: dict = dict(
         brightness_median=None,
         mask_area_median=None,
         mask_area_cv=None,
+        mask_compactness_median=None,
         keypoint_score_median=None,
         plausible_skeleton_fraction=None,
     )
@@ -95,6 +105,10 @@ def quality_figures(
         mean = areas.mean()
         figures["mask_area_median"] = float(np.median(areas))
         figures["mask_area_cv"] = float(areas.std() / mean) if mean > 0 else None
+    if mask_compactness is not None and np.isfinite(mask_compactness).any():
+        figures["mask_compactness_median"] = float(np.nanmedian(mask_compactness))
+    elif mask_areas is not None and len(mask_areas):
+        figures["mask_compactness_median"] = 0.0  # no body in any frame
     if keypoint_scores is not None and len(keypoint_scores):
         scores = np.asarray(keypoint_scores, np.float64)
         figures["keypoint_score_median"] = float(np.median(scores.mean(1)))
@@ -113,6 +127,10 @@ class QualityGate:
         max_mask_area_cv: the body area must not vary more than this (std / mean).
         min_keypoint_score: the median keyframe mean keypoint score must reach this.
         min_plausible_skeleton: this fraction of keyframes must show a plausible skeleton.
+        min_mask_compactness: the median share of the body in its largest blob must reach this.
+        no_infant_model: the fitted "no-infant evidence" model (see :func:`fit_gate`), a dict
+            with ``features``, ``mean``, ``scale``, ``weights``, ``bias`` and ``max_logit``:
+            a video whose logit exceeds ``max_logit`` is flagged.
     """
 
     min_brightness: float | None = 8.0
@@ -120,6 +138,8 @@ class QualityGate:
     max_mask_area_cv: float | None = 0.5
     min_keypoint_score: float | None = 0.3
     min_plausible_skeleton: float | None = 0.3
+    min_mask_compactness: float | None = None
+    no_infant_model: dict | None = None
 
     def failures(self, figures: dict) -> list[str]:
         """The checks ``figures`` (from :func:`quality_figures`) fail, each with its values."""
@@ -133,6 +153,11 @@ class QualityGate:
                 bad_side == "above" and value > threshold
             ):
                 failed.append(f"{key}={value:.3g} {bad_side} {threshold:g}")
+        if self.no_infant_model is not None:
+            model = self.no_infant_model
+            logit = no_infant_logit(model, figures)
+            if logit > model["max_logit"]:
+                failed.append(f"no-infant evidence logit={logit:.3g} above {model['max_logit']:g}")
         return failed
 
     def to_dict(self) -> dict:
@@ -178,20 +203,65 @@ GATE_CHECKS = (  # (figure, QualityGate field, side that fails)
     ("mask_area_cv", "max_mask_area_cv", "above"),
     ("keypoint_score_median", "min_keypoint_score", "below"),
     ("plausible_skeleton_fraction", "min_plausible_skeleton", "below"),
+    ("mask_compactness_median", "min_mask_compactness", "below"),
 )
+# Figures the no-infant evidence model may combine (brightness stays a plain floor).
+EVIDENCE_FIGURES = (
+    "mask_area_median",
+    "mask_area_cv",
+    "mask_compactness_median",
+    "keypoint_score_median",
+    "plausible_skeleton_fraction",
+)
+MAX_AREA_CV = 10.0  # the cv of a mask that is empty in (nearly) every frame
 
 
-def fit_gate(infant_figures: list[dict], margin: float = 0.25) -> QualityGate:
-    """Thresholds that pass every one of the given (validation) infants, with a margin.
+def evidence_features(figures: dict, names: tuple[str, ...] | list[str]) -> np.ndarray:
+    """The evidence model's inputs from quality figures -> float64 (len(names),).
+
+    Areas and their variation enter as logarithms; a missing figure means the models found
+    no body (area 0, variation ``MAX_AREA_CV``, compactness and scores 0).
+    """
+    values = []
+    for name in names:
+        value = figures.get(name)
+        if name == "mask_area_median":
+            values.append(np.log((value or 0.0) + 1e-3))
+        elif name == "mask_area_cv":
+            value = MAX_AREA_CV if value is None else min(value, MAX_AREA_CV)
+            values.append(np.log(value + 1e-2))
+        else:
+            values.append(0.0 if value is None else float(value))
+    return np.asarray(values, np.float64)
+
+
+def no_infant_logit(model: dict, figures: dict) -> float:
+    """Logit of "no infant in view" under a fitted evidence model (see :func:`fit_gate`)."""
+    standard = (evidence_features(figures, model["features"]) - model["mean"]) / model["scale"]
+    return float(standard @ np.asarray(model["weights"]) + model["bias"])
+
+
+def fit_gate(
+    infant_figures: list[dict],
+    margin: float = 0.25,
+    empty_figures: list[dict] | None = None,
+    regularisation: float = 1.0,
+) -> QualityGate:
+    """Fit the gate on validation videos: per-figure thresholds and the evidence model.
 
     Each "below" threshold is the smallest infant value times ``1 - margin``; each "above"
     threshold the largest times ``1 + margin``. A figure no infant has switches its check off.
+    With ``empty_figures`` (videos known to show no infant), a logistic regression on the
+    standardised :func:`evidence_features` separates the two, and its threshold
+    (``max_logit``) is the largest logit of an infant: every given infant passes.
 
     Args:
         infant_figures: :func:`quality_figures` of videos known to show an infant.
-        margin: relative slack beyond the most extreme infant.
+        margin: relative slack of the per-figure thresholds beyond the most extreme infant.
+        empty_figures: :func:`quality_figures` of videos known to show no infant.
+        regularisation: inverse L2 strength ``C`` of the logistic regression.
     """
-    thresholds = {}
+    thresholds: dict = {}
     for figure, field_name, side in GATE_CHECKS:
         values = [f[figure] for f in infant_figures if f.get(figure) is not None]
         if not values:
@@ -200,4 +270,31 @@ def fit_gate(infant_figures: list[dict], margin: float = 0.25) -> QualityGate:
             thresholds[field_name] = round(min(values) * (1 - margin), 4)
         else:
             thresholds[field_name] = round(max(values) * (1 + margin), 4)
+    if empty_figures:
+        thresholds["no_infant_model"] = _fit_evidence_model(
+            infant_figures, empty_figures, regularisation
+        )
     return QualityGate(**thresholds)
+
+
+def _fit_evidence_model(infants: list[dict], empties: list[dict], regularisation: float) -> dict:
+    from sklearn.linear_model import LogisticRegression
+
+    names = [n for n in EVIDENCE_FIGURES if any(f.get(n) is not None for f in infants)]
+    if not names:
+        raise ValueError("the infants have none of the evidence figures: nothing to fit")
+    features = np.stack([evidence_features(f, names) for f in [*infants, *empties]])
+    is_empty = np.r_[np.zeros(len(infants)), np.ones(len(empties))]
+    mean, scale = features.mean(0), features.std(0)
+    scale[scale < 1e-9] = 1.0
+    classifier = LogisticRegression(C=regularisation, class_weight="balanced")
+    classifier.fit((features - mean) / scale, is_empty)
+    model = dict(
+        features=names,
+        mean=[round(float(v), 6) for v in mean],
+        scale=[round(float(v), 6) for v in scale],
+        weights=[round(float(v), 6) for v in classifier.coef_[0]],
+        bias=round(float(classifier.intercept_[0]), 6),
+    )
+    model["max_logit"] = round(max(no_infant_logit(model, f) for f in infants) + 1e-6, 6)
+    return model

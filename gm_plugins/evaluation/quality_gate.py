@@ -1,9 +1,10 @@
 """Measuring the "no infant found" gate: fit on validation videos, report on test videos.
 
 Infants (subjects.csv) and scenes without an infant (the generator's empty_scenes.csv) are each
-split in two by a stable hash of their id. The gate's thresholds are fitted on the validation
-infants only (:func:`gm_plugins.datasets.quality.fit_gate`); the flagged fractions of both
-kinds are then reported on both halves with Wilson 95 % confidence intervals.
+split in two by a stable hash of their id. The gate is fitted on the validation half only
+(:func:`gm_plugins.datasets.quality.fit_gate`: per-figure thresholds from the infants, the
+evidence model from infants and empty scenes); the flagged fractions of both kinds are then
+reported on both halves with Wilson 95 % confidence intervals.
 """
 
 from __future__ import annotations
@@ -83,10 +84,24 @@ def _value(value: object) -> float | None:
     return None if value is None or pd.isna(value) else float(value)
 
 
-def fit_on_validation(table: pd.DataFrame, margin: float = 0.25) -> QualityGate:
-    """Fit the gate on the validation half's infants only."""
-    infants = table[(table["kind"] == "infant") & (table["half"] == "validation")]
-    if infants.empty:
+def fit_on_validation(
+    table: pd.DataFrame, margin: float = 0.25, evidence_model: bool = True
+) -> QualityGate:
+    """Fit the gate on the validation half only (the test half stays unseen).
+
+    Args:
+        table: :func:`figures_table` rows of both kinds.
+        margin: slack of the per-figure thresholds beyond the most extreme infant.
+        evidence_model: also fit the evidence model on validation infants and empty scenes.
+    """
+    validation = table[table["half"] == "validation"]
+    infants = _figure_dicts(validation[validation["kind"] == "infant"])
+    if not infants:
         raise ValueError("no validation infants were preprocessed: cannot fit the gate")
+    empties = _figure_dicts(validation[validation["kind"] == "empty"]) if evidence_model else None
+    return fit_gate(infants, margin, empty_figures=empties or None)
+
+
+def _figure_dicts(rows: pd.DataFrame) -> list[dict]:
     figures = [figure for figure, _, _ in GATE_CHECKS]
-    return fit_gate([{f: _value(row[f]) for f in figures} for _, row in infants.iterrows()], margin)
+    return [{f: _value(row[f]) for f in figures} for _, row in rows.iterrows()]

@@ -101,13 +101,18 @@ def test_chunks_never_exceed_their_size(tmp_path, tiny_models, video, monkeypatc
     background = streamable_steps(built).background
     real = background.mask_frames
 
-    def recording(frames, masks=None):
+    def recording(frames, masks=None, keep_masks=False):
         sizes.append(len(frames))
-        return real(frames, masks)
+        return real(frames, masks, keep_masks)
 
     monkeypatch.setattr(background, "mask_frames", recording)
     preprocess_to_cache(built, video, tmp_path, "s0", chunk_frames=5)
     assert max(sizes) == 8 and sum(sizes[-4:]) >= 14  # 5 rounded up to 2 batches of 4
+    sizes.clear()
+    height, width = read_cached_video(tmp_path, "s0").meta["original_shape"]
+    monkeypatch.setattr(preprocessing, "CHUNK_BYTES", 3 * height * width * 3)
+    preprocess_to_cache(built, video, tmp_path, "s1", chunk_frames=64)
+    assert max(sizes) == 4  # large frames: 3 frames fit the byte budget, one batch of 4
 
 
 def test_chains_that_cannot_stream_run_in_memory(tmp_path, tiny_models, video, monkeypatch):  # noqa: F811

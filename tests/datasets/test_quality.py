@@ -106,3 +106,50 @@ def test_fitted_gate_passes_every_validation_infant_with_a_margin():
     empty = dict(infants[0], mask_area_median=smallest * 0.5)
     assert gate.failures(empty) and "mask_area_median" in gate.failures(empty)[0]
     assert fit_gate([dict(mask_area_median=0.2)]).min_keypoint_score is None
+
+
+def test_compactness_is_the_share_of_the_largest_blob():
+    from gm_plugins.datasets.transforms.background import mask_compactness
+
+    mask = np.zeros((20, 20), np.float32)
+    mask[2:8, 2:8] = 0.9  # 36 pixels
+    assert mask_compactness(mask) == 1.0
+    mask[15:17, 15:17] = 0.9  # a second blob of 4 pixels
+    assert mask_compactness(mask) == pytest.approx(36 / 40)
+    assert np.isnan(mask_compactness(np.zeros((5, 5), np.float32)))
+    figures = quality_figures(np.full(3, 0.1), None, None, mask_compactness=np.r_[1.0, np.nan, 0.5])
+    assert figures["mask_compactness_median"] == 0.75
+    nothing = quality_figures(np.zeros(3), None, None, mask_compactness=np.full(3, np.nan))
+    assert nothing["mask_compactness_median"] == 0.0
+
+
+def test_evidence_model_separates_what_no_single_threshold_does():
+    """Infants and empty scenes overlap on each figure but not on their combination."""
+    rng = np.random.default_rng(1)
+
+    def scene(score: float, skeleton: float) -> dict:
+        return dict(
+            mask_area_median=0.1,
+            mask_area_cv=0.1,
+            mask_compactness_median=0.9,
+            keypoint_score_median=score,
+            plausible_skeleton_fraction=skeleton,
+        )
+
+    # infants: score + skeleton > 1.2; empties below: each figure alone overlaps
+    infants = [scene(s, 1.3 - s + rng.uniform(0, 0.1)) for s in rng.uniform(0.3, 0.9, 60)]
+    empties = [scene(s, 1.1 - s - rng.uniform(0, 0.1)) for s in rng.uniform(0.3, 0.9, 60)]
+    plain = fit_gate(infants, margin=0.0)
+    assert plain.no_infant_model is None
+    assert sum(bool(plain.failures(e)) for e in empties) < 45  # thresholds miss a quarter+
+    gate = fit_gate(infants, margin=0.0, empty_figures=empties)
+    assert all(gate.failures(f) == [] for f in infants)  # every given infant passes
+    assert all(gate.failures(e) for e in empties)
+    assert "no-infant evidence logit=" in gate.failures(empties[0])[-1]
+    held_out = [scene(s, 1.05 - s) for s in (0.4, 0.6, 0.8)]
+    assert all(gate.failures(e) for e in held_out)
+    # the fitted gate is plain JSON and rebuilds the same decisions
+    import json
+
+    rebuilt = QualityGate(**json.loads(json.dumps(gate.to_dict())))
+    assert [rebuilt.failures(e) for e in empties] == [gate.failures(e) for e in empties]

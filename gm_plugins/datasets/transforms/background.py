@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import cv2
 import numpy as np
 import torch
 from mmaction.registry import TRANSFORMS
@@ -44,6 +47,19 @@ def mask_box(mask: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     return np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float32)
 
 
+def mask_compactness(mask: np.ndarray, threshold: float = 0.5) -> float:
+    """Share of the above-``threshold`` pixels in the largest 8-connected blob; NaN if none.
+
+    A lying infant is one blob (near 1); noise the model finds in moving texture is scattered.
+    """
+    body = (mask > threshold).astype(np.uint8)
+    count, _, stats, _ = cv2.connectedComponentsWithStats(body, connectivity=8)
+    if count <= 1:
+        return float("nan")
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    return float(areas.max() / areas.sum())
+
+
 def frame_brightness(frames: list[np.ndarray]) -> np.ndarray:
     """Mean grey level (0-255) of each (H, W, 3) frame -> float32 (N,)."""
     return np.array([float(frame.mean()) for frame in frames], np.float32)
@@ -61,6 +77,33 @@ def union_box(boxes: np.ndarray) -> np.ndarray:
     return np.concatenate([finite[:, :2].min(0), finite[:, 2:].max(0)]).astype(np.float32)
 
 
+def model_input_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
+    """(width, height) a frame is shrunk to before segmentation: long side at most ``max_side``."""
+    if max_side is None or max(width, height) <= max_side:
+        return width, height
+    factor = max_side / max(width, height)
+    return max(1, round(width * factor)), max(1, round(height * factor))
+
+
+@dataclass
+class MaskedFrames:
+    """What :meth:`BackgroundRemoval.mask_frames` gives for N frames of size (H, W).
+
+    Attributes:
+        frames: list of N (H, W, 3) uint8 RGB frames with the mask mode applied.
+        boxes: float32 (N, 4) x1, y1, x2, y2 around the body in frame pixels (NaN where none).
+        areas: float32 (N,) fraction of each frame above the threshold.
+        compactness: float32 (N,) :func:`mask_compactness` of each mask (NaN where empty).
+        masks: float32 (N, H, W) masks in [0, 1], or None unless ``keep_masks``.
+    """
+
+    frames: list[np.ndarray]
+    boxes: np.ndarray
+    areas: np.ndarray
+    compactness: np.ndarray
+    masks: np.ndarray | None
+
+
 @TRANSFORMS.register_module()
 class BackgroundRemoval(BaseTransform):
     """Black out everything but the infant using any mmseg segmentation model.
@@ -68,6 +111,11 @@ class BackgroundRemoval(BaseTransform):
     The frames of a clip go through the model's own test pipeline and ``test_step`` in batches.
     The soft mask (the paper's choice) multiplies each RGB frame by the probability of the
     infant class; the hard mask keeps pixels whose probability exceeds ``threshold``.
+
+    Frames whose long side exceeds ``max_side`` are shrunk (area interpolation) before they meet
+    the model and the probability map is enlarged back (bilinear) one frame at a time, so
+    memory does not grow with the resolution of the recording (a 1080p frame costs the model
+    what a 640x360 one does).
 
     Required keys:
         - imgs (list of (H, W, 3) uint8 RGB)
@@ -80,6 +128,7 @@ class BackgroundRemoval(BaseTransform):
         - body_boxes (float32 (N, 4) x1, y1, x2, y2 per frame; NaN where no infant is found)
         - body_box (float32 (4,) around the infant in all frames; NaN if never found)
         - body_areas (float32 (N,) fraction of each frame above ``threshold``)
+        - body_compactness (float32 (N,) share of the body in its largest blob; NaN if none)
         - frame_brightness (float32 (N,) mean grey level of each frame before masking)
         - original_imgs (the frames before masking; only with ``keep_original=True``)
 
@@ -94,6 +143,8 @@ class BackgroundRemoval(BaseTransform):
         threshold (float): infant probability that counts as body, for the hard mask and boxes.
         temporal_smoothing (int): moving-average window over frames; 1 disables it.
         batch_size (int): frames per model call.
+        max_side (int, optional): long side, in pixels, frames are shrunk to before the model
+            (None: never shrink). Default 640, above the input size of the shipped models.
         keep_original (bool): also keep the unmasked frames (for ``PoseAlignment`` with
             ``pose_input='original'``). Default False.
     """
@@ -108,12 +159,15 @@ class BackgroundRemoval(BaseTransform):
         threshold: float = 0.5,
         temporal_smoothing: int = 1,
         batch_size: int = 16,
+        max_side: int | None = 640,
         keep_original: bool = False,
     ) -> None:
         if mask_mode not in MASK_MODES:
             raise ValueError(f"mask_mode={mask_mode!r}: choose one of {MASK_MODES}")
         if temporal_smoothing < 1:
             raise ValueError(f"temporal_smoothing must be >= 1, got {temporal_smoothing}")
+        if max_side is not None and max_side < 8:
+            raise ValueError(f"max_side must be None or >= 8, got {max_side}")
         check_model_files("mmseg", config, checkpoint)
         self.config = config
         self.checkpoint = checkpoint
@@ -123,6 +177,7 @@ class BackgroundRemoval(BaseTransform):
         self.threshold = threshold
         self.temporal_smoothing = temporal_smoothing
         self.batch_size = batch_size
+        self.max_side = max_side
         self.keep_original = keep_original
         self._runner: BatchRunner | None = None
 
@@ -138,37 +193,68 @@ class BackgroundRemoval(BaseTransform):
         return self._runner
 
     def predict_masks(self, frames: list[np.ndarray]) -> np.ndarray:
-        """Infant probability of (H, W, 3) RGB frames -> float32 (N, H, W)."""
-        samples = [dict(img=rgb_to_model_input(frame)) for frame in frames]
-        predictions = self.runner(samples)
-        return np.stack(
-            [infant_probability(p.seg_logits.data, self.infant_class) for p in predictions]
-        )
+        """Infant probability of (H, W, 3) RGB frames -> float32 (N, h, w).
+
+        (h, w) is the frame size shrunk to ``max_side`` (the frame size itself for smaller
+        frames); :meth:`mask_frames` enlarges each map back to its frame.
+        """
+        probabilities = []
+        for start in range(0, len(frames), self.batch_size):
+            batch = frames[start : start + self.batch_size]
+            predictions = self.runner([dict(img=self._model_input(frame)) for frame in batch])
+            probabilities.extend(
+                infant_probability(p.seg_logits.data, self.infant_class) for p in predictions
+            )
+        return np.stack(probabilities)
+
+    def _model_input(self, frame: np.ndarray) -> np.ndarray:
+        height, width = frame.shape[:2]
+        size = model_input_size(width, height, self.max_side)
+        if size != (width, height):
+            frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+        return rgb_to_model_input(frame)
 
     def mask_frames(
-        self, frames: list[np.ndarray], masks: np.ndarray | None = None
-    ) -> tuple[list[np.ndarray], np.ndarray]:
-        """Apply the mask mode to RGB frames (H, W, 3); returns them and their masks (N, H, W).
+        self,
+        frames: list[np.ndarray],
+        masks: np.ndarray | None = None,
+        keep_masks: bool = False,
+    ) -> MaskedFrames:
+        """Apply the mask mode to RGB frames (H, W, 3) and measure the body on each.
 
-        ``masks`` (already smoothed) are predicted when not given. With ``mask_mode='none'`` the
-        frames come back unchanged.
+        Args:
+            frames: N (H, W, 3) uint8 RGB frames.
+            masks: float32 (N, h, w) probabilities from :meth:`predict_masks` (already
+                smoothed); predicted when not given.
+            keep_masks: also return the (N, H, W) masks (memory proportional to N H W).
+
+        With ``mask_mode='none'`` the frames come back unchanged.
         """
         if masks is None:
             masks = self.predict_masks(frames)
-        if self.mask_mode == "hard":
-            masks = (masks > self.threshold).astype(np.float32)
-        if self.mask_mode != "none":
-            frames = [
-                (frame * mask[..., None]).round().astype(np.uint8)
-                for frame, mask in zip(frames, masks, strict=True)
-            ]
-        return frames, masks.astype(np.float32, copy=False)
-
-    def body_evidence(self, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Boxes float32 (N, 4) around the body (NaN where none) and body areas (N,) in [0, 1]."""
-        boxes = np.stack([mask_box(mask, self.threshold) for mask in masks])
-        areas = (masks > self.threshold).mean(axis=(1, 2)).astype(np.float32)
-        return boxes, areas
+        out_frames, boxes, areas, compactness, kept = [], [], [], [], []
+        for frame, mask in zip(frames, masks, strict=True):
+            compactness.append(mask_compactness(mask, self.threshold))
+            height, width = frame.shape[:2]
+            if mask.shape != (height, width):
+                mask = cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR)
+            mask = np.clip(mask, 0.0, 1.0, dtype=np.float32)
+            if self.mask_mode == "hard":
+                mask = (mask > self.threshold).astype(np.float32)
+            if self.mask_mode != "none":
+                frame = (frame * mask[..., None]).round().astype(np.uint8)
+            out_frames.append(frame)
+            boxes.append(mask_box(mask, self.threshold))
+            areas.append(float((mask > self.threshold).mean()))
+            if keep_masks:
+                kept.append(mask)
+        return MaskedFrames(
+            frames=out_frames,
+            boxes=np.stack(boxes) if boxes else np.zeros((0, 4), np.float32),
+            areas=np.asarray(areas, np.float32),
+            compactness=np.asarray(compactness, np.float32),
+            masks=np.stack(kept) if keep_masks and kept else None,
+        )
 
     def transform(self, results: dict) -> dict:
         frames = results["imgs"]
@@ -176,10 +262,12 @@ class BackgroundRemoval(BaseTransform):
         masks = smooth_in_time(self.predict_masks(frames), self.temporal_smoothing)
         if self.keep_original:
             results["original_imgs"] = frames
-        results["imgs"], masks = self.mask_frames(frames, masks)
-        results["body_masks"] = masks
-        results["body_boxes"], results["body_areas"] = self.body_evidence(masks)
-        results["body_box"] = union_box(results["body_boxes"])
+        masked = self.mask_frames(frames, masks, keep_masks=True)
+        results["imgs"] = masked.frames
+        results["body_masks"] = masked.masks
+        results["body_boxes"], results["body_areas"] = masked.boxes, masked.areas
+        results["body_compactness"] = masked.compactness
+        results["body_box"] = union_box(masked.boxes)
         return results
 
     def __repr__(self) -> str:
@@ -188,5 +276,6 @@ class BackgroundRemoval(BaseTransform):
             f"device='{self.device}', infant_class={self.infant_class}, "
             f"mask_mode='{self.mask_mode}', threshold={self.threshold}, "
             f"temporal_smoothing={self.temporal_smoothing}, batch_size={self.batch_size}, "
+            f"max_side={self.max_side}, "
             f"keep_original={self.keep_original})"
         )

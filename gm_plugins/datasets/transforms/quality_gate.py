@@ -19,7 +19,8 @@ class InfantPresenceGate(BaseTransform):
 
     Required keys:
         - frame_inds, fps, sample_fps
-        - body_areas, frame_brightness (optional, from ``BackgroundRemoval``)
+        - body_areas, body_compactness, frame_brightness (optional, from
+          ``BackgroundRemoval``)
         - pose_keypoints, pose_scores, alignment_fallback (optional, from ``PoseAlignment``)
 
     Added keys:
@@ -31,7 +32,12 @@ class InfantPresenceGate(BaseTransform):
         max_mask_area_cv (float | None): body area variation (std / mean) must stay below.
         min_keypoint_score (float | None): median keyframe mean keypoint score must reach this.
         min_plausible_skeleton (float | None): fraction of keyframes with a plausible skeleton
+            must reach this.
+        min_mask_compactness (float | None): median share of the body in its largest blob
             must reach this. None switches a check off.
+        no_infant_model (dict | None): the fitted evidence model (``gate.json`` of
+            ``tools/evaluate_quality_gate.py``); flags a video whose logit is above its
+            ``max_logit``.
     """
 
     def __init__(
@@ -41,6 +47,8 @@ class InfantPresenceGate(BaseTransform):
         max_mask_area_cv: float | None = 0.5,
         min_keypoint_score: float | None = 0.3,
         min_plausible_skeleton: float | None = 0.3,
+        min_mask_compactness: float | None = None,
+        no_infant_model: dict | None = None,
     ) -> None:
         self.gate: QualityGate | None = QualityGate(
             min_brightness,
@@ -48,6 +56,8 @@ class InfantPresenceGate(BaseTransform):
             max_mask_area_cv,
             min_keypoint_score,
             min_plausible_skeleton,
+            min_mask_compactness,
+            no_infant_model,
         )
 
     def transform(self, results: dict) -> dict:
@@ -56,6 +66,7 @@ class InfantPresenceGate(BaseTransform):
             results.get("pose_keypoints"),
             results.get("pose_scores"),
             results.get("frame_brightness"),
+            results.get("body_compactness"),
         )
         sampled = len(results["frame_inds"])
         results["quality"] = quality_record(

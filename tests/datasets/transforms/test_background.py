@@ -109,3 +109,23 @@ def test_mask_box_is_half_open_pixel_box():
     mask = np.zeros((10, 10), np.float32)
     mask[2:5, 3:8] = 0.9
     np.testing.assert_array_equal(mask_box(mask), [3, 2, 8, 5])
+
+
+def test_large_frames_meet_the_model_shrunk_and_get_full_size_masks(tiny_models):
+    """Above ``max_side`` the model sees the shrunk frame; the mask is enlarged back."""
+    frames = textured_frames(2, size=(128, 96))
+    shrunk = [cv2.resize(f, (64, 48), interpolation=cv2.INTER_AREA) for f in frames]
+    large = removal(tiny_models, max_side=64)(dict(imgs=[f.copy() for f in frames]))
+    small = removal(tiny_models)(dict(imgs=shrunk))
+    assert large["body_masks"].shape == (2, 96, 128) and large["imgs"][0].shape == (96, 128, 3)
+    enlarged = cv2.resize(small["body_masks"][1], (128, 96), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_allclose(large["body_masks"][1], enlarged, atol=1e-5)
+    expected = (frames[1] * enlarged[..., None]).round().astype(np.uint8)
+    assert np.abs(large["imgs"][1].astype(int) - expected).max() <= 1
+    # boxes and areas are measured on the full-size masks, in full-size pixels
+    np.testing.assert_array_equal(large["body_boxes"][1], mask_box(large["body_masks"][1]))
+    assert large["body_areas"][1] == pytest.approx((large["body_masks"][1] > 0.5).mean())
+    unshrunk = removal(tiny_models, max_side=None)(dict(imgs=[f.copy() for f in frames]))
+    assert np.abs(unshrunk["body_masks"] - large["body_masks"]).max() > 1e-4
+    with pytest.raises(ValueError, match="max_side"):
+        removal(tiny_models, max_side=0)
