@@ -2,10 +2,9 @@
 
 from .backbones import C3DFeatures
 from .data_preprocessors import TwoStreamDataPreprocessor, flip_horizontally
-from .fusion import BaseFusion, ConcatConvFusion, LateFusion, PoolFusion, SumFusion
+from .fusion import BaseFusion, ConcatConvFusion, LateFusion, LSTMFusion, PoolFusion, SumFusion
 from .heads import FusionClsHead
 from .recognizers import STREAM_LAYOUTS, TwoStreamRecognizer
-from .temporal import LSTMFusion
 
 __all__ = [
     "STREAM_LAYOUTS",
