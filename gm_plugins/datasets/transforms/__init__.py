@@ -16,7 +16,7 @@ from .decoding import (
     probe_video,
 )
 from .flow import OpticalFlow
-from .library_models import CheckpointMismatchError, clear_model_cache, load_model
+from .openmmlab_models import CheckpointMismatchError, clear_model_cache, load_model
 from .pose_training import BlackOutBackground
 from .quality_gate import InfantPresenceGate
 

@@ -11,7 +11,7 @@ from mmcv.transforms import BaseTransform
 
 from . import geometry
 from .background import union_box
-from .library_models import BatchRunner, check_model_files, load_model, rgb_to_model_input
+from .openmmlab_models import BatchRunner, check_model_files, load_model, rgb_to_model_input
 
 ALIGNMENT_MODES = ("video", "window")
 POSE_INPUTS = ("masked", "original")

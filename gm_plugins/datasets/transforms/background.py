@@ -10,7 +10,7 @@ import torch
 from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 
-from .library_models import BatchRunner, check_model_files, load_model, rgb_to_model_input
+from .openmmlab_models import BatchRunner, check_model_files, load_model, rgb_to_model_input
 
 MASK_MODES = ("soft", "hard", "none")
 

@@ -133,13 +133,13 @@ def write_checkpoint(library: str, config: Path, path: Path) -> Path:
     import torch
     from mmengine.runner import save_checkpoint
 
-    from gm_plugins.datasets.transforms import library_models
+    from gm_plugins.datasets.transforms import openmmlab_models
 
     torch.manual_seed(0)
-    library_models.clear_model_cache()
-    model = library_models.load_model(library, config)
+    openmmlab_models.clear_model_cache()
+    model = openmmlab_models.load_model(library, config)
     save_checkpoint({"state_dict": model.state_dict(), "meta": {}}, str(path))
-    library_models.clear_model_cache()
+    openmmlab_models.clear_model_cache()
     return path
 
 

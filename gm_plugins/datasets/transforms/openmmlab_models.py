@@ -1,4 +1,8 @@
-"""Load mmseg / mmpose models once per process and run their test pipelines on frame batches.
+"""mmseg / mmpose models for the transforms: load once, check the checkpoint, run in batches.
+
+``load_model`` builds a model from its config, loads a checkpoint strictly (a checkpoint of
+another architecture raises ``CheckpointMismatchError`` naming both files) and caches it;
+``BatchRunner`` runs the config's own test pipeline and ``test_step`` on batches of frames.
 
 Models are cached by (library, config, checkpoint, device), so every transform instance and
 every video of a process share one model. They are built under their library's default scope
@@ -83,7 +87,7 @@ def load_model(
     Args:
         library: 'mmseg' or 'mmpose'.
         config: the model's config file (any model of that library).
-        checkpoint: its weights, or None for a randomly initialised model (tests).
+        checkpoint: its weights, or None for randomly initialised weights.
         device: e.g. 'cpu' or 'cuda:0'.
 
     Raises:
@@ -105,7 +109,7 @@ def load_model(
 
 
 def clear_model_cache() -> None:
-    """Forget every cached model (frees memory; tests use it to rebuild models)."""
+    """Forget every cached model, freeing its memory; the next ``load_model`` rebuilds it."""
     _MODEL_CACHE.clear()
 
 
