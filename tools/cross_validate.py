@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))  # run from a checkout uninstalled
 from mmengine.config import Config, DictAction  # noqa: E402
 
 from gm_plugins.evaluation import cross_validation as cv  # noqa: E402
+from gm_plugins.utils.io import write_json_atomic  # noqa: E402
 
 KEEP_CHOICES = ("all", "tested", "none")
 
@@ -160,7 +161,7 @@ class FoldRunner:
         )
         # The result first: a run killed while pruning has nothing left to redo, whereas the
         # reverse order could prune the tested checkpoint of a fold that has to test it again.
-        cv.write_json_atomically(run.result_file(self.args.work_dir), result)
+        write_json_atomic(run.result_file(self.args.work_dir), result)
         prune_checkpoints(directory, checkpoint, self.args.keep_checkpoints)
         return result
 
@@ -224,7 +225,7 @@ def write_report(args: argparse.Namespace, runs: list[cv.FoldRun]) -> str:
     note = "".join(f"\n{name}: {n} fold(s) not finished\n" for name, n in missing.items())
     (args.work_dir / "report.md").write_text(header + table + note)
     cv.write_csv(args.work_dir / "report.csv", summaries)
-    cv.write_json_atomically(args.work_dir / "folds.json", by_config)
+    write_json_atomic(args.work_dir / "folds.json", by_config)
     for name, summary in summaries.items():
         if summary["confusion_matrix"] is not None:
             plot_confusion_matrix(

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import gm_plugins  # noqa: F401
 from gm_plugins.apis.preprocessing import format_summary, preprocess_dataset
-from gm_plugins.datasets.cache import write_json_atomic, write_text_atomic
 from gm_plugins.datasets.subjects import read_subjects
 from gm_plugins.evaluation.quality_gate import figures_table, fit_on_validation, gate_report
+from gm_plugins.utils.io import write_json_atomic, write_text_atomic
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -30,6 +30,7 @@ from gm_plugins.datasets.cache import (
 )
 from gm_plugins.datasets.quality import FALLBACK_REASONS, fallback_of
 from gm_plugins.datasets.subjects import read_subjects
+from gm_plugins.utils.config import PREPROCESS_SCOPES, ConfigError, load_config
 
 SUMMARY_FILE = "preprocess_summary.json"
 _chain = None  # this worker process's chain, built once
@@ -51,18 +52,16 @@ def load_preprocess_pipeline(config_path: str | os.PathLike) -> ChainConfig:
     worker process, so a chain may use transforms of the user's own modules.
 
     Raises:
-        ValueError: the file is missing, has no preprocess_pipeline, or the chain cannot be
-            built (unknown transform, bad argument, missing model file); the message names it.
+        ConfigError: (a ValueError) the file is missing, is not an mmaction-scope config, has
+            no preprocess_pipeline, or the chain cannot be built (unknown transform, bad
+            argument, missing model file); the message names it.
     """
-    from mmengine.config import Config
-
     from gm_plugins.datasets.preprocessing import build_preprocess_pipeline
 
-    if not os.path.isfile(config_path):
-        raise ValueError(f"config file not found: {config_path}")
-    cfg = Config.fromfile(os.fspath(config_path))
-    if "preprocess_pipeline" not in cfg:
-        raise ValueError(f"{config_path} has no preprocess_pipeline = [dict(type=...), ...]")
+    try:
+        cfg = load_config(config_path, scopes=PREPROCESS_SCOPES, required=("preprocess_pipeline",))
+    except FileNotFoundError as error:
+        raise ConfigError(str(error)) from None
     steps = [
         step.to_dict() if hasattr(step, "to_dict") else dict(step)
         for step in cfg.preprocess_pipeline
@@ -70,7 +69,7 @@ def load_preprocess_pipeline(config_path: str | os.PathLike) -> ChainConfig:
     try:
         build_preprocess_pipeline(steps)  # cheap (models load lazily): fails before any work
     except Exception as error:
-        raise ValueError(f"{config_path}: cannot build preprocess_pipeline: {error}") from error
+        raise ConfigError(f"{config_path}: cannot build preprocess_pipeline: {error}") from error
     imports = tuple((cfg.get("custom_imports") or {}).get("imports", ()))
     return ChainConfig(os.fspath(config_path), steps, imports)
 

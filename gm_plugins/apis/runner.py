@@ -15,7 +15,19 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-SUPPORTED_SCOPES = ("mmaction", "mmseg", "mmpose", "mmdet")
+from ..utils.config import SUPPORTED_SCOPES, load_config
+
+__all__ = [
+    "SUPPORTED_SCOPES",
+    "add_common_args",
+    "best_or_last_checkpoint",
+    "build_runner",
+    "enable_amp",
+    "latest_checkpoint",
+    "load_config",
+    "set_local_rank",
+    "set_work_dir",
+]
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
@@ -35,27 +47,6 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
         help="job launcher for distributed runs (see tools/dist_train.sh)",
     )
     parser.add_argument("--local_rank", "--local-rank", type=int, default=0)
-
-
-def load_config(path: str, cfg_options: dict | None = None) -> Config:
-    """Load a config file, apply ``--cfg-options`` and check its default scope.
-
-    Raises:
-        FileNotFoundError: the config file does not exist.
-        ValueError: the config names a default scope gm_plugins cannot run.
-    """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f"Config file not found: {path}. Pass a path under configs/.")
-    cfg = Config.fromfile(path)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    scope = cfg.get("default_scope", None)
-    if scope not in SUPPORTED_SCOPES:
-        raise ValueError(
-            f"{path}: default_scope={scope!r}; set it to one of {SUPPORTED_SCOPES} "
-            "(gm_plugins configs use 'mmaction')."
-        )
-    return cfg
 
 
 def set_work_dir(cfg: Config, config_path: str, work_dir: str | None) -> None:

@@ -43,6 +43,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gm_plugins.utils.io import write_json_atomic, write_text_atomic  # noqa: F401  (re-exported)
+
 FRAMES_FILE = "frames.npy"
 FLOW_FILE = "flow.npy"
 MATRICES_FILE = "matrices.npy"
@@ -186,36 +188,6 @@ def _file_differences(stored: dict, wanted: dict) -> list[str]:
                 f"{new['size']}, sha256 {old['sha256'][:12]} -> {new['sha256'][:12]})"
             )
     return described
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace``: a reader (or a
-    kill) never sees a half-written file, and an old file stays until the new one is complete."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(temporary, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def write_json_atomic(path: str | os.PathLike, value: object) -> None:
-    """Write ``value`` as indented JSON (numpy values as Python ones) atomically."""
-    write_text_atomic(path, json.dumps(value, indent=1, default=_json_default))
-
-
-def _json_default(value: object) -> object:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return os.fspath(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def is_cached(cache_root: str | os.PathLike, subject_id: str) -> bool:

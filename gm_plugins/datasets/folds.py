@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
+from gm_plugins.utils.io import write_json_atomic
+
 
 def stratified_subject_folds(
     subject_ids: Sequence[str], labels: Sequence[str], num_folds: int, seed: int
@@ -72,11 +74,7 @@ def split_subjects(
 
 def save_folds(path: str | os.PathLike, folds: dict[str, int], seed: int) -> None:
     """Write folds as JSON (atomically), so every method of a comparison sees the same splits."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(dict(seed=seed, folds=dict(sorted(folds.items()))), indent=1))
-    os.replace(tmp, path)
+    write_json_atomic(path, dict(seed=seed, folds=dict(sorted(folds.items()))))
 
 
 def load_folds(path: str | os.PathLike) -> dict[str, int]:

@@ -1,7 +1,6 @@
 """Infant-level evaluation, registered into MMAction2's ``METRICS`` registry."""
 
 from .aggregation import (
-    DEFAULT_CLASSES,
     SubjectPrediction,
     aggregate_by_subject,
     classification_metrics,
@@ -10,7 +9,6 @@ from .aggregation import (
 from .subject_metric import SubjectMetric
 
 __all__ = [
-    "DEFAULT_CLASSES",
     "SubjectMetric",
     "SubjectPrediction",
     "aggregate_by_subject",

@@ -6,11 +6,7 @@ metric's logic is tested in milliseconds and reused by the cross-validation repo
 
 from __future__ import annotations
 
-import csv
-import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +24,9 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-DEFAULT_CLASSES = ("WMs", "FMs", "PR")
+from gm_plugins.datasets.subjects import GM_CLASSES
+from gm_plugins.utils.io import write_csv_atomic, write_json_atomic
+
 AGGREGATIONS = ("mean", "vote")
 #: Columns of a prediction CSV before the ``score_<class>`` columns.
 CSV_COLUMNS = ("subject_id", "label", "label_name", "predicted", "predicted_name", "num_windows")
@@ -165,7 +163,7 @@ def classification_metrics(
     labels: Sequence[int],
     predicted: Sequence[int],
     scores: np.ndarray,
-    class_names: Sequence[str] = DEFAULT_CLASSES,
+    class_names: Sequence[str] = GM_CLASSES,
 ) -> dict:
     """Accuracy, macro precision/recall/F1, per-class F1, MCC, Cohen's kappa, ROC-AUC, confusion.
 
@@ -224,7 +222,7 @@ def _cohen_kappa(labels: np.ndarray, predicted: np.ndarray, class_indices: list[
 def write_subject_predictions(
     path: str | Path,
     predictions: Sequence[SubjectPrediction],
-    class_names: Sequence[str] = DEFAULT_CLASSES,
+    class_names: Sequence[str] = GM_CLASSES,
     metrics: Mapping | None = None,
     aggregation: str = "mean",
 ) -> Path:
@@ -250,30 +248,21 @@ def write_subject_predictions(
         }
         for p in predictions
     ]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", newline="") as stream:
-            if suffix == ".json":
-                document = {
-                    "classes": list(class_names),
-                    "aggregation": aggregation,
-                    "subjects": records,
-                    "metrics": _json_safe(dict(metrics or {})),
-                }
-                json.dump(document, stream, indent=2)
-            else:
-                writer = csv.writer(stream)
-                writer.writerow([*CSV_COLUMNS, *(f"score_{name}" for name in class_names)])
-                for record in records:
-                    writer.writerow(
-                        [record[key] for key in CSV_COLUMNS]
-                        + [f"{s:.6g}" for s in record["scores"]]
-                    )
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    if suffix == ".json":
+        document = {
+            "classes": list(class_names),
+            "aggregation": aggregation,
+            "subjects": records,
+            "metrics": _json_safe(dict(metrics or {})),
+        }
+        write_json_atomic(path, document, indent=2)
+    else:
+        header = [*CSV_COLUMNS, *(f"score_{name}" for name in class_names)]
+        rows = (
+            [record[key] for key in CSV_COLUMNS] + [f"{s:.6g}" for s in record["scores"]]
+            for record in records
+        )
+        write_csv_atomic(path, header, rows)
     return path
 
 

@@ -19,7 +19,6 @@ import csv
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,17 +188,6 @@ def fold_overrides(cfg: Mapping, folds_file: str | os.PathLike, run: FoldRun) ->
             }
         )
     return overrides
-
-
-def write_json_atomically(path: str | os.PathLike, content: object) -> Path:
-    """Write JSON through a temporary file and a rename: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(handle, "w") as stream:
-        json.dump(content, stream, indent=1)
-    os.replace(tmp, path)
-    return path
 
 
 def read_result(work_dir: str | os.PathLike, run: FoldRun) -> dict | None:

@@ -9,9 +9,9 @@ from mmaction.registry import METRICS
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 
+from ..datasets.subjects import GM_CLASSES
 from .aggregation import (
     AGGREGATIONS,
-    DEFAULT_CLASSES,
     aggregate_by_subject,
     classification_metrics,
     mean_cross_entropy,
@@ -99,7 +99,7 @@ class SubjectMetric(BaseMetric):
 
     def compute_metrics(self, results: list) -> dict:
         """Aggregate the windows per infant and compute both levels' metrics."""
-        class_names = tuple((self.dataset_meta or {}).get("classes", DEFAULT_CLASSES))
+        class_names = tuple((self.dataset_meta or {}).get("classes", GM_CLASSES))
         scores = np.stack([r["scores"] for r in results])
         if scores.shape[1] != len(class_names):
             raise ValueError(

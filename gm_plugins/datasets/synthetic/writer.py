@@ -1,89 +1,49 @@
-"""Atomic writers: every file appears under its final name only once it is complete.
+"""The generator's files (videos, ground truth, images, tables), each written atomically.
 
-A temporary sibling (``.<name>.<pid>.tmp``) is written first and moved into place with os.replace,
-so a killed run never leaves a half-written file that looks finished; a rerun deletes the
-temporaries of runs that were killed (:func:`remove_stale_temporaries`).
+Built on :mod:`gm_plugins.utils.io`: every file appears under its final name only once it is
+complete, and a rerun deletes the temporaries of runs that were killed
+(:func:`remove_stale_temporaries`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import csv
-import io
-import json
 import os
 import zipfile
-from collections.abc import Iterable, Iterator
-from pathlib import Path
+from collections.abc import Iterable
 
 import av
 import cv2
 import numpy as np
 
+from gm_plugins.utils.io import (
+    TEMPORARY_SUFFIX,
+    atomic_path,
+    remove_stale_temporaries,
+    write_bytes_atomic,
+    write_csv_atomic,
+    write_json_atomic,
+)
+
+__all__ = [
+    "TEMPORARY_SUFFIX",
+    "atomic_path",
+    "encode_video",
+    "remove_stale_temporaries",
+    "write_bytes",
+    "write_csv",
+    "write_json",
+    "write_npz",
+    "write_png",
+    "write_video",
+]
+
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
-TEMPORARY_SUFFIX = ".tmp"
 
 
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; move it to ``path`` when the block succeeds."""
-    final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    temporary = final.with_name(f".{final.name}.{os.getpid()}{TEMPORARY_SUFFIX}")
-    try:
-        yield temporary
-        os.replace(temporary, final)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
-    """Delete temporaries under ``folder`` left by processes that no longer run (a killed run).
-
-    Temporaries of a live process (``.<name>.<pid>.tmp``) are kept; returns the deleted paths.
-    """
-    removed = []
-    for path in Path(folder).rglob(f".*{TEMPORARY_SUFFIX}"):
-        pid = path.name.removesuffix(TEMPORARY_SUFFIX).rpartition(".")[2]
-        if pid.isdigit() and _is_running(int(pid)):
-            continue
-        path.unlink(missing_ok=True)
-        removed.append(path)
-    return removed
-
-
-def _is_running(pid: int) -> bool:
-    """Whether process ``pid`` exists and has not ended (a zombie awaiting its reaper has)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by someone else
-        return True
-    try:  # Linux: a killed worker stays a zombie until its new parent reaps it, which can be slow
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except FileNotFoundError:
-        return not Path("/proc/self").exists()  # with /proc, a missing entry means reaped
-    except (OSError, IndexError):
-        return True
-    return state != "Z"
-
-
-def write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    with atomic_path(path) as temporary:
-        temporary.write_bytes(data)
-
-
-def write_json(path: str | os.PathLike, obj) -> None:
-    write_bytes(path, (json.dumps(obj, indent=1) + "\n").encode())
-
-
-def write_csv(path: str | os.PathLike, header: list[str], rows: Iterable[Iterable]) -> None:
-    buffer = io.StringIO()
-    table = csv.writer(buffer, lineterminator="\n")
-    table.writerow(header)
-    table.writerows(rows)
-    write_bytes(path, buffer.getvalue().encode())
+# The generator's names for the shared atomic writers.
+write_bytes = write_bytes_atomic
+write_json = write_json_atomic
+write_csv = write_csv_atomic
 
 
 def write_npz(path: str | os.PathLike, **arrays) -> None:
