@@ -4,7 +4,7 @@ from .backbones import C3DFeatures
 from .data_preprocessors import TwoStreamDataPreprocessor, flip_horizontally
 from .fusion import BaseFusion, ConcatConvFusion, LateFusion, LSTMFusion, PoolFusion, SumFusion
 from .heads import FusionClsHead
-from .recognizers import STREAM_LAYOUTS, TwoStreamRecognizer
+from .recognizers import STREAM_LAYOUTS, MultiStreamRecognizer
 
 __all__ = [
     "STREAM_LAYOUTS",
@@ -14,9 +14,9 @@ __all__ = [
     "FusionClsHead",
     "LSTMFusion",
     "LateFusion",
+    "MultiStreamRecognizer",
     "PoolFusion",
     "SumFusion",
     "TwoStreamDataPreprocessor",
-    "TwoStreamRecognizer",
     "flip_horizontally",
 ]

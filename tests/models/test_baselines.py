@@ -11,10 +11,10 @@ from mmengine.optim import OptimWrapper
 from torch import nn
 
 from gm_plugins.models.backbones import c3d_output_size
-from tests.models.tiny_models import TINY_RESNET, build, raw_batch, two_stream_config
+from tests.models.tiny_models import TINY_RESNET, build, raw_batch, recognizer_config
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-#: The baselines built on TwoStreamRecognizer (configs/baselines holds others too, e.g. ST-GCN).
+#: The baselines built on MultiStreamRecognizer (configs/baselines holds others too, e.g. ST-GCN).
 RGB_BASELINES = ("c3d", "tsn-rgb", "cnn-lstm")
 BASELINE_CONFIGS = sorted(
     path for baseline in RGB_BASELINES for path in (CONFIGS / "baselines").glob(f"{baseline}_*.py")
@@ -179,7 +179,7 @@ TINY_BASELINES = {
 @pytest.mark.parametrize("name", sorted(TINY_BASELINES))
 def test_tiny_baseline_trains(name):
     backbone, fusion, width, layout, watched = TINY_BASELINES[name]
-    cfg = two_stream_config(
+    cfg = recognizer_config(
         backbone, None, fusion, head_channels=width, rgb_input=layout, data_preprocessor=NO_FLIP
     )
     torch.manual_seed(0)

@@ -11,14 +11,15 @@ from mmaction.structures import ActionDataSample
 from mmengine.config import Config
 from torch.utils.data import Dataset
 
-from tests.models.tiny_models import TINY_RESNET, two_stream_config
+from gm_plugins.datasets.subjects import GM_CLASSES
+from tests.models.tiny_models import TINY_RESNET, recognizer_config
 
 
 @DATASETS.register_module(force=True)
 class ToyTwoStreamWindows(Dataset):
     """``num_subjects`` infants x ``windows_per_subject`` windows packed like the GM dataset."""
 
-    metainfo = dict(classes=("WMs", "FMs", "PR"))
+    metainfo = dict(classes=GM_CLASSES)
 
     def __init__(self, num_subjects: int = 3, windows_per_subject: int = 2, **kwargs) -> None:
         self.num_subjects, self.windows_per_subject = num_subjects, windows_per_subject
@@ -33,13 +34,13 @@ class ToyTwoStreamWindows(Dataset):
         flow = torch.rand(3, 2, 32, 32, generator=generator) * 2 - 1
         sample = ActionDataSample(
             metainfo=dict(subject_id=f"infant{subject}", window_index=window)
-        ).set_gt_label(subject % 3)
+        ).set_gt_label(subject % len(GM_CLASSES))
         return dict(inputs=dict(rgb=rgb, flow=flow), data_samples=sample)
 
 
 def _runner_config(work_dir: str, out_file: str) -> Config:
     fusion = dict(type="ConcatConvFusion", in_channels=dict(rgb=128, flow=128), out_channels=64)
-    model = two_stream_config(TINY_RESNET, dict(TINY_RESNET, in_channels=6), fusion, 64)
+    model = recognizer_config(TINY_RESNET, dict(TINY_RESNET, in_channels=6), fusion, 64)
     loader = dict(
         batch_size=2,
         num_workers=0,
@@ -90,4 +91,4 @@ def test_runner_trains_validates_and_tests_with_subject_metric(tmp_path):
     assert len(metrics["subject/confusion_matrix"]) == 3
     subjects = json.loads(out_file.read_text())["subjects"]
     assert [s["subject_id"] for s in subjects] == ["infant0", "infant1", "infant2"]
-    assert [s["label_name"] for s in subjects] == ["WMs", "FMs", "PR"]
+    assert [s["label_name"] for s in subjects] == list(GM_CLASSES)

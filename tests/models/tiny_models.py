@@ -1,4 +1,4 @@
-"""Tiny two-stream model configs and batches, small enough for CPU tests in milliseconds."""
+"""Tiny recognizer configs (one or two streams) and batches, small enough for CPU tests."""
 
 from __future__ import annotations
 
@@ -41,16 +41,16 @@ TINY_RESNET3D = dict(
 TINY_HEAD = dict(type="FusionClsHead", num_classes=3, dropout_ratio=0.0, average_clips="prob")
 
 
-def two_stream_config(
+def recognizer_config(
     rgb_backbone: dict | None = None,
     flow_backbone: dict | None = None,
     fusion: dict | None = None,
     head_channels: int = 128,
     **kwargs,
 ) -> ConfigDict:
-    """A ``TwoStreamRecognizer`` config with the given parts and a ``FusionClsHead``."""
+    """A ``MultiStreamRecognizer`` config with the given parts and a ``FusionClsHead``."""
     cfg = dict(
-        type="TwoStreamRecognizer",
+        type="MultiStreamRecognizer",
         rgb_backbone=copy.deepcopy(rgb_backbone),
         flow_backbone=copy.deepcopy(flow_backbone),
         fusion=copy.deepcopy(fusion),

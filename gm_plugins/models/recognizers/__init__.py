@@ -1,5 +1,5 @@
 """Recognizers of gm_plugins."""
 
-from .two_stream import STREAM_LAYOUTS, TwoStreamRecognizer
+from .multi_stream import STREAM_LAYOUTS, MultiStreamRecognizer
 
-__all__ = ["STREAM_LAYOUTS", "TwoStreamRecognizer"]
+__all__ = ["STREAM_LAYOUTS", "MultiStreamRecognizer"]

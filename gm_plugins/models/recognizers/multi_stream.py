@@ -1,4 +1,8 @@
-"""The two-stream recognizer: RGB and optical-flow streams fused at the feature-map level."""
+"""The stream recognizer: an RGB stream, an optical-flow stream or both, fused and classified.
+
+With both streams it is the paper's two-stream network (feature maps fused by a fusion module);
+with one it is a one-stream baseline (TSN on RGB, C3D, CNN + LSTM, a flow-only ablation).
+"""
 
 from __future__ import annotations
 
@@ -84,12 +88,13 @@ def arrange_stream_feature(
 
 
 @MODELS.register_module()
-class TwoStreamRecognizer(BaseRecognizer):
-    """Spatial (RGB) and temporal (optical flow) streams, a fusion module and a head.
+class MultiStreamRecognizer(BaseRecognizer):
+    """Spatial (RGB) and/or temporal (optical flow) streams, a fusion module and a head.
 
     Inputs, as :class:`TwoStreamDataPreprocessor` gives them: ``dict(rgb=(N, T, 3, H, W),
-    flow=(N, L, 2, H, W))``. Each stream's backbone gives a feature map, the fusion module
-    turns the maps into one (N, C) feature and the head classifies it.
+    flow=(N, L, 2, H, W))``, or only the key of the one stream a baseline has. Each stream's
+    backbone gives a feature map, the fusion module turns the maps into one (N, C) feature and
+    the head classifies it. Configs may name it ``TwoStreamRecognizer`` too (same class).
 
     Args:
         rgb_backbone (dict, optional): Any registered 2D or 3D backbone for the RGB frames;
@@ -155,12 +160,12 @@ class TwoStreamRecognizer(BaseRecognizer):
             self.add_module(f"{stream}_backbone", backbone)
             self.stream_layouts[stream] = layout
         if not self.stream_layouts:
-            raise ValueError("TwoStreamRecognizer needs rgb_backbone, flow_backbone or both")
+            raise ValueError("MultiStreamRecognizer needs rgb_backbone, flow_backbone or both")
 
         self.fusion = self._build_fusion(fusion)
         if cls_head is None:
             raise ValueError(
-                "TwoStreamRecognizer needs a cls_head, e.g. dict(type='FusionClsHead')"
+                "MultiStreamRecognizer needs a cls_head, e.g. dict(type='FusionClsHead')"
             )
         check_registered(cls_head, "cls_head")
         self.cls_head = MODELS.build(copy.deepcopy(cls_head))
@@ -293,7 +298,7 @@ class TwoStreamRecognizer(BaseRecognizer):
             raise ValueError(f"stage must be 'backbone', 'fusion' or 'head', got {stage!r}")
         if not isinstance(inputs, Mapping):
             raise TypeError(
-                "TwoStreamRecognizer expects inputs=dict(rgb=..., flow=...) from "
+                "MultiStreamRecognizer expects inputs=dict(rgb=..., flow=...) from "
                 f"TwoStreamDataPreprocessor, got {type(inputs).__name__}"
             )
         feats = {}
@@ -318,3 +323,7 @@ class TwoStreamRecognizer(BaseRecognizer):
         if stage == "fusion":
             return fused, {}
         return self.cls_head(fused), {}
+
+
+# The name configs used before the recognizer also ran one-stream baselines: the same class.
+MODELS.register_module(name="TwoStreamRecognizer", module=MultiStreamRecognizer)
