@@ -1,6 +1,6 @@
 # gm_plugins: `make demo` runs the main job, `make test` the checks. Both install first.
-# `make table1`, `make confounding` and `make preprocessing` run the benchmarks
-# (tools/run_benchmark.py).
+# `make demo`, `make table1`, `make confounding` and `make preprocessing` run the experiments of
+# tools/run_benchmark.py (listed in gm_plugins/apis/experiments.py).
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.gm_plugins-installed
@@ -16,7 +16,7 @@ $(STAMP): $(REQS)
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) tools/demo.py --work-dir $(DEMO_DIR)
+	$(PY) tools/run_benchmark.py demo --work-dir $(DEMO_DIR)
 
 table1: $(STAMP)
 	$(PY) tools/run_benchmark.py table1

@@ -275,3 +275,24 @@ def _json_safe(value):
     if isinstance(value, (list, tuple)):
         return [_json_safe(v) for v in value]
     return value
+
+
+def levels_table(metrics: Mapping, keys: Sequence[str]) -> str:
+    """Infant-level and window-level values of ``keys`` side by side, as a Markdown table.
+
+    Args:
+        metrics: :class:`~gm_plugins.evaluation.SubjectMetric` keys (``subject/<key>``,
+            ``window/<key>``, ``subject/num_subjects``, ``window/num_windows``).
+    """
+    import pandas as pd
+
+    infants = f"infant ({metrics['subject/num_subjects']})"
+    windows = f"window ({metrics['window/num_windows']})"
+    table = pd.DataFrame(
+        {
+            "metric": list(keys),
+            infants: [metrics[f"subject/{key}"] for key in keys],
+            windows: [metrics[f"window/{key}"] for key in keys],
+        }
+    )
+    return table.to_markdown(index=False, floatfmt=".3f")

@@ -1,32 +1,27 @@
-"""The shipped benchmarks name configs and caches that exist and agree with each other."""
+"""The shipped experiments name configs and caches that exist and agree with each other."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 from mmengine.config import Config
 
+from gm_plugins.apis import experiments
+from gm_plugins.apis.experiments import experiment_models
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# Loaded by path: putting tools/ on sys.path would shadow the standard library's `test`.
-_spec = importlib.util.spec_from_file_location(
-    "run_benchmark", REPO_ROOT / "tools" / "run_benchmark.py"
-)
-run_benchmark = importlib.util.module_from_spec(_spec)
-sys.modules["run_benchmark"] = run_benchmark  # dataclasses look their module up
-_spec.loader.exec_module(run_benchmark)
 
 
-@pytest.mark.parametrize("name", sorted(run_benchmark.EXPERIMENTS))
+@pytest.mark.parametrize("name", sorted(experiments.EXPERIMENTS))
 def test_every_config_reads_a_cache_the_experiment_prepares(name):
-    experiment = run_benchmark.EXPERIMENTS[name]
+    experiment = experiments.EXPERIMENTS[name]
     prepared = {f"{root}/{cache}" for root, cache in experiment.caches}
     for root, cache in experiment.caches:
-        assert (REPO_ROOT / run_benchmark.CHAINS[cache]).is_file()
-        assert root in run_benchmark.DATASETS
-    for config in experiment.configs:
+        assert (REPO_ROOT / experiments.CHAINS[cache]).is_file()
+        assert root in experiments.DATASETS
+    classifier = (experiment.classifier,) if experiment.classifier else ()
+    for config in experiment.configs + classifier:
         cfg = Config.fromfile(REPO_ROOT / config)
         for loader in ("train_dataloader", "val_dataloader", "test_dataloader"):
             dataset = cfg[loader]["dataset"]
@@ -35,9 +30,9 @@ def test_every_config_reads_a_cache_the_experiment_prepares(name):
 
 
 def test_confounding_trains_on_confounded_infants_and_tests_on_independent_ones():
-    experiment = run_benchmark.EXPERIMENTS["confounding"]
-    assert "--confound" in run_benchmark.DATASETS["data/gm_confound"]
-    assert "--confound" not in run_benchmark.DATASETS["data/gm_synthetic"]  # default 0
+    experiment = experiments.EXPERIMENTS["confounding"]
+    assert "--confound" in experiments.DATASETS["data/gm_confound"]
+    assert "--confound" not in experiments.DATASETS["data/gm_synthetic"]  # default 0
     caches = set()
     for config in experiment.configs:
         cfg = Config.fromfile(REPO_ROOT / config)
@@ -62,12 +57,13 @@ def _final_checkpoint(config: str) -> str:
 
 
 def test_preprocessing_scores_the_models_it_trains_on_infants_they_never_saw():
-    experiment = run_benchmark.EXPERIMENTS["preprocessing"]
+    experiment = experiments.EXPERIMENTS["preprocessing"]
     steps = {
         step["type"]: step
         for step in Config.fromfile(REPO_ROOT / experiment.pipeline).preprocess_pipeline
     }
-    trained = list(experiment.models)
+    trained = [(m.config, m.checkpoint) for m in experiment_models(experiment, REPO_ROOT)]
+    assert len(trained) == 3  # segmentation, pose, pose fine-tuned from it
     for step in ("BackgroundRemoval", "PoseAlignment"):
         assert (steps[step]["config"], steps[step]["checkpoint"]) in trained
     for position, (config, checkpoint) in enumerate(trained):
@@ -76,9 +72,24 @@ def test_preprocessing_scores_the_models_it_trains_on_infants_they_never_saw():
         cfg = Config.fromfile(REPO_ROOT / config)
         # trained on the extra infants (p*) of a dataset the experiment makes
         root = Path(cfg.train_dataloader.dataset.data_root).parent
-        assert str(root) in experiment.datasets and str(root) in run_benchmark.DATASETS
+        assert str(root) in experiment.datasets and str(root) in experiments.DATASETS
         # a model that starts from another one is trained after it
         if cfg.get("load_from"):
             assert cfg.load_from in [c for _, c in trained[:position]]
     # scored on the recorded infants (s*) of the default dataset
     assert "data/gm_synthetic" in experiment.datasets and not experiment.configs
+
+
+def test_the_demo_trains_the_models_its_chain_loads_and_tests_on_the_cache_it_makes():
+    demo = experiments.EXPERIMENTS["demo"]
+    chain = Config.fromfile(REPO_ROOT / experiments.CHAINS["cache_demo"])
+    models = experiment_models(demo, REPO_ROOT)
+    assert [(m.role, m.config, m.checkpoint) for m in models] == [
+        ("segmentation", chain.seg_config, chain.seg_checkpoint),
+        ("pose", chain.pose_config, chain.pose_checkpoint),
+    ]
+    assert demo.caches == (("data/gm_synthetic", "cache_demo"),) and demo.staged
+    assert demo.classifier in experiments.EXPERIMENTS["table1"].configs
+    # the cross-validated experiments use the demo's models for their demo-size caches
+    for name in ("table1", "confounding"):
+        assert experiment_models(experiments.EXPERIMENTS[name], REPO_ROOT) == models

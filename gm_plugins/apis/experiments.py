@@ -1,0 +1,363 @@
+"""The shipped experiments (``make demo``, ``make table1``, ``make confounding``,
+``make preprocessing``) and the driver that runs them: tools/run_benchmark.py and tools/demo.py
+parse arguments and call :func:`run_experiment`.
+
+* ``demo``: the main job on synthetic infants: data, preprocessing models, cache, the
+  two-stream classifier trained once and tested on held-out infants, metrics and figures.
+  Its stages keep marker files (``WORK/stages/<stage>.done``), so a second run reuses the
+  stages that finished; delete a marker to redo that stage.
+* ``table1``: the paper's Table 1 protocol on the synthetic default dataset (48 infants,
+  environment independent of class): stratified 5-fold cross-validation by infant of the
+  two-stream model, its ablations (only spatial, only temporal, late fusion, without
+  background removal, without alignment) and the baselines (C3D, TSN, CNN + LSTM, ST-GCN).
+* ``confounding``: the paper's central claim. Training infants (data/gm_confound) are
+  recorded in environments tied to their class; the test infants (all of data/gm_synthetic)
+  are not. The two-stream model is cross-validated on the confounded infants with and without
+  background removal and alignment, and every fold's model is tested on the independent ones.
+* ``preprocessing``: the preprocessing networks against the ground truth. The evaluation-grade
+  segmentation and pose models train on the extra infants of data/gm_preprocessing (and the
+  pose model first on those of data/gm_synthetic); tools/evaluate_preprocessing.py then scores
+  mask IoU, PCK and alignment on the 48 infants of data/gm_synthetic, which they never saw.
+
+Every step runs the command a user would run by hand (printed first) and skips work that is
+already done. The preprocessing models an experiment trains, and their checkpoints, are read from
+its preprocessing configs (the steps' ``config``/``checkpoint`` and a model config's
+``load_from``), so they are named in one place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..utils.config import PREPROCESS_SCOPES, load_config
+from ..utils.processes import (
+    CommandError,
+    Stage,
+    python_command,
+    run_command,
+    run_stage,
+    run_stages_in_parallel,
+    threads_env,
+)
+
+PREPROCESS = "configs/preprocess"
+GM = "configs/gm"
+BASELINES = "configs/baselines"
+CONFOUNDING = "configs/confounding"
+
+#: Dataset folder -> tools/make_synthetic_dataset.py arguments (besides --out and --workers).
+DATASETS = {
+    "data/gm_synthetic": ["--subjects", "48", "--prep-subjects", "240", "--prep-frames", "6"],
+    "data/gm_confound": ["--subjects", "48", "--seed", "1", "--confound", "1.0",
+                         "--prep-subjects", "0"],
+    "data/gm_preprocessing": ["--subjects", "3", "--prep-subjects", "1200", "--prep-frames", "3"],
+}  # fmt: skip
+#: Cache folder name -> preprocessing config (all at the demo's 64 px).
+CHAINS = {
+    "cache_demo": f"{PREPROCESS}/preprocess_unet-seg_res18-pose_farneback-k30-s3.75-64_demo.py",
+    "cache_demo_no-bg": f"{PREPROCESS}/preprocess_unet-seg_res18-pose_farneback-k30-s3.75-64_"
+    "no-background-removal_demo.py",
+    "cache_demo_no-align": f"{PREPROCESS}/preprocess_unet-seg_farneback-64_no-alignment_demo.py",
+    "cache_demo_none": f"{PREPROCESS}/preprocess_farneback-64_no-background-removal_"
+    "no-alignment_demo.py",
+    "cache_demo_skeleton": f"{PREPROCESS}/preprocess_unet-seg_res18-pose_farneback-k5-s3.75-64_"
+    "skeleton_demo.py",
+}
+EVALUATION_PIPELINE = (
+    f"{PREPROCESS}/preprocess_unet-c16-seg_res18-192-pose_farneback-k30-s3.75-112_synthetic.py"
+)
+DEMO_CLASSIFIER = f"{GM}/two-stream_r18-3stage-concat-fusion_demo_gm-synthetic.py"
+#: What each model-loading preprocessing step's model is called in stage names.
+MODEL_ROLES = {"BackgroundRemoval": "segmentation", "PoseAlignment": "pose"}
+#: Metrics of the demo's test table, infant and window level.
+SUMMARY_KEYS = ("accuracy", "precision", "recall", "f1", "mcc", "kappa", "roc_auc")
+
+
+@dataclass(frozen=True)
+class Model:
+    """A preprocessing model tools/train.py trains from ``config`` into ``checkpoint``."""
+
+    config: str
+    checkpoint: str
+    role: str
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """What an experiment prepares and runs.
+
+    Attributes:
+        configs: classifier configs cross-validated (tools/cross_validate.py).
+        caches: (data root, cache folder name) pairs preprocessed with :data:`CHAINS`.
+        datasets: datasets made besides the caches' data roots.
+        pipeline: a preprocessing config scored against the ground truth of data/gm_synthetic.
+        classifier: a classifier config trained once on its own split and tested (the demo).
+        staged: the demo's way of running: stages with markers under ``WORK/stages``, one
+            thread per process, independent models trained side by side with logs, progress
+            bars shown.
+    """
+
+    configs: tuple[str, ...] = ()
+    caches: tuple[tuple[str, str], ...] = ()
+    datasets: tuple[str, ...] = ()
+    pipeline: str | None = None
+    classifier: str | None = None
+    staged: bool = False
+
+    @property
+    def chains(self) -> tuple[str, ...]:
+        """The preprocessing configs whose models the experiment needs, in order."""
+        chains = [CHAINS[name] for _, name in self.caches]
+        chains += [self.pipeline] if self.pipeline else []
+        return tuple(dict.fromkeys(chains))
+
+    @property
+    def data_roots(self) -> list[str]:
+        """Every dataset the experiment reads, sorted."""
+        return sorted({root for root, _ in self.caches} | set(self.datasets))
+
+
+EXPERIMENTS = {
+    "demo": Experiment(
+        caches=(("data/gm_synthetic", "cache_demo"),), classifier=DEMO_CLASSIFIER, staged=True
+    ),
+    "table1": Experiment(
+        configs=(
+            DEMO_CLASSIFIER,
+            f"{GM}/spatial-only_r18-3stage_demo_gm-synthetic.py",
+            f"{GM}/temporal-only_r18-3stage_demo_gm-synthetic.py",
+            f"{GM}/two-stream_r18-3stage-late-fusion_demo_gm-synthetic.py",
+            f"{GM}/two-stream_r18-3stage-concat-fusion_no-background-removal_demo_gm-synthetic.py",
+            f"{GM}/two-stream_r18-3stage-concat-fusion_no-alignment_demo_gm-synthetic.py",
+            f"{BASELINES}/c3d_base16_demo_gm-synthetic.py",
+            f"{BASELINES}/tsn-rgb_r18-3stage_demo_gm-synthetic.py",
+            f"{BASELINES}/cnn-lstm_r18-3stage_demo_gm-synthetic.py",
+            f"{BASELINES}/stgcn-c16-s6_joint-motion_5s-windows_demo_gm-synthetic.py",
+        ),
+        caches=tuple(
+            ("data/gm_synthetic", name)
+            for name in (
+                "cache_demo",
+                "cache_demo_no-bg",
+                "cache_demo_no-align",
+                "cache_demo_skeleton",
+            )
+        ),
+    ),
+    "confounding": Experiment(
+        configs=tuple(
+            f"{CONFOUNDING}/two-stream_r18-3stage-concat-fusion{variant}_demo_gm-confound.py"
+            for variant in ("", "_no-preprocessing", "_no-background-removal", "_no-alignment")
+        ),
+        caches=tuple(
+            (root, name)
+            for root in ("data/gm_confound", "data/gm_synthetic")
+            for name in ("cache_demo", "cache_demo_no-bg", "cache_demo_no-align", "cache_demo_none")
+        ),
+    ),
+    "preprocessing": Experiment(
+        datasets=("data/gm_synthetic", "data/gm_preprocessing"), pipeline=EVALUATION_PIPELINE
+    ),
+}
+
+
+def model_config_of(checkpoint: str) -> str:
+    """The config tools/train.py trains ``work_dirs/<name>/<file>.pth`` from."""
+    return f"{PREPROCESS}/{Path(checkpoint).parent.name}.py"
+
+
+def chain_models(chain: str | os.PathLike, root: str | os.PathLike = ".") -> list[Model]:
+    """The models a preprocessing config loads, in training order.
+
+    A model whose config starts from another model's checkpoint (``load_from`` under
+    ``work_dirs/``) comes after that model.
+    """
+    root = Path(root)
+    cfg = load_config(root / chain, scopes=PREPROCESS_SCOPES, required=("preprocess_pipeline",))
+    models: list[Model] = []
+    for step in cfg.preprocess_pipeline:
+        if step.get("config") and step.get("checkpoint") and step["type"] in MODEL_ROLES:
+            _add_with_prerequisites(
+                models, Model(step["config"], step["checkpoint"], MODEL_ROLES[step["type"]]), root
+            )
+    return models
+
+
+def _add_with_prerequisites(models: list[Model], model: Model, root: Path) -> None:
+    start_from = load_config(root / model.config).get("load_from")
+    if start_from and Path(start_from).parts[0] == "work_dirs":
+        prerequisite = Model(model_config_of(start_from), start_from, model.role)
+        _add_with_prerequisites(models, prerequisite, root)
+    if model not in models:
+        models.append(model)
+
+
+def experiment_models(experiment: Experiment, root: str | os.PathLike = ".") -> list[Model]:
+    """Every preprocessing model of the experiment's chains, each once, in training order."""
+    models: list[Model] = []
+    for chain in experiment.chains:
+        models += [model for model in chain_models(chain, root) if model not in models]
+    return models
+
+
+@dataclass
+class Options:
+    """How to run an experiment (the tools' command-line options)."""
+
+    work_dir: Path
+    workers: int = 2
+    folds: int = 5
+    seed: int = 0
+    repeats: int = 1
+    jobs: int = 2
+
+
+class Driver:
+    """Runs one experiment's stages from the repository root ``root``."""
+
+    def __init__(self, experiment: Experiment, root: Path, options: Options) -> None:
+        self.experiment, self.root, self.options = experiment, root, options
+        self.env = threads_env(1) if experiment.staged else None
+        self.stages: list[Stage] = []
+        self.stage_dir = options.work_dir / "stages"
+        self.models = experiment_models(experiment, root)
+
+    def stage(self, name: str, key: str, script: str, *args: object) -> Stage:
+        staged = self.experiment.staged
+        stage = Stage(
+            name, python_command(script, *args), self.stage_dir / f"{key}.done" if staged else None
+        )
+        self.stages.append(stage)
+        return stage
+
+    def run(self, stage: Stage) -> None:
+        if self.experiment.staged:
+            run_stage(stage, self.env, self.root)
+        else:
+            run_command(stage.command, stage.name, cwd=self.root, announce="\n")
+
+    def prepare(self) -> None:
+        """Datasets, preprocessing models and caches the experiment reads."""
+        staged, workers = self.experiment.staged, self.options.workers
+        count = self._stage_count()
+        for root in self.experiment.data_roots:
+            if staged or not _complete(self.root / root):
+                self.run(self.stage(f"1/{count} synthetic infants" if staged else root, "data",
+                         "tools/make_synthetic_dataset.py", "--out", root, *DATASETS[root],
+                         "--workers", workers))  # fmt: skip
+        models = self.models
+        model_stages = [
+            self.stage(f"{2 + i}/{count} {model.role} model", model.role, "tools/train.py",
+                       model.config)
+            for i, model in enumerate(models)
+            if staged or not (self.root / model.checkpoint).is_file()
+        ]  # fmt: skip
+        if staged:
+            for stage in model_stages:
+                stage.log = self.options.work_dir / "logs" / f"{stage.marker.stem}.log"
+            run_stages_in_parallel(model_stages, self.env, self.root)
+        else:
+            for stage in model_stages:
+                self.run(stage)
+        for root, name in self.experiment.caches:
+            quiet = () if staged else ("--quiet",)
+            title = "preprocessing: background removal, alignment, optical flow"
+            self.run(self.stage(f"{2 + len(models)}/{count} {title}" if staged else name,
+                     "preprocess", "tools/preprocess_videos.py", CHAINS[name], "--data-root",
+                     root, "--out", f"{root}/{name}", "--workers", workers, *quiet))  # fmt: skip
+
+    def _stage_count(self) -> int:
+        """Stages of a staged run: data, models, caches, classifier and its test."""
+        experiment = self.experiment
+        return len(experiment.data_roots) + len(self.models) + len(experiment.caches) + 2
+
+    def classify(self) -> None:
+        """Train the classifier once (resumable), test it on the held-out infants, report."""
+        from .runner import best_or_last_checkpoint
+
+        count, work_dir = self._stage_count(), self.options.work_dir
+        classifier = self.experiment.classifier
+        classifier_dir = work_dir / "two_stream"
+        train_args = (classifier, "--work-dir", classifier_dir, "--resume")
+        title = f"{count - 1}/{count} two-stream classifier"
+        self.run(self.stage(title, "classifier", "tools/train.py", *train_args))
+        metrics_file = work_dir / "test_metrics.json"
+        test = self.stage(f"{count}/{count} test on held-out infants", "test", "tools/test.py",
+                          classifier, best_or_last_checkpoint(classifier_dir), "--work-dir",
+                          work_dir / "test", "--metrics-out", metrics_file)  # fmt: skip
+        test.marker.unlink(missing_ok=True)  # always re-test: it is quick and prints the table
+        self.run(test)
+        report_test(metrics_file, classifier_dir, work_dir)
+
+    def benchmark(self) -> None:
+        """Score the preprocessing pipeline and cross-validate the configs."""
+        options = self.options
+        if self.experiment.pipeline is not None:
+            self.run(self.stage("evaluate preprocessing", "evaluate",
+                     "tools/evaluate_preprocessing.py", self.experiment.pipeline,
+                     "--data-root", "data/gm_synthetic", "--out", options.work_dir))  # fmt: skip
+        if self.experiment.configs:
+            self.run(self.stage("cross-validation", "cross_validate", "tools/cross_validate.py",
+                     *self.experiment.configs, "--folds", options.folds, "--seed", options.seed,
+                     "--repeats", options.repeats, "--jobs", options.jobs, "--work-dir",
+                     options.work_dir))  # fmt: skip
+
+
+def _complete(root: Path) -> bool:
+    meta = root / "meta.json"
+    return meta.is_file() and bool(json.loads(meta.read_text()).get("complete"))
+
+
+def report_test(metrics_file: Path, classifier_dir: Path, out_dir: Path) -> None:
+    """Print the test table; write the confusion matrix and the training curve next to it."""
+    from ..datasets.subjects import GM_CLASSES
+    from ..evaluation.aggregation import levels_table
+    from .reports import plot_confusion_matrix, plot_training_curve
+
+    metrics = json.loads(metrics_file.read_text())
+    print("\nInfant-level and window-level results on held-out synthetic infants (test fold):")
+    print(levels_table(metrics, SUMMARY_KEYS))
+    matrix_png = plot_confusion_matrix(
+        metrics["subject/confusion_matrix"], GM_CLASSES, out_dir / "confusion_matrix.png",
+        "infant-level confusion (test fold)",
+    )  # fmt: skip
+    curve_png = plot_training_curve(classifier_dir, out_dir / "training_curve.png")
+    print(f"\nwrote {matrix_png} and {curve_png}")
+
+
+def run_experiment(name: str, root: str | os.PathLike, options: Options) -> int:
+    """Run experiment ``name`` from the repository root ``root``; returns the exit code.
+
+    A relative ``options.work_dir`` is taken from ``root``. A failed step is reported (its
+    command, exit code and the end of its log) and stops the experiment with exit code 1;
+    what finished is reused by the next run.
+    """
+    experiment = EXPERIMENTS[name]
+    root = Path(root).resolve()
+    if not options.work_dir.is_absolute():
+        options.work_dir = root / options.work_dir
+    driver = Driver(experiment, root, options)
+    begin = time.perf_counter()
+    try:
+        driver.prepare()
+        if experiment.classifier is not None:
+            driver.classify()
+        driver.benchmark()
+    except CommandError as error:
+        rerun = "make demo" if experiment.staged else f"make {name}"
+        print(f"\n{name}: {error}\n$ {' '.join(error.command)}\nFix it and run `{rerun}` again: "
+              "finished steps are reused.", file=sys.stderr)  # fmt: skip
+        return 1
+    if experiment.staged:
+        print("\nStage times:")
+        for stage in driver.stages:
+            print(f"  {stage.name:<64} {'reused' if stage.reused else f'{stage.seconds:.0f} s'}")
+        print(f"  {'total':<64} {time.perf_counter() - begin:.0f} s")
+    else:
+        print(f"\n{name}: {time.perf_counter() - begin:.0f} s in all")
+    return 0
