@@ -1,8 +1,8 @@
 # Top-down COCO-17 keypoints for PoseAlignment: a narrow ResNet-18 with a heatmap head, trained
 # from scratch on the synthetic dataset's mmpose/ folder (person boxes from the masks).
 #   python tools/train.py configs/preprocess/td-hm_res18-c32_dark-b16-20e_synthetic-pose-128x128.py
-default_scope = "mmpose"
-custom_imports = dict(imports=["gm_plugins"], allow_failed_imports=False)  # BlackOutBackground
+_base_ = ["mmpose::_base_/default_runtime.py"]  # hooks, visualizer, logging, default_scope
+custom_imports = dict(imports=["gm_plugins.datasets.pose_training"], allow_failed_imports=False)
 data_root = "data/gm_synthetic/mmpose/"
 input_size = (128, 128)  # (w, h): infants lie in any orientation, so their boxes are squarish
 
@@ -94,9 +94,7 @@ test_evaluator = val_evaluator
 
 # Schedule: 20 epochs of ~570 images (720 iterations), about 10 minutes on 2 shared CPU cores.
 max_epochs = 20
-train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=20)
-val_cfg = dict()
-test_cfg = dict()
+train_cfg = dict(max_epochs=max_epochs, val_interval=20)
 optim_wrapper = dict(optimizer=dict(type="AdamW", lr=2e-3, weight_decay=1e-4))
 param_scheduler = [
     dict(type="LinearLR", begin=0, end=100, start_factor=0.1, by_epoch=False),
@@ -111,22 +109,10 @@ param_scheduler = [
 ]
 
 default_hooks = dict(
-    timer=dict(type="IterTimerHook"),
-    logger=dict(type="LoggerHook", interval=20),
-    param_scheduler=dict(type="ParamSchedulerHook"),
-    checkpoint=dict(type="CheckpointHook", interval=20, max_keep_ckpts=1, save_last=True),
-    sampler_seed=dict(type="DistSamplerSeedHook"),
-    visualization=dict(type="PoseVisualizationHook", enable=False),
+    logger=dict(interval=20),
+    checkpoint=dict(interval=20, max_keep_ckpts=1, save_last=True),
 )
-env_cfg = dict(
-    cudnn_benchmark=False,
-    mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0),
-    dist_cfg=dict(backend="gloo"),
-)
-vis_backends = [dict(type="LocalVisBackend")]
-visualizer = dict(type="PoseLocalVisualizer", vis_backends=vis_backends, name="visualizer")
-log_processor = dict(type="LogProcessor", window_size=50, by_epoch=True, num_digits=6)
-log_level = "INFO"
-load_from = None
-resume = False
+# mmpose's runtime syncs BatchNorm buffers across processes every epoch; these models never did.
+custom_hooks = []
+env_cfg = dict(dist_cfg=dict(backend="gloo"))
 randomness = dict(seed=0)

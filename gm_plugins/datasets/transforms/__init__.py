@@ -17,12 +17,10 @@ from .decoding import (
 )
 from .flow import OpticalFlow
 from .openmmlab_models import CheckpointMismatchError, clear_model_cache, load_model
-from .pose_training import BlackOutBackground
 from .quality_gate import InfantPresenceGate
 
 __all__ = [
     "BackgroundRemoval",
-    "BlackOutBackground",
     "CheckpointMismatchError",
     "DecodeFrames",
     "InfantPresenceGate",

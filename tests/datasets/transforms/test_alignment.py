@@ -171,26 +171,6 @@ def test_runs_end_to_end_with_a_real_model(pose_config):
     assert "keyframe_interval=30" in repr(transform)
 
 
-def test_pose_training_can_black_out_the_background(tmp_path):
-    from gm_plugins.datasets.transforms import BlackOutBackground
-
-    image_path = tmp_path / "mmpose/images/train/a.png"
-    mask_path = tmp_path / "mmseg/ann_dir/train/a.png"
-    mask_path.parent.mkdir(parents=True)
-    mask = np.zeros((20, 30), np.uint8)
-    mask[5:15, 10:20] = 1
-    cv2.imwrite(str(mask_path), mask)
-    image = np.full((20, 30, 3), 200, np.uint8)
-    out = BlackOutBackground(prob=1.0, blur=1)(dict(img=image.copy(), img_path=str(image_path)))
-    np.testing.assert_array_equal(out["img"][..., 0] > 0, mask > 0)
-    kept = BlackOutBackground(prob=0.0)(dict(img=image.copy(), img_path=str(image_path)))
-    np.testing.assert_array_equal(kept["img"], image)
-    with pytest.raises(FileNotFoundError, match=r"b\.png"):
-        BlackOutBackground(prob=1.0)(
-            dict(img=image, img_path=str(image_path).replace("a.png", "b.png"))
-        )
-
-
 def test_pose_can_run_on_the_unmasked_frames(pose_config):
     known = np.stack([trunk_keypoints((20, 24), (44, 24))] * 2)
     results = clip()

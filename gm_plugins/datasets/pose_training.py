@@ -1,9 +1,12 @@
 """A training transform for the pose model: show it infants on black, as PoseAlignment does.
 
 PoseAlignment estimates keypoints on background-removed frames, so the pose model should see such
-frames in training too. ``BlackOutBackground`` (registered in mmpose's TRANSFORMS, used by
-``configs/preprocess/td-hm_*``) multiplies a training image by its ground-truth body mask,
-blurred like a soft mask, with probability ``prob``.
+frames in training too. ``BlackOutBackground`` (registered in mmpose's TRANSFORMS) multiplies a
+training image by its ground-truth body mask, blurred like a soft mask, with probability ``prob``.
+
+Only the pose-model configs import this module (``configs/preprocess/td-hm_*``:
+``custom_imports = dict(imports=['gm_plugins.datasets.pose_training'])``); ``import gm_plugins``
+does not, so the classifier's configs and tools never import mmpose for it.
 """
 
 from __future__ import annotations
