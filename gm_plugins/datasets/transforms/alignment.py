@@ -73,6 +73,7 @@ class PoseAlignment(BaseTransform):
         - body_boxes (optional, from :class:`BackgroundRemoval`: the pose model searches the
           keyframe's body box; a fallback centres on the union of the keyframes' boxes)
         - original_imgs (with ``pose_input='original'``)
+        - filename (optional; names the video in the fallback warning)
 
     Modified keys:
         - imgs (list of (out_size, out_size, 3) uint8), img_shape
@@ -87,22 +88,27 @@ class PoseAlignment(BaseTransform):
 
     Args:
         config (str): mmpose top-down config file.
-        checkpoint (str, optional): its weights. None only for tests (random weights).
-        device (str): where the model runs. Default 'cpu'.
-        keyframe_interval (int): estimate keypoints every this many source frames (paper: 30).
+        checkpoint (str, optional): its weights. None builds the model with random weights,
+            which only shows that a config runs. Defaults to None.
+        device (str): where the model runs. Defaults to 'cpu'.
+        keyframe_interval (int): estimate keypoints every this many source frames.
+            Defaults to 30 (the paper).
         mode (str): 'video' (one transform, the paper) or 'window' (one per window).
-        window_length (int): source frames per window in 'window' mode.
-        scale (float): crop side in trunk lengths (paper: 3.75).
-        out_size (int): side of the aligned square frames (paper: 224).
+            Defaults to 'video'.
+        window_length (int): source frames per window in 'window' mode. Defaults to 150.
+        scale (float): crop side in trunk lengths. Defaults to 3.75 (the paper).
+        out_size (int): side of the aligned square frames. Defaults to 224 (the paper).
         min_keypoint_score (float): shoulders and hips must all score above it.
-        batch_size (int): keyframes per model call.
+            Defaults to 0.3.
+        batch_size (int): keyframes per model call. Defaults to 16.
         pose_input (str): 'masked' estimates keypoints on the background-removed frames (the
             paper); 'original' on the unmasked ones (``BackgroundRemoval(keep_original=True)``),
-            which keeps alignment independent of segmentation errors.
+            which keeps alignment independent of segmentation errors. Defaults to 'masked'.
         test_time_rotations (int): 1 (off), 2 or 4: also estimate on the keyframes turned by
             180 (and 90, 270) degrees and take the per-coordinate median of the estimates
             mapped back (scores: the mean). Infants lie in any orientation, so this averages
             out orientation-dependent keypoint errors at 2 or 4 times the pose cost.
+            Defaults to 1.
     """
 
     def __init__(
@@ -371,15 +377,18 @@ class LetterboxFrames(BaseTransform):
     the camera's scale and rotation, and go to the same square size as :class:`PoseAlignment`
     gives, so the same classifier config trains on either cache.
 
-    Required keys: imgs (list of (H, W, 3) uint8).
+    Required keys:
+        - imgs (list of (H, W, 3) uint8)
 
-    Modified keys: imgs (list of (out_size, out_size, 3) uint8), img_shape.
+    Modified keys:
+        - imgs (list of (out_size, out_size, 3) uint8), img_shape
 
-    Added keys: alignment_matrix (float32 (N, 2, 3)), alignment_mode ('letterbox'),
-    alignment_fallback (None).
+    Added keys:
+        - alignment_matrix (float32 (N, 2, 3): source pixel -> output pixel, per frame)
+        - alignment_mode ('letterbox'), alignment_fallback (None)
 
     Args:
-        out_size (int): side of the output squares.
+        out_size (int): side of the output squares. Defaults to 224.
     """
 
     def __init__(self, out_size: int = 224) -> None:

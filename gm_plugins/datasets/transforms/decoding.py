@@ -408,12 +408,12 @@ class DecodeFrames(BaseTransform):
         - total_frames, original_shape, img_shape
 
     Args:
-        target_fps (float): sampled frames per second. Default 6 (the paper).
+        target_fps (float): sampled frames per second. Defaults to 6 (the paper).
         frame_step (int, optional): keep every ``frame_step``-th source frame instead; then the
             time base depends on the camera, so use it only for data of one frame rate.
-            Given, it replaces ``target_fps``.
-        backend (str): 'pyav' (decodes sequentially) or 'decord'.
-        min_frames (int): fewer kept frames raise :class:`VideoDecodeError`. Default 2.
+            Given, it replaces ``target_fps``. Defaults to None.
+        backend (str): 'pyav' (decodes sequentially) or 'decord'. Defaults to 'pyav'.
+        min_frames (int): fewer kept frames raise :class:`VideoDecodeError`. Defaults to 2.
     """
 
     def __init__(

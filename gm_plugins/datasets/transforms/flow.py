@@ -81,8 +81,10 @@ class OpticalFlow(BaseTransform):
 
     Args:
         algorithm (str): 'farneback' (the paper), 'dis' (faster) or 'tvl1' (opencv-contrib).
-        bound (float): clipping bound in pixels (paper: 20).
-        **params: settings of the algorithm; Farneback defaults to the paper's.
+            Defaults to 'farneback'.
+        bound (float): clipping bound in pixels. Defaults to 20 (the paper).
+        **params: settings of the algorithm (see :func:`make_flow_function`); Farneback's
+            default to the paper's.
     """
 
     def __init__(self, algorithm: str = "farneback", bound: float = 20.0, **params) -> None:

@@ -15,7 +15,7 @@ class InfantPresenceGate(BaseTransform):
     See :mod:`gm_plugins.datasets.quality` for the figures. A video that fails a check gets
     the fallback ``'no_infant'`` (kept in the cache, left out of training by ``GMDataset``'s
     ``exclude_fallbacks``); one that passes but could not be aligned gets
-    ``'alignment_failed'``.
+    ``'alignment_failed'``. A threshold set to None switches its check off.
 
     Required keys:
         - frame_inds, fps, sample_fps
@@ -28,16 +28,20 @@ class InfantPresenceGate(BaseTransform):
 
     Args:
         min_brightness (float | None): median grey level (0-255) of the frames must reach this.
+            Defaults to 8.
         min_mask_area (float | None): median body fraction of the frames must reach this.
+            Defaults to 0.01.
         max_mask_area_cv (float | None): body area variation (std / mean) must stay below.
+            Defaults to 0.5.
         min_keypoint_score (float | None): median keyframe mean keypoint score must reach this.
+            Defaults to 0.3.
         min_plausible_skeleton (float | None): fraction of keyframes with a plausible skeleton
-            must reach this.
+            must reach this. Defaults to 0.3.
         min_mask_compactness (float | None): median share of the body in its largest blob
-            must reach this. None switches a check off.
+            must reach this. Defaults to None.
         no_infant_model (dict | None): the fitted evidence model (``gate.json`` of
             ``tools/evaluate_quality_gate.py``); flags a video whose logit is above its
-            ``max_logit``.
+            ``max_logit``. Defaults to None.
     """
 
     def __init__(
