@@ -4,6 +4,9 @@ Importing the package applies the stack's compatibility workarounds
 (:mod:`gm_plugins.compat`) once and registers every component into MMAction2's
 registries, so configs name them with ``default_scope = 'mmaction'`` and
 ``custom_imports = dict(imports=['gm_plugins'], allow_failed_imports=False)``.
+
+The pose model's training transform is not imported here (it would import mmpose): the pose
+configs import :mod:`gm_plugins.datasets.pose_training` themselves.
 """
 
 from . import compat

@@ -27,15 +27,18 @@ class BlackOutBackground(BaseTransform):
     path, so overriding the dataset's ``data_root`` needs no change here.
 
     Required keys:
-        - img (H, W, 3) uint8, img_path
+        - img ((H, W, 3) uint8)
+        - img_path
 
     Modified keys:
-        - img
+        - img (background black with probability ``prob``)
 
     Args:
         path_replace (tuple[str, str]): (image path part, mask path part).
-        prob (float): probability of blacking out an image.
+            Defaults to ``('mmpose/images', 'mmseg/ann_dir')``.
+        prob (float): probability of blacking out an image. Defaults to 0.7.
         blur (int): odd Gaussian kernel size softening the mask edge; 1 keeps it hard.
+            Defaults to 5.
     """
 
     def __init__(

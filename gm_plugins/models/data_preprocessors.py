@@ -1,4 +1,4 @@
-"""Batching, normalisation and flip augmentation of two-stream (RGB + optical flow) inputs."""
+"""Batching, normalisation and flip augmentation of the RGB and optical-flow stream inputs."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Classification head for fused two-stream features."""
+"""Classification head for the recognizer's fused (N, C) feature, of one stream or two."""
 
 from __future__ import annotations
 
