@@ -1,12 +1,14 @@
 """Subject-level k-fold cross-validation: shared folds, per-fold results, Table-1 reports.
 
-``tools/cross_validate.py`` drives the runs; this module holds what does not need a process of
-its own: the fold files every config shares, the config overrides that select a fold, the
-per-fold result files that make a run resumable, and the report (Markdown, CSV, figures).
+:mod:`gm_plugins.apis.cross_validation` runs the folds (tools/cross_validate.py parses its
+arguments); this module holds what does not need a process of its own: the fold files every
+config shares, the config overrides that select a fold, the per-fold result files that make a
+run resumable, and the report (Markdown and CSV tables through pandas, figures).
 
 Work directory layout::
 
     W/folds/repeat<r>.json                  subject -> fold, one file per repeat (seed + r)
+    W/<config>/repeat<r>_fold<f>.py         the config of that fold (overrides applied)
     W/<config>/repeat<r>_fold<f>/           tools/train.py work dir of that fold
     W/<config>/repeat<r>_fold<f>/result.json  written last: the fold counts as done
     W/<config>/confusion_matrix.png         infant-level, summed over folds and repeats
@@ -15,7 +17,6 @@ Work directory layout::
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -24,9 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from gm_plugins.datasets.folds import save_folds, stratified_subject_folds
 from gm_plugins.datasets.subjects import GM_CLASSES, read_subjects
+from gm_plugins.utils.io import write_json_atomic, write_text_atomic
 
 #: (metric key suffix, column title) of the report, in the paper's Table 1 order first.
 REPORT_METRICS = (
@@ -69,6 +72,11 @@ class FoldRun:
 
     def result_file(self, work_dir: str | os.PathLike) -> Path:
         return self.directory(work_dir) / RESULT_FILE
+
+    def config_file(self, work_dir: str | os.PathLike) -> Path:
+        """The fold's own config, next to (not inside) its work dir: the runner dumps its
+        config into the work dir under the same file name."""
+        return self.directory(work_dir).with_suffix(".py")
 
 
 def config_name(config_path: str | os.PathLike) -> str:
@@ -224,36 +232,106 @@ def summarise(results: Sequence[Mapping], level: str = "subject") -> dict:
 
 
 def format_mean_sd(pair: tuple[float, float]) -> str:
+    """``mean ± sd`` with three decimals, ``n/a`` when there is no value."""
     mean, sd = pair
     return "n/a" if math.isnan(mean) else f"{mean:.3f} ± {sd:.3f}"
 
 
 def markdown_table(summaries: Mapping[str, dict]) -> str:
     """The paper's Table 1 layout: one row per config, mean ± sd per metric (infant level)."""
-    titles = [title for _, title in REPORT_METRICS]
-    lines = [
-        "| Method | " + " | ".join(titles) + " | Window accuracy | Runs |",
-        "|---" * (len(titles) + 3) + "|",
+    rows = [
+        {
+            "Method": name,
+            **{title: format_mean_sd(summary[key]) for key, title in REPORT_METRICS},
+            "Window accuracy": format_mean_sd(summary["window_accuracy"]),
+            "Runs": summary["num_runs"],
+        }
+        for name, summary in summaries.items()
     ]
+    return pd.DataFrame.from_records(rows).to_markdown(index=False) + "\n"
+
+
+def summary_frame(summaries: Mapping[str, dict]) -> pd.DataFrame:
+    """One row per config: ``method``, ``runs``, then ``<metric>_mean`` and ``<metric>_sd``."""
+    keys = [key for key, _ in REPORT_METRICS] + ["window_accuracy"]
+    rows = []
     for name, summary in summaries.items():
-        cells = [format_mean_sd(summary[key]) for key, _ in REPORT_METRICS]
-        cells += [format_mean_sd(summary["window_accuracy"]), str(summary["num_runs"])]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        row = {"method": name, "runs": summary["num_runs"]}
+        for key in keys:
+            row[f"{key}_mean"], row[f"{key}_sd"] = summary[key]
+        rows.append(row)
+    return pd.DataFrame.from_records(rows)
 
 
 def write_csv(path: str | os.PathLike, summaries: Mapping[str, dict]) -> Path:
-    """One row per config: ``<metric>_mean`` and ``<metric>_sd`` columns, infant level."""
-    keys = [key for key, _ in REPORT_METRICS] + ["window_accuracy"]
-    header = ["method", "runs"] + [f"{k}_{s}" for k in keys for s in ("mean", "sd")]
-    path = Path(path)
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        for name, summary in summaries.items():
-            values = [f"{v:.4f}" for k in keys for v in summary[k]]
-            writer.writerow([name, summary["num_runs"], *values])
-    return path
+    """:func:`summary_frame` as CSV (four decimals), written atomically."""
+    frame = summary_frame(summaries)
+    return write_text_atomic(path, frame.to_csv(index=False, float_format="%.4f", na_rep="nan"))
+
+
+def fold_result(run: FoldRun, seed: int, folds_file: Path, metrics: dict, seconds: float) -> dict:
+    """What ``result.json`` holds for a finished fold: provenance, then the test metrics.
+
+    ``metrics`` are tools/train.py's ``--test-after`` metrics; their ``checkpoint`` (the tested
+    one) moves to the provenance.
+    """
+    metrics = dict(metrics)
+    checkpoint = metrics.pop("checkpoint")
+    return dict(
+        config=run.config,
+        name=run.name,
+        repeat=run.repeat,
+        fold=run.fold,
+        test_fold=run.fold,
+        val_fold=run.val_fold,
+        seed=seed,
+        folds_file=str(folds_file),
+        checkpoint=str(checkpoint),
+        seconds=round(seconds, 1),
+        metrics=metrics,
+    )
+
+
+def write_report(
+    work_dir: str | os.PathLike, runs: Sequence[FoldRun], folds: int, repeats: int, seed: int
+) -> str:
+    """Report of the finished folds (Markdown, CSV, per-fold JSON, figures); returns the table.
+
+    Writes ``report.md``, ``report.csv``, ``folds.json`` (every finished fold's result, by
+    config), ``<config>/confusion_matrix.png`` and ``comparison.png`` under ``work_dir``.
+    """
+    from gm_plugins.apis.reports import plot_confusion_matrix
+
+    work_dir = Path(work_dir)
+    by_config: dict[str, list[dict]] = {}
+    for run in runs:
+        result = read_result(work_dir, run)
+        by_config.setdefault(run.name, [])
+        if result is not None:
+            by_config[run.name].append(result)
+    summaries = {name: summarise(results) for name, results in by_config.items() if results}
+    if not summaries:
+        return "no finished folds yet\n"
+    table = markdown_table(summaries)
+    expected = folds * repeats
+    missing = {n: expected - len(r) for n, r in by_config.items() if len(r) < expected}
+    header = (
+        f"# Cross-validation: {folds} folds by infant x {repeats} repeat(s), seed {seed}\n\n"
+        "Infant-level metrics, mean ± sample sd over folds; the checkpoint of each fold is "
+        "chosen on its validation fold.\n\n"
+    )
+    note = "".join(f"\n{name}: {n} fold(s) not finished\n" for name, n in missing.items())
+    write_text_atomic(work_dir / "report.md", header + table + note)
+    write_csv(work_dir / "report.csv", summaries)
+    write_json_atomic(work_dir / "folds.json", by_config)
+    for name, summary in summaries.items():
+        if summary["confusion_matrix"] is not None:
+            plot_confusion_matrix(
+                summary["confusion_matrix"], GM_CLASSES, work_dir / name / "confusion_matrix.png",
+                f"{name[:40]}\ninfants, summed over {summary['num_runs']} folds",
+            )  # fmt: skip
+    plot_comparison(work_dir / "comparison.png", summaries)
+    return table + note
 
 
 def plot_comparison(

@@ -143,6 +143,11 @@ def result(accuracy, mcc, matrix):
     return dict(metrics=metrics)
 
 
+def markdown_rows(table: str) -> list[list[str]]:
+    """The cells of a Markdown pipe table, stripped, one list per line."""
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in table.splitlines()]
+
+
 def test_summary_table_and_csv(tmp_path):
     results = [
         result(1.0, 1.0, [[1, 0, 0], [0, 1, 0], [0, 0, 1]]),
@@ -156,11 +161,38 @@ def test_summary_table_and_csv(tmp_path):
     assert summary["confusion_matrix"] == [[2, 1, 0], [1, 2, 0], [0, 0, 3]]
     assert summary["window_accuracy"][0] == pytest.approx(0.35)
     table = cv.markdown_table({"two-stream": summary})
-    assert table.splitlines()[0].startswith("| Method | Accuracy | MCC | Precision | Recall")
-    assert "| two-stream | 0.700 ± 0.265 | 0.600 ± 0.566 |" in table
+    header, rule, row = markdown_rows(table)
+    assert header == ["Method", "Accuracy", "MCC", "Precision", "Recall", "F1", "Kappa",
+                      "Window accuracy", "Runs"]  # fmt: skip
+    assert all(set(cell) <= set(":-") for cell in rule)
+    assert row[:3] == ["two-stream", "0.700 ± 0.265", "0.600 ± 0.566"]
+    assert row[-2:] == ["0.350 ± 0.132", "3"]
     path = cv.write_csv(tmp_path / "report.csv", {"two-stream": summary})
     rows = list(csv.DictReader(path.open()))
     assert rows[0]["method"] == "two-stream" and rows[0]["runs"] == "3"
     assert float(rows[0]["accuracy_mean"]) == pytest.approx(0.7)
     png = cv.plot_comparison(tmp_path / "comparison.png", {"a": summary, "b": summary})
     assert png.stat().st_size > 1000
+
+
+def test_the_report_covers_finished_folds_and_names_missing_ones(tmp_path):
+    runs = cv.plan_runs(["configs/a.py", "configs/b.py"], num_folds=2, repeats=1)
+    metrics = result(0.5, 0.25, [[1, 0, 0], [1, 0, 0], [0, 0, 1]])["metrics"]
+    metrics["checkpoint"] = "best.pth"
+    finished = [run for run in runs if (run.name, run.fold) != ("b", 1)]
+    for run in finished:
+        fold = cv.fold_result(run, 3, tmp_path / "folds.json", metrics, seconds=12.34)
+        assert fold["checkpoint"] == "best.pth" and "checkpoint" not in fold["metrics"]
+        assert (fold["seed"], fold["val_fold"], fold["seconds"]) == (3, (run.fold + 1) % 2, 12.3)
+        run.result_file(tmp_path).parent.mkdir(parents=True)
+        run.result_file(tmp_path).write_text(json.dumps(fold))
+    text = cv.write_report(tmp_path, runs, folds=2, repeats=1, seed=3)
+    report = (tmp_path / "report.md").read_text()
+    assert report.startswith("# Cross-validation: 2 folds by infant x 1 repeat(s), seed 3\n")
+    assert text in report and "b: 1 fold(s) not finished" in text
+    rows = {row[0]: row for row in markdown_rows(text.split("\n\n")[0])[2:]}
+    assert rows["a"][-1] == "2" and rows["b"][-1] == "1" and rows["a"][1] == "0.500 ± 0.000"
+    assert [len(v) for v in json.loads((tmp_path / "folds.json").read_text()).values()] == [2, 1]
+    csv_rows = list(csv.DictReader((tmp_path / "report.csv").open()))
+    assert [r["method"] for r in csv_rows] == ["a", "b"] and csv_rows[0]["accuracy_sd"] == "0.0000"
+    assert (tmp_path / "a" / "confusion_matrix.png").is_file()
