@@ -1,5 +1,5 @@
 """Backbones of gm_plugins, registered into MMAction2's ``MODELS`` registry."""
 
-from .c3d import C3DFeatures, c3d_output_size
+from .c3d import C3DFeatures
 
-__all__ = ["C3DFeatures", "c3d_output_size"]
+__all__ = ["C3DFeatures"]

@@ -7,8 +7,6 @@ module pools it and ``FusionClsHead`` classifies, like every other stream.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 from mmaction.registry import MODELS
 from mmcv.cnn import ConvModule
@@ -98,13 +96,3 @@ class C3DFeatures(BaseModule):
         for block, pool in zip(self.blocks[:-1], self.pools, strict=True):
             x = pool(block(x))
         return self.blocks[-1](x)
-
-
-def c3d_output_size(size: Sequence[int]) -> tuple[int, int, int]:
-    """The (T', H', W') of the feature map :class:`C3DFeatures` gives for a (T, H, W) clip."""
-    t, h, w = (int(value) for value in size)
-    for block in range(len(C3D_BLOCKS) - 1):
-        if block > 0:
-            t = -(-t // 2)
-        h, w = -(-h // 2), -(-w // 2)
-    return t, h, w
