@@ -1,29 +1,25 @@
-"""tools/evaluate_preprocessing.py: the scores it reports, its report files, bad videos."""
+"""gm_plugins.evaluation.preprocessing (tools/evaluate_preprocessing.py): the scores, the report
+files, bad videos and bad tables."""
 
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from gm_plugins.datasets.subjects import SubjectsError
 from gm_plugins.datasets.synthetic import GeneratorConfig, generate_dataset
 from gm_plugins.datasets.transforms import geometry as geo
+from gm_plugins.evaluation import preprocessing as tool
 from tests.datasets.transforms.conftest import tiny_models  # noqa: F401  (session fixture)
 from tests.datasets.transforms.model_configs import write_pipeline_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# Loaded by path: putting tools/ on sys.path would shadow the standard library's `test`.
-_spec = importlib.util.spec_from_file_location(
-    "evaluate_preprocessing", REPO_ROOT / "tools" / "evaluate_preprocessing.py"
-)
-tool = importlib.util.module_from_spec(_spec)
-sys.modules["evaluate_preprocessing"] = tool
-_spec.loader.exec_module(tool)
 
 
 def _keypoints(num_frames: int, length: float, angle_deg: float) -> np.ndarray:
@@ -95,33 +91,50 @@ def dataset(tmp_path, tiny_models):  # noqa: F811
 def test_report_lists_every_video_and_a_broken_one_is_skipped_and_named(dataset, tmp_path, capsys):
     data, config = dataset
     out = tmp_path / "report"
-    out.mkdir()
-    (out / "summary.json").write_text("{}")  # an earlier run's
-    assert tool.main([str(config), "--data-root", str(data), "--out", str(out)]) == 1
-    assert "s9999" in capsys.readouterr().err
+    summary = tool.evaluate(config, data)
+    assert "s9999: FAILED" in capsys.readouterr().out
+    tool.write_report(out, summary)
     with open(out / "videos.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [row["subject_id"] for row in rows] == ["s0000", "s0001", "s0002"]
-    assert set(rows[0]) == set(tool.COLUMNS)
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["videos"] == 3 and list(summary["failed"]) == ["s9999"]
+    assert list(rows[0]) == list(tool.COLUMNS)
+    written = json.loads((out / "summary.json").read_text())
+    assert written["videos"] == 3 and list(written["failed"]) == ["s9999"]
+    assert "rows" not in written
     ious = [float(row["mask_iou"]) for row in rows]
-    assert min(ious) - 1e-9 <= summary["iou"] <= max(ious) + 1e-9  # pooled over the videos
-    assert summary["aligned"] == np.mean([row["aligned"] == "True" for row in rows])
+    assert min(ious) - 1e-9 <= written["iou"] <= max(ious) + 1e-9  # pooled over the videos
+    assert written["aligned"] == np.mean([row["aligned"] == "True" for row in rows])
+    lines = tool.format_summary(summary)
+    assert lines[0].startswith("3 videos,") and lines[0].endswith("1 failed")
 
 
-def test_a_bad_subjects_table_stops_before_any_video_and_names_every_bad_row(tmp_path, capsys):
+def test_a_bad_subjects_table_stops_before_any_video_and_names_every_bad_row(tmp_path):
     data = tmp_path / "data"
     (data / "videos").mkdir(parents=True)
     (data / "videos" / "a.mp4").write_bytes(b"\x00")
     (data / "subjects.csv").write_text(
         "subject_id,label,video\na,,videos/a.mp4\na,FMs,videos/a.mp4\nb,,../b.mp4\n"
     )
-    out = tmp_path / "report"
-    args = ["no-such-config.py", "--data-root", str(data), "--out", str(out)]
-    assert tool.main(args) == 2
-    error = capsys.readouterr().err
+    with pytest.raises(SubjectsError) as caught:
+        tool.evaluate("no-such-config.py", data)  # the table is checked before the config
+    error = str(caught.value)
     assert "subjects.csv" in error and "  line 2:" not in error  # labels are not needed here
     assert "line 3: subject_id 'a' is already used on line 2" in error
     assert "line 4: video '../b.mp4' leads outside the data root" in error
+
+
+def test_the_tool_exits_2_on_a_bad_table_and_removes_an_old_summary(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "subjects.csv").write_text("subject_id,label,video\na,,../a.mp4\n")
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "summary.json").write_text("{}")  # an earlier run's
+    run = subprocess.run(
+        [sys.executable, "tools/evaluate_preprocessing.py", "no-such-config.py",
+         "--data-root", str(data), "--out", str(out)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert run.returncode == 2, run.stderr[-2000:]
+    assert "error:" in run.stderr and "leads outside the data root" in run.stderr
     assert not (out / "summary.json").exists()
