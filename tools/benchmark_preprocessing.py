@@ -19,11 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
-
-import gm_plugins  # noqa: F401
+from gm_plugins.apis.preprocessing import load_preprocess_pipeline
 from gm_plugins.datasets.preprocessing import build_preprocess_pipeline
 from gm_plugins.datasets.transforms import OpticalFlow
+from gm_plugins.utils.config import load_config
 
 DEFAULT_VIDEO = Path("work_dirs/benchmark_preprocessing/synthetic_60s_320x240.mp4")
 
@@ -57,12 +56,10 @@ def render_video(path: Path, seconds: float = 60.0) -> Path:
 
 def paper_sizes(pipeline_config: list, folder: Path) -> list:
     """The same chain at the paper's sizes: 320x320 segmentation input, 224x224 output."""
-    from mmengine.config import Config
-
     steps = copy.deepcopy(pipeline_config)
     for step in steps:
         if step["type"] == "BackgroundRemoval":
-            seg = Config.fromfile(step["config"])
+            seg = load_config(step["config"], required=("test_pipeline", "model"))
             for transform in seg.test_pipeline:
                 if transform["type"] == "Resize":
                     transform.update(scale=(320, 320), keep_ratio=False)
@@ -112,13 +109,12 @@ def report(profile: str, pipeline, video: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     import torch
-    from mmengine.config import Config
 
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     video = args.video or render_video(DEFAULT_VIDEO)
-    steps = [dict(step) for step in Config.fromfile(args.config).preprocess_pipeline]
+    steps = load_preprocess_pipeline(args.config).steps
     print(f"torch threads: {torch.get_num_threads()}, video: {video}")
     with tempfile.TemporaryDirectory() as folder:
         for profile in args.profiles:

@@ -12,16 +12,14 @@ preprocessor, forward, backward and an AdamW step for training; data preprocesso
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
+import gm_plugins  # noqa: F401  (compat and registration before any model import)
 
-import gm_plugins  # noqa: E402,F401  (compat and registration before any model import)
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 MODEL_DIR = REPO_ROOT / "configs" / "_base_" / "models"
 DEFAULT_MODELS = (
@@ -66,12 +64,14 @@ def random_batch(batch_size: int, frames: int, flow_fields: int, size: int) -> d
 
 def build_model(config_path: str) -> torch.nn.Module:
     from mmaction.registry import MODELS
-    from mmengine.config import Config
 
     from gm_plugins.compat import library_scope
+    from gm_plugins.utils.config import load_config
 
+    # A model file under configs/_base_/models/ sets no scope: it is built in mmaction's.
+    cfg = load_config(config_path, scopes=("mmaction", None), required=("model",))
     with library_scope("mmaction"):
-        return MODELS.build(Config.fromfile(config_path).model)
+        return MODELS.build(cfg.model)
 
 
 def steps_per_second(step, iters: int, warmup: int) -> float:

@@ -7,14 +7,9 @@ it (rendering, encoding, compressed ground truth).
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(
-    0, str(Path(__file__).resolve().parents[1])
-)  # run from a checkout without installing
 
 import cv2
 

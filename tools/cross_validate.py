@@ -78,19 +78,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    job = CrossValidation(
-        configs=list(args.configs),
-        work_dir=args.work_dir,
-        folds=args.folds,
-        seed=args.seed,
-        repeats=args.repeats,
-        jobs=args.jobs,
-        launcher=args.launcher,
-        gpus=args.gpus,
-        keep_checkpoints=args.keep_checkpoints,
-        cfg_options=args.cfg_options,
-        train_script=ROOT / "tools" / "train.py",
-    )
+    options = {key: value for key, value in vars(args).items() if key != "report_only"}
+    job = CrossValidation(**options, train_script=ROOT / "tools" / "train.py")
     return cross_validate(job, report_only=args.report_only)
 
 

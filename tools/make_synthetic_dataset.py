@@ -12,8 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout uninstalled
-
 from gm_plugins.datasets.synthetic import (
     GeneratorConfig,
     contact_sheet,

@@ -21,8 +21,7 @@ import argparse
 import sys
 from pathlib import Path
 
-import gm_plugins  # noqa: F401  (compat workarounds, registers the transforms)
-from gm_plugins.apis.preprocessing import format_summary, preprocess_dataset
+from gm_plugins.apis.preprocessing import run_preprocessing
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -47,28 +46,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        summary = preprocess_dataset(
-            args.config,
-            args.data_root,
-            args.out,
-            workers=args.workers,
-            progress=not args.quiet,
-            require_labels=not args.no_labels,
-            allow_absolute=args.allow_absolute_paths,
-        )
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(format_summary(summary, args.out))
-    for outcome in summary.failures:
-        print(f"--- {outcome.subject_id} failed:\n{outcome.error.rstrip()}", file=sys.stderr)
-    if summary.failures:
-        print(
-            "Fix or remove the failed videos and run the same command again to retry them.",
-            file=sys.stderr,
-        )
-    return 1 if summary.failures else 0
+    return run_preprocessing(
+        args.config,
+        args.data_root,
+        args.out,
+        workers=args.workers,
+        progress=not args.quiet,
+        require_labels=not args.no_labels,
+        allow_absolute=args.allow_absolute_paths,
+    )
 
 
 if __name__ == "__main__":

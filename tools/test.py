@@ -7,14 +7,10 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
 import os.path as osp
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gm_plugins.apis import runner as runner_api
+from gm_plugins.utils.io import write_json_atomic
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -55,14 +51,8 @@ def main(argv: list[str] | None = None) -> dict:
     for name, value in metrics.items():
         print(f"{name}: {value}")
     if args.metrics_out:
-        Path(args.metrics_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.metrics_out).write_text(json.dumps(metrics, indent=1, default=_to_builtin))
+        write_json_atomic(args.metrics_out, metrics)
     return metrics
-
-
-def _to_builtin(value):
-    """JSON fallback for numpy scalars and arrays in the metrics."""
-    return value.tolist() if hasattr(value, "tolist") else str(value)
 
 
 if __name__ == "__main__":

@@ -18,15 +18,12 @@ import argparse
 import copy
 import json
 import os.path as osp
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
 from mmengine.dist import is_main_process
 
 from gm_plugins.apis import runner as runner_api
 from gm_plugins.engine import enable_exact_resume
+from gm_plugins.utils.io import write_json_atomic, write_text_atomic
 
 TRAINING_FINISHED = "training_finished"
 
@@ -89,8 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         runner_api.build_runner(cfg).train()
         if is_main_process():
-            Path(f"{finished}.tmp").write_text(schedule)
-            Path(f"{finished}.tmp").replace(finished)
+            write_text_atomic(finished, schedule)
     if args.test_after:
         test_best(cfg, args.test_after)
 
@@ -112,11 +108,7 @@ def test_best(cfg, metrics_out: str) -> dict:
     metrics = runner_api.build_runner(test_cfg).test()
     metrics["checkpoint"] = test_cfg.load_from
     if is_main_process():
-        Path(metrics_out).parent.mkdir(parents=True, exist_ok=True)
-        tmp = f"{metrics_out}.tmp"
-        with open(tmp, "w") as stream:
-            json.dump(metrics, stream, indent=1, default=lambda v: v.tolist())
-        Path(tmp).replace(metrics_out)
+        write_json_atomic(metrics_out, metrics)
     return metrics
 
 

@@ -19,9 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
-
-import gm_plugins  # noqa: F401
+from gm_plugins.apis.preprocessing import load_preprocess_pipeline
 from gm_plugins.datasets.preprocessing import build_preprocess_pipeline
 from gm_plugins.datasets.transforms.geometry import TRUNK_KEYPOINTS
 
@@ -102,10 +100,8 @@ def contact_sheet(results: dict, snapshots: dict, rows: int, height: int) -> np.
 
 
 def main(argv: list[str] | None = None) -> int:
-    from mmengine.config import Config
-
     args = parse_args(argv)
-    pipeline = build_preprocess_pipeline(Config.fromfile(args.config).preprocess_pipeline)
+    pipeline = build_preprocess_pipeline(load_preprocess_pipeline(args.config).steps)
     results, snapshots = run_with_snapshots(pipeline, args.video)
     sheet = contact_sheet(results, snapshots, args.rows, args.cell_height)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -346,3 +346,33 @@ def format_summary(summary: PreprocessSummary, out: str | os.PathLike) -> str:
         lines.append("failures by kind: " + ", ".join(f"{k} {v}" for k, v in kinds.items()))
     lines.append(f"summary: {Path(out) / SUMMARY_FILE}")
     return "\n".join(lines)
+
+
+def run_preprocessing(
+    config: str | os.PathLike, data_root: str | os.PathLike, out: str | os.PathLike, **options
+) -> int:
+    """What tools/preprocess_videos.py does: :func:`preprocess_dataset`, then the summary.
+
+    ``options`` are :func:`preprocess_dataset`'s keyword arguments. Bad arguments, config or
+    subjects.csv are printed as one error; each failed video is printed with its error,
+    followed by how to retry.
+
+    Returns:
+        int: the exit code: 0 all done, 1 some videos failed, 2 bad input (nothing written).
+    """
+    import sys
+
+    try:
+        summary = preprocess_dataset(config, data_root, out, **options)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(format_summary(summary, out))
+    for outcome in summary.failures:
+        print(f"--- {outcome.subject_id} failed:\n{outcome.error.rstrip()}", file=sys.stderr)
+    if summary.failures:
+        print(
+            "Fix or remove the failed videos and run the same command again to retry them.",
+            file=sys.stderr,
+        )
+    return 1 if summary.failures else 0

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..utils.io import atomic_path
+
 
 def _pyplot():
     import matplotlib
@@ -17,6 +19,17 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def save_figure(figure, path: str | os.PathLike) -> Path:
+    """Lay out ``figure``, write it to ``path`` (folders created) and close it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.tight_layout()
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, format=path.suffix.lstrip(".") or "png")
+    _pyplot().close(figure)
+    return path
 
 
 def plot_confusion_matrix(
@@ -30,12 +43,7 @@ def plot_confusion_matrix(
     display = ConfusionMatrixDisplay(np.asarray(matrix), display_labels=list(classes))
     display.plot(ax=axes, cmap="Blues", colorbar=False, values_format="d")
     axes.set_title(title)
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)
 
 
 def read_scalar_log(work_dir: str | os.PathLike) -> list[dict]:
@@ -66,12 +74,7 @@ def plot_training_curve(
         metric_axes.set_ylabel(f"validation {metric}", color="tab:orange")
         metric_axes.set_ylim(0, 1.02)
     loss_axes.set_title("training curve")
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)
 
 
 def _iters_per_epoch(train: list[dict]) -> float:

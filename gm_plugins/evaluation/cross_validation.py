@@ -344,7 +344,7 @@ def plot_comparison(
 
     ``chance`` (the accuracy of guessing among balanced classes) is drawn as a dotted line.
     """
-    from gm_plugins.apis.reports import _pyplot
+    from gm_plugins.apis.reports import _pyplot, save_figure
 
     plt = _pyplot()
     names = list(summaries)
@@ -365,8 +365,4 @@ def plot_comparison(
         axes.axvline(chance, color="grey", linestyle=":", linewidth=1, label="chance accuracy")
     axes.set_xlabel("infant level, mean ± sd over folds")
     axes.legend(loc="lower right", fontsize=7)
-    figure.tight_layout()
-    path = Path(path)
-    figure.savefig(path)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)

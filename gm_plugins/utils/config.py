@@ -26,7 +26,7 @@ def load_config(
     path: str | os.PathLike,
     cfg_options: Mapping | None = None,
     *,
-    scopes: Iterable[str] = SUPPORTED_SCOPES,
+    scopes: Iterable[str | None] = SUPPORTED_SCOPES,
     required: Iterable[str] = (),
 ) -> Config:
     """Load a config file, apply ``--cfg-options`` overrides and check it.
@@ -34,7 +34,7 @@ def load_config(
     Args:
         path: the config file.
         cfg_options: dotted-key overrides (``--cfg-options``), merged after loading.
-        scopes: the default scopes accepted.
+        scopes: the default scopes accepted (None: a config that sets none).
         required: top-level keys the caller needs (e.g. ``preprocess_pipeline``).
 
     Raises:

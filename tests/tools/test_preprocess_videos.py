@@ -3,7 +3,6 @@ other videos of the run still finish, and a killed run resumes to a byte-identic
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import random
@@ -18,6 +17,7 @@ import numpy as np
 import pytest
 from mmengine.config import Config
 
+from gm_plugins.apis.preprocessing import run_preprocessing
 from gm_plugins.datasets import cache
 from gm_plugins.datasets.cache import is_cached, read_cached_video, read_meta
 from tests.datasets.transforms.conftest import tiny_models  # noqa: F401  (session fixture)
@@ -29,15 +29,6 @@ from tests.datasets.transforms.model_configs import (
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
-
-
-def load_tool():
-    spec = importlib.util.spec_from_file_location(
-        "preprocess_videos", REPO_ROOT / "tools/preprocess_videos.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def encode(path: Path, frames: list, fps: float, codec: str, pix_fmt: str) -> Path:
@@ -65,9 +56,10 @@ def write_table(data: Path, rows: list[tuple[str, str, str]]) -> None:
     (data / "subjects.csv").write_text("\n".join(lines) + "\n")
 
 
-def run(config, data, out, *extra) -> int:
-    return load_tool().main(
-        [str(config), "--data-root", str(data), "--out", str(out), "--quiet", *extra]
+def run(config, data, out, workers: int = 1, labels: bool = True) -> int:
+    """What ``tools/preprocess_videos.py CONFIG --data-root DATA --out OUT --quiet`` does."""
+    return run_preprocessing(
+        config, data, out, workers=workers, progress=False, require_labels=labels
     )
 
 
@@ -124,7 +116,7 @@ def test_every_awkward_video_gets_a_clear_error_or_a_recorded_fallback(
     awkward_dataset, config, tmp_path, capsys
 ):
     out = tmp_path / "cache"
-    assert run(config, awkward_dataset, out, "--workers", "0") == 1
+    assert run(config, awkward_dataset, out, workers=0) == 1
     captured = capsys.readouterr()
     for subject, (video, words) in BAD_VIDEOS.items():
         assert not is_cached(out, subject)
@@ -189,7 +181,7 @@ def test_unlabelled_videos_need_the_flag(tmp_path, config, capsys):
     write_video(data / "v/normal.mp4", frames_of((64, 48), 12))
     (data / "subjects.csv").write_text("subject_id,label,video\nnew,,v/normal.mp4\n")
     assert run(config, data, tmp_path / "cache") == 2
-    assert run(config, data, tmp_path / "cache", "--no-labels", "--workers", "0") == 0
+    assert run(config, data, tmp_path / "cache", workers=0, labels=False) == 0
     assert read_meta(tmp_path / "cache", "new")["label"] == ""
 
 
@@ -198,7 +190,7 @@ def test_a_cache_refuses_videos_of_another_chain_or_a_retrained_model(tmp_path, 
     write_video(data / "v/a.mp4", frames_of((64, 48), 12))
     write_table(data, [("s0", "WMs", "v/a.mp4")])
     out = tmp_path / "cache"
-    assert run(config, data, out, "--workers", "0") == 0
+    assert run(config, data, out, workers=0) == 0
     other = Config.fromfile(str(config))
     other.preprocess_pipeline[2]["out_size"] = 32
     other.dump(str(tmp_path / "other.py"))
@@ -243,7 +235,7 @@ def test_a_dead_worker_is_a_failed_video_and_the_run_goes_on(tmp_path, config, c
         [str(plugin.parent), os.environ.get("PYTHONPATH", "")]
     )
     try:
-        assert run(tmp_path / "killer.py", data, tmp_path / "cache", "--workers", "2") == 1
+        assert run(tmp_path / "killer.py", data, tmp_path / "cache", workers=2) == 1
     finally:
         sys.path.remove(str(plugin.parent))
     error = capsys.readouterr().err

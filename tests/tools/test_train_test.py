@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +18,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_tool(*args: str) -> subprocess.CompletedProcess:
+    # The toy configs import tests.toy_data: the repository root goes on the children's path
+    # (gm_plugins itself comes from the installed package).
+    path = [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, path)))
     return subprocess.run(
         [sys.executable, *args],
         cwd=REPO_ROOT,
@@ -23,6 +29,7 @@ def run_tool(*args: str) -> subprocess.CompletedProcess:
         text=True,
         timeout=600,
         check=False,
+        env=env,
     )
 
 
@@ -41,9 +48,18 @@ def test_train_then_test_then_resume_with_the_tools(tmp_path):
     checkpoint = work_dir / "iter_1.pth"
     assert checkpoint.is_file()
 
-    test = run_tool("tools/test.py", str(config), str(checkpoint), "--work-dir", str(work_dir))
+    test = run_tool(
+        "tools/test.py", str(config), str(checkpoint), "--work-dir", str(work_dir),
+        "--dump", str(tmp_path / "predictions.pkl"), "--metrics-out", str(tmp_path / "test.json"),
+    )  # fmt: skip
     assert test.returncode == 0, test.stderr[-3000:]
     assert "acc/top1" in test.stdout + test.stderr
+    # The reported accuracy is the one the dumped predictions give, on all 6 toy clips.
+    tested = json.loads((tmp_path / "test.json").read_text())
+    predictions = pickle.loads((tmp_path / "predictions.pkl").read_bytes())
+    assert len(predictions) == 6
+    correct = [int(p["pred_score"].argmax()) == int(p["gt_label"]) for p in predictions]
+    assert tested["acc/top1"] == pytest.approx(sum(correct) / len(correct))
 
     # Resuming a finished run with the same schedule trains no more (an early-stopped run would
     # otherwise train on); --test-after then tests the last checkpoint in the same process.
@@ -56,7 +72,8 @@ def test_train_then_test_then_resume_with_the_tools(tmp_path):
     assert "already finished; not resuming" in again.stdout
     assert checkpoint.stat().st_mtime_ns == stamp and not (work_dir / "iter_2.pth").exists()
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["checkpoint"] == str(checkpoint) and 0 <= metrics["acc/top1"] <= 1
+    assert metrics["checkpoint"] == str(checkpoint)
+    assert metrics["acc/top1"] == pytest.approx(tested["acc/top1"])  # same checkpoint, same clips
 
     # A longer schedule does train on from the last checkpoint.
     resume = run_tool(

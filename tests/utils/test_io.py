@@ -34,7 +34,7 @@ def test_json_writes_numpy_torch_and_paths_as_plain_values(tmp_path):
     )
     path = write_json_atomic(tmp_path / "sub" / "m.json", value)
     text = path.read_text()
-    assert text.endswith("}\n") and text.startswith("{\n \"scalar\"")  # indent 1, newline
+    assert text.endswith("}\n") and text.startswith('{\n "scalar"')  # indent 1, newline
     assert json.loads(text) == dict(
         scalar=0.5, integer=3, array=[0, 1, 2], tensor=[[1, 2]], zero_d=1.5, path="a/b.pth"
     )
