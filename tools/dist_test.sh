@@ -1,17 +1,3 @@
 #!/usr/bin/env bash
 # Distributed testing: bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [test.py options]
-CONFIG=$1
-CHECKPOINT=$2
-GPUS=$3
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-ROOT="$(dirname "$0")/.."
-PYTHON=${PYTHON:-"$ROOT/.venv/bin/python"}
-
-PYTHONPATH="$ROOT:$PYTHONPATH" \
-"$PYTHON" -m torch.distributed.run \
-    --nnodes="$NNODES" --node_rank="$NODE_RANK" --master_addr="$MASTER_ADDR" \
-    --nproc_per_node="$GPUS" --master_port="$PORT" \
-    "$ROOT/tools/test.py" "$CONFIG" "$CHECKPOINT" --launcher pytorch "${@:4}"
+exec bash "$(dirname "$0")/dist_launch.sh" test.py "$3" "$1" "$2" --launcher pytorch "${@:4}"

@@ -1,16 +1,3 @@
 #!/usr/bin/env bash
 # Distributed training: bash tools/dist_train.sh CONFIG GPUS [train.py options]
-CONFIG=$1
-GPUS=$2
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-ROOT="$(dirname "$0")/.."
-PYTHON=${PYTHON:-"$ROOT/.venv/bin/python"}
-
-PYTHONPATH="$ROOT:$PYTHONPATH" \
-"$PYTHON" -m torch.distributed.run \
-    --nnodes="$NNODES" --node_rank="$NODE_RANK" --master_addr="$MASTER_ADDR" \
-    --nproc_per_node="$GPUS" --master_port="$PORT" \
-    "$ROOT/tools/train.py" "$CONFIG" --launcher pytorch "${@:3}"
+exec bash "$(dirname "$0")/dist_launch.sh" train.py "$2" "$1" --launcher pytorch "${@:3}"
