@@ -14,22 +14,13 @@ _base_ = [
     "../_base_/models/c3d_base16.py",
     "../_base_/datasets/gm-synthetic_cache_demo.py",
     "../_base_/schedules/adamw_cosine_demo.py",
-    "../_base_/default_runtime.py",
+    "../_base_/default_runtime_demo.py",
 ]
 
-rgb_frames = 6
-rgb_only = dict(type="PackTwoStreamInputs", streams=("rgb",))
-train_dataloader = dict(
-    dataset=dict(
-        pipeline=[dict(type="LoadCachedWindow", rgb_frames=rgb_frames, jitter=1), rgb_only]
-    )
-)
-val_dataloader = dict(
-    dataset=dict(pipeline=[dict(type="LoadCachedWindow", rgb_frames=rgb_frames), rgb_only])
-)
-test_dataloader = dict(
-    dataset=dict(pipeline=[dict(type="LoadCachedWindow", rgb_frames=rgb_frames), rgb_only])
-)
-
-env_cfg = dict(dist_cfg=dict(backend="gloo"))
-default_hooks = dict(logger=dict(interval=10))
+# RGB only: load only its frames (T=6); the packer packs what was loaded.
+load = dict(_base_.load, rgb_frames=6, streams=("rgb",))
+train_pipeline = [dict(load, jitter=1), _base_.pack]
+test_pipeline = [load, _base_.pack]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))

@@ -12,9 +12,9 @@ _base_ = [
     "../_base_/default_runtime.py",
 ]
 
-# RGB only: pack only its modality (redefining the base pipeline does not reach the loaders).
-load = dict(type="LoadCachedWindow", rgb_frames=7)
-pack = dict(type="PackTwoStreamInputs", streams=("rgb",))
-train_dataloader = dict(dataset=dict(pipeline=[load, pack]))
-val_dataloader = dict(dataset=dict(pipeline=[load, pack]))
-test_dataloader = dict(dataset=dict(pipeline=[load, pack]))
+# One stream: load only its RGB; the packer packs what was loaded.
+load = dict(_base_.load, rgb_frames=7, streams=("rgb",))
+train_pipeline = test_pipeline = [load, _base_.pack]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))

@@ -23,7 +23,7 @@ _base_ = [
     "../_base_/models/stgcn-c16-s6_coco.py",
     "../_base_/datasets/gm-synthetic_cache_demo.py",
     "../_base_/schedules/adamw_cosine_demo.py",
-    "../_base_/default_runtime.py",
+    "../_base_/default_runtime_demo.py",
 ]
 
 model = dict(backbone=dict(in_channels=6))
@@ -50,22 +50,8 @@ val_dataloader = dict(dataset=_test)
 test_dataloader = dict(dataset=_test)
 
 # The demo schedule (AdamW, lr 1e-3, warm-up + cosine) over 15 epochs instead of 8: an epoch is
-# cheap here.
+# cheap here. Lists are not merged, so the scheduler list is restated: the base's warm-up, and its
+# cosine decay ending at the new last epoch.
 max_epochs = 15
 train_cfg = dict(max_epochs=max_epochs)
-param_scheduler = [
-    dict(
-        type="LinearLR", start_factor=0.1, by_epoch=True, begin=0, end=1, convert_to_iter_based=True
-    ),
-    dict(
-        type="CosineAnnealingLR",
-        by_epoch=True,
-        begin=1,
-        end=max_epochs,
-        eta_min_ratio=0.01,
-        convert_to_iter_based=True,
-    ),
-]
-
-env_cfg = dict(dist_cfg=dict(backend="gloo"))
-default_hooks = dict(logger=dict(interval=10))
+param_scheduler = [_base_.param_scheduler[0], dict(_base_.param_scheduler[1], end=max_epochs)]

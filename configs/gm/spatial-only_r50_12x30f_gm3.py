@@ -10,8 +10,9 @@ _base_ = [
     "../_base_/default_runtime.py",
 ]
 
-# One stream: pack only its modality (redefining the base pipeline does not reach the loaders).
-pack = dict(type="PackTwoStreamInputs", streams=("rgb",))
-train_dataloader = dict(dataset=dict(pipeline=[dict(type="LoadCachedWindow"), pack]))
-val_dataloader = dict(dataset=dict(pipeline=[dict(type="LoadCachedWindow"), pack]))
-test_dataloader = dict(dataset=dict(pipeline=[dict(type="LoadCachedWindow"), pack]))
+# One stream: load only its RGB; the packer packs what was loaded.
+load = dict(_base_.load, streams=("rgb",))
+train_pipeline = test_pipeline = [load, _base_.pack]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))

@@ -14,14 +14,9 @@ _base_ = [
     "../_base_/models/two-stream_r18-3stage-concat-fusion.py",
     "../_base_/datasets/gm-synthetic_cache_demo.py",
     "../_base_/schedules/adamw_cosine_demo.py",
-    "../_base_/default_runtime.py",
+    "../_base_/default_runtime_demo.py",
 ]
 
-# Flow is cached in [-1, 1] (1 = 20 px at 224 px); its std on the body is about 0.2.
-model = dict(data_preprocessor=dict(flow_std=[0.2, 0.2]))
 optim_wrapper = dict(
     paramwise_cfg=dict(custom_keys={"rgb_backbone": dict(lr_mult=0.0, decay_mult=0.0)})
 )
-
-env_cfg = dict(dist_cfg=dict(backend="gloo"))
-default_hooks = dict(logger=dict(interval=10))

@@ -1,4 +1,4 @@
-"""Transforms that turn one cached window into the two-stream model's inputs."""
+"""Transforms that turn one cached window into the model's inputs (one or two streams)."""
 
 from __future__ import annotations
 
@@ -34,71 +34,99 @@ class _OpenVideos:
 _OPEN_VIDEOS = _OpenVideos()
 
 
+#: The modalities a cached window holds, in the order they are packed.
+STREAMS = ("rgb", "flow")
+
+
+def _check_streams(owner: str, streams) -> tuple[str, ...]:
+    streams = tuple(streams)
+    if not streams or set(streams) - set(STREAMS) or len(set(streams)) != len(streams):
+        raise ValueError(f"{owner}: streams must be a non-empty subset of {STREAMS}, got {streams}")
+    return streams
+
+
 @TRANSFORMS.register_module()
 class LoadCachedWindow(BaseTransform):
-    """Read the RGB frames and flow fields of one window from the preprocessing cache.
+    """Read the RGB frames and/or flow fields of one window from the preprocessing cache.
 
     Required keys: ``cache_root``, ``subject_id``, ``frame_positions`` ((L + 1,) positions in
     the cached frames, see :func:`gm_plugins.datasets.windows.window_positions`).
 
-    Added keys: ``rgb`` uint8 (T, S, S, 3); ``flow`` float32 (L, S, S, 2) in [-1, 1];
-    ``img_shape`` (S, S).
+    Added keys: ``rgb`` uint8 (T, S, S, 3) and/or ``flow`` float32 (L, S, S, 2) in [-1, 1], as
+    ``streams`` asks; ``img_shape`` (S, S).
 
     Args:
         rgb_frames: T, how many RGB frames to take around the window's middle (paper: 1).
         jitter: in training, shift the RGB frame(s) by up to this many cached frames at random,
             so the spatial stream sees more than one frame per window.
+        streams: which modalities to read; a single-stream model names its one (``("rgb",)``
+            or ``("flow",)``), and :class:`PackStreamInputs` packs what was read.
     """
 
-    def __init__(self, rgb_frames: int = 1, jitter: int = 0) -> None:
+    def __init__(
+        self, rgb_frames: int = 1, jitter: int = 0, streams: tuple[str, ...] = STREAMS
+    ) -> None:
         if rgb_frames < 1 or jitter < 0:
             raise ValueError(f"rgb_frames must be >= 1 and jitter >= 0, got {rgb_frames}, {jitter}")
         self.rgb_frames = rgb_frames
         self.jitter = jitter
+        self.streams = _check_streams(type(self).__name__, streams)
 
     def transform(self, results: dict) -> dict:
         video = _OPEN_VIDEOS.get(results["cache_root"], results["subject_id"])
         positions = np.asarray(results["frame_positions"])
+        if "rgb" in self.streams:
+            results["rgb"] = np.asarray(video.frames[self._rgb_positions(positions, results)])
+            results["img_shape"] = results["rgb"].shape[1:3]
+        if "flow" in self.streams:
+            results["flow"] = dequantise_flow(np.asarray(video.flow[positions[:-1]]))
+            results["img_shape"] = results["flow"].shape[1:3]
+        return results
+
+    def _rgb_positions(self, positions: np.ndarray, results: dict) -> np.ndarray:
         middle = (len(positions) - 1) // 2
         if self.jitter and not results.get("test_mode", True):
             middle += np.random.randint(-self.jitter, self.jitter + 1)
         first = middle - (self.rgb_frames - 1) // 2
         first = int(np.clip(first, 0, len(positions) - self.rgb_frames))
-        rgb_positions = positions[first : first + self.rgb_frames]
-        results["rgb"] = np.asarray(video.frames[rgb_positions])
-        results["flow"] = dequantise_flow(np.asarray(video.flow[positions[:-1]]))
-        results["img_shape"] = results["rgb"].shape[1:3]
-        return results
+        return positions[first : first + self.rgb_frames]
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(rgb_frames={self.rgb_frames}, jitter={self.jitter})"
+        return (
+            f"{type(self).__name__}(rgb_frames={self.rgb_frames}, jitter={self.jitter}, "
+            f"streams={self.streams})"
+        )
 
 
 @TRANSFORMS.register_module()
-class PackTwoStreamInputs(BaseTransform):
-    """Pack a window as ``dict(inputs=dict(rgb, flow), data_samples=ActionDataSample)``.
+class PackStreamInputs(BaseTransform):
+    """Pack a window as ``dict(inputs=dict(rgb?, flow?), data_samples=ActionDataSample)``.
+
+    Packs every stream the results hold (both for the two-stream model, one for a single-stream
+    model whose loader read only that one), or exactly ``streams`` when given.
 
     Required keys: ``label``, ``subject_id``, ``window_index``, and ``rgb`` and/or ``flow``.
 
-    Produces ``rgb`` uint8 tensor (T, 3, S, S) and ``flow`` float32 tensor (L, 2, S, S); the
+    Produces ``rgb`` uint8 tensor (T, 3, S, S) and/or ``flow`` float32 tensor (L, 2, S, S); the
     data sample holds ``gt_label`` and the metainfo ``subject_id``, ``window_index``,
-    ``window_start``.
+    ``window_start``, ``img_shape``.
 
     Args:
-        streams: which modalities to pack (omit one for single-stream models).
+        streams: which modalities to pack; None (default) packs every one present. A named
+            stream that is missing is an error.
     """
 
-    def __init__(self, streams: tuple[str, ...] = ("rgb", "flow")) -> None:
-        unknown = set(streams) - {"rgb", "flow"}
-        if unknown or not streams:
-            raise ValueError(f"streams must be a non-empty subset of ('rgb', 'flow'): {streams}")
-        self.streams = tuple(streams)
+    def __init__(self, streams: tuple[str, ...] | None = None) -> None:
+        self.streams = None if streams is None else _check_streams(type(self).__name__, streams)
 
     def transform(self, results: dict) -> dict:
+        streams = self.streams or tuple(s for s in STREAMS if s in results)
+        if not streams:
+            raise KeyError(f"{type(self).__name__}: neither 'rgb' nor 'flow' is loaded")
         inputs = {}
-        for stream in self.streams:
+        for stream in streams:
             if stream not in results:
-                raise KeyError(f"PackTwoStreamInputs: '{stream}' is missing; load it first")
+                raise KeyError(f"{type(self).__name__}: '{stream}' is missing; load it first")
             array = np.ascontiguousarray(np.asarray(results[stream]).transpose(0, 3, 1, 2))
             inputs[stream] = torch.from_numpy(array)
         sample = ActionDataSample().set_gt_label(int(results["label"]))
@@ -114,3 +142,8 @@ class PackTwoStreamInputs(BaseTransform):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(streams={self.streams})"
+
+
+# The name configs used before the packer served one-stream models too: the same class.
+TRANSFORMS.register_module(name="PackTwoStreamInputs", module=PackStreamInputs)
+PackTwoStreamInputs = PackStreamInputs

@@ -12,14 +12,12 @@ folds = dict(num_folds=4, fold_seed=2021, test_fold=0, val_fold=1)
 train_window = dict(start_stride=0.5, span=1.0, num_windows=None, unit="seconds")
 test_window = dict(start_stride=1.0, span=1.0, num_windows=None, unit="seconds")
 
-train_pipeline = [
-    dict(type="LoadCachedWindow", rgb_frames=1, jitter=2),
-    dict(type="PackTwoStreamInputs", streams=("rgb", "flow")),
-]
-test_pipeline = [
-    dict(type="LoadCachedWindow", rgb_frames=1),
-    dict(type="PackTwoStreamInputs", streams=("rgb", "flow")),
-]
+# Named steps, so that a config changes one field (a one-stream model loads only its stream:
+# load = dict(_base_.load, streams=("rgb",)); the packer packs whatever was loaded).
+load = dict(type="LoadCachedWindow", rgb_frames=1)
+pack = dict(type="PackStreamInputs")
+train_pipeline = [dict(load, jitter=2), pack]
+test_pipeline = [load, pack]
 
 _dataset = dict(
     type=dataset_type, ann_file=ann_file, data_root=data_root, cache_root=cache_root, **folds

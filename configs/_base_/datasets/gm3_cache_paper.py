@@ -12,10 +12,11 @@ ann_file = "subjects.csv"
 folds = dict(num_folds=5, fold_seed=2021, test_fold=0, val_fold=1)
 window = dict(start_stride=5.0, span=1.0, num_windows=12, unit="seconds")
 
-train_pipeline = [
-    dict(type="LoadCachedWindow", rgb_frames=1),
-    dict(type="PackTwoStreamInputs", streams=("rgb", "flow")),
-]
+# Named steps, so that a config changes one field (a one-stream model loads only its stream:
+# load = dict(_base_.load, streams=("rgb",)); the packer packs whatever was loaded).
+load = dict(type="LoadCachedWindow", rgb_frames=1)
+pack = dict(type="PackStreamInputs")
+train_pipeline = [load, pack]
 test_pipeline = train_pipeline
 
 _dataset = dict(

@@ -1,12 +1,9 @@
 # CPU demo size of the late-fusion variant: ResNet-18 cut after its third stage in each stream.
-_base_ = ["./two-stream_r50-late-fusion.py"]
+_base_ = ["./two-stream_r50-late-fusion.py", "./r18-3stage.py"]
 
 model = dict(
-    rgb_backbone=dict(
-        depth=18, num_stages=3, out_indices=(2,), strides=(1, 2, 2), dilations=(1, 1, 1)
-    ),
-    flow_backbone=dict(
-        depth=18, num_stages=3, out_indices=(2,), strides=(1, 2, 2), dilations=(1, 1, 1)
-    ),
+    rgb_backbone=_base_.resnet18_3stage,
+    flow_backbone=_base_.resnet18_3stage,
     fusion=dict(in_channels=dict(rgb=256, flow=256)),
+    data_preprocessor=dict(flow_std=_base_.flow_std),
 )
