@@ -17,7 +17,10 @@ from tests.datasets.transforms import model_configs
 
 REGISTRIES = dict(model=MODELS, dataset=DATASETS, transform=TRANSFORMS, metric=METRICS)
 #: Names kept registered for configs written before a rename: alias -> the class it builds.
-ALIASES = {"TwoStreamRecognizer": "MultiStreamRecognizer"}
+ALIASES = {
+    "TwoStreamRecognizer": "MultiStreamRecognizer",
+    "PackTwoStreamInputs": "PackStreamInputs",
+}
 
 TINY_RESNET = dict(
     type="ResNet", depth=18, num_stages=2, out_indices=(1,), strides=(1, 2), dilations=(1, 1)
@@ -65,6 +68,7 @@ def transform_examples(seg: tuple, pose: tuple) -> dict[str, dict]:
         LoadCachedKeypoints=dict(
             type="LoadCachedKeypoints", rotate=10.0, scale=0.1, flip_ratio=0.5
         ),
+        PackStreamInputs=dict(type="PackStreamInputs", streams=("rgb", "flow")),
         PackTwoStreamInputs=dict(type="PackTwoStreamInputs", streams=("rgb", "flow")),
     )
 
