@@ -1,0 +1,100 @@
+"""The demo experiment's driver, run against stand-in tools: the commands a user would type, the
+work dir layout (markers, logs, metrics, figures) and a rerun that reuses finished stages."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from gm_plugins.apis.experiments import CHAINS, DATASETS, DEMO_CLASSIFIER, Options, run_experiment
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+KEYS = ("accuracy", "precision", "recall", "f1", "mcc", "kappa", "roc_auc")
+STAND_IN = """
+import json, pathlib, sys
+root = pathlib.Path(__file__).resolve().parents[1]
+name, args = pathlib.Path(__file__).name, sys.argv[1:]
+with open(root / "calls.jsonl", "a") as log:
+    log.write(json.dumps([name, args]) + "\\n")
+option = lambda flag: args[args.index(flag) + 1] if flag in args else None
+if name == "train.py" and option("--work-dir"):
+    work = pathlib.Path(option("--work-dir"))
+    (work / "run" / "vis_data").mkdir(parents=True, exist_ok=True)
+    (work / "best_window_cross_entropy_epoch_1.pth").write_text("weights")
+    (work / "run" / "vis_data" / "scalars.json").write_text(
+        json.dumps(dict(loss=1.0, step=1, epoch=1)) + "\\n"
+        + json.dumps({"subject/accuracy": 0.5, "step": 1}) + "\\n")
+if name == "test.py":
+    metrics = {"subject/num_subjects": 9, "window/num_windows": 36,
+               "subject/confusion_matrix": [[3, 0, 0], [0, 2, 1], [0, 0, 3]]}
+    for key in KEYS:
+        metrics["subject/" + key], metrics["window/" + key] = 0.875, 0.625
+    pathlib.Path(option("--metrics-out")).write_text(json.dumps(metrics))
+"""
+
+
+def stand_in_repository(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    (root / "tools").mkdir(parents=True)
+    (root / "configs").symlink_to(REPO_ROOT / "configs")
+    for script in ("make_synthetic_dataset.py", "train.py", "preprocess_videos.py", "test.py"):
+        (root / "tools" / script).write_text(f"KEYS = {KEYS!r}\n" + STAND_IN)
+    return root
+
+
+def calls(root: Path) -> list[list]:
+    return [json.loads(line) for line in (root / "calls.jsonl").read_text().splitlines()]
+
+
+def test_the_demo_runs_each_stage_once_and_writes_the_demo_layout(tmp_path, capsys):
+    root = stand_in_repository(tmp_path)
+    assert run_experiment("demo", root, Options(work_dir=Path("work_dirs/demo"), workers=3)) == 0
+    work = root / "work_dirs" / "demo"
+    chain = CHAINS["cache_demo"]
+    seg, pose = (
+        "configs/preprocess/fcn_unet-s5-c8_b4-4k_synthetic-seg-160x120.py",
+        "configs/preprocess/td-hm_res18-c32_dark-b16-20e_synthetic-pose-128x128.py",
+    )
+    made = calls(root)
+    data_args = ["--out", "data/gm_synthetic", *DATASETS["data/gm_synthetic"], "--workers", "3"]
+    assert made[0] == ["make_synthetic_dataset.py", data_args]
+    assert sorted(made[1:3]) == [["train.py", [seg]], ["train.py", [pose]]]  # side by side
+    cache = "data/gm_synthetic/cache_demo"
+    preprocess_args = [chain, "--data-root", "data/gm_synthetic", "--out", cache, "--workers", "3"]
+    assert made[3] == ["preprocess_videos.py", preprocess_args]
+    classifier_dir = str(work / "two_stream")
+    assert made[4] == ["train.py", [DEMO_CLASSIFIER, "--work-dir", classifier_dir, "--resume"]]
+    checkpoint = str(work / "two_stream" / "best_window_cross_entropy_epoch_1.pth")
+    test_args = [DEMO_CLASSIFIER, checkpoint, "--work-dir", str(work / "test"),
+                 "--metrics-out", str(work / "test_metrics.json")]  # fmt: skip
+    assert made[5] == ["test.py", test_args]
+    stages = ("data", "segmentation", "pose", "preprocess", "classifier", "test")
+    markers = sorted(p.name for p in (work / "stages").iterdir())
+    assert markers == sorted(f"{stage}.done" for stage in stages)
+    assert sorted(p.name for p in (work / "logs").iterdir()) == ["pose.log", "segmentation.log"]
+    assert (work / "confusion_matrix.png").is_file() and (work / "training_curve.png").is_file()
+    out = capsys.readouterr().out
+    for title in ("1/6 synthetic infants", "2/6 segmentation model", "3/6 pose model",
+                  "4/6 preprocessing: background removal, alignment, optical flow",
+                  "5/6 two-stream classifier", "6/6 test on held-out infants"):  # fmt: skip
+        assert f"[{title}] $ {sys.executable} tools/" in out
+    table = [line for line in out.splitlines() if line.startswith("| accuracy")]
+    cells = [cell.strip() for cell in table[0].strip("|").split("|")]
+    assert cells == ["accuracy", "0.875", "0.625"]
+
+    # A second run reuses every stage but the test, which it always repeats.
+    assert run_experiment("demo", root, Options(work_dir=work, workers=3)) == 0
+    assert [name for name, _ in calls(root)[6:]] == ["test.py"]
+    assert out.count("reusing it") == 0 and "reusing it" in capsys.readouterr().out
+
+
+def test_a_failed_stage_is_named_and_leaves_no_marker(tmp_path, capsys):
+    root = stand_in_repository(tmp_path)
+    (root / "tools" / "preprocess_videos.py").write_text("print('bad video'); raise SystemExit(1)")
+    assert run_experiment("demo", root, Options(work_dir=tmp_path / "w")) == 1
+    error = capsys.readouterr().err
+    assert "stage '4/6 preprocessing: background removal, alignment, optical flow' failed" in error
+    assert "Fix it and run `make demo` again: finished steps are reused." in error
+    assert not (tmp_path / "w" / "stages" / "preprocess.done").exists()
+    assert (tmp_path / "w" / "stages" / "pose.done").exists()
