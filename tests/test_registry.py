@@ -87,7 +87,7 @@ def examples(tmp_path_factory) -> dict[str, dict[str, dict]]:
         data_root=str(data),
         cache_root=str(cache),
         window=dict(start_stride=10, span=8, num_windows=None, frame_step=2),
-        pipeline=[dict(type="LoadCachedWindow"), dict(type="PackTwoStreamInputs")],
+        pipeline=[dict(type="LoadCachedWindow"), dict(type="PackStreamInputs")],
     )
     return dict(
         model=model_examples(),
