@@ -222,8 +222,11 @@ def _rgb_frames(pipeline: list[dict]) -> int:
 
 
 def _packed_streams(pipeline: list[dict]) -> tuple[str, ...]:
-    (pack,) = [step for step in pipeline if step["type"] == "PackTwoStreamInputs"]
-    return tuple(pack.get("streams", ("rgb", "flow")))
+    """The streams a window pipeline packs: the packer's, else all that the loader reads."""
+    (load,) = [step for step in pipeline if step["type"] == "LoadCachedWindow"]
+    packers = ("PackStreamInputs", "PackTwoStreamInputs")
+    (pack,) = [step for step in pipeline if step["type"] in packers]
+    return tuple(pack.get("streams") or load.get("streams", ("rgb", "flow")))
 
 
 def test_every_baseline_has_a_demo_and_a_full_size_config():
