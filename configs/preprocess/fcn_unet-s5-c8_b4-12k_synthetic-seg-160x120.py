@@ -2,57 +2,47 @@
 # synthetic dataset's mmseg/ folder (tools/make_synthetic_dataset.py --out data/gm_synthetic).
 #   python tools/train.py configs/preprocess/fcn_unet-s5-c8_b4-12k_synthetic-seg-160x120.py
 # Frames are resized to 160x120 (the demo videos are 320x240); predictions are resized back.
-default_scope = "mmseg"
+#
+# mmseg's UNet-S5-D16 FCN model, runtime and 20k-iteration schedule (its loops and hooks) are the
+# base; below is what differs. The data part is written out: mmseg has no base for a 2-class
+# BaseSegDataset of PNG frames and masks (its dataset bases name their own dataset classes).
+_base_ = [
+    "mmseg::_base_/models/fcn_unet_s5-d16.py",
+    "mmseg::_base_/default_runtime.py",
+    "mmseg::_base_/schedules/schedule_20k.py",
+]
+
 data_root = "data/gm_synthetic/mmseg/"
 input_scale = (160, 120)  # (w, h) for mmseg's Resize
 
+# A small UNet for the CPU: 8 channels at full resolution (mmseg's: 64), one conv per block
+# (mmseg's: 2), BatchNorm instead of SyncBN (one process), no auxiliary head, and whole-image
+# inference on inputs padded to a multiple of 16.
 norm_cfg = dict(type="BN", requires_grad=True)
 data_preprocessor = dict(
-    type="SegDataPreProcessor",
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    bgr_to_rgb=True,
-    pad_val=0,
-    seg_pad_val=255,
     size_divisor=16,  # four 2x downsamplings
     test_cfg=dict(size_divisor=16),  # mmseg pads test batches only when asked
 )
 model = dict(
-    type="EncoderDecoder",
     data_preprocessor=data_preprocessor,
     backbone=dict(
-        type="UNet",
-        in_channels=3,
         base_channels=8,
-        num_stages=5,
-        strides=(1, 1, 1, 1, 1),
         enc_num_convs=(1, 1, 1, 1, 1),
         dec_num_convs=(1, 1, 1, 1),
-        downsamples=(True, True, True, True),
-        enc_dilations=(1, 1, 1, 1, 1),
-        dec_dilations=(1, 1, 1, 1),
         norm_cfg=norm_cfg,
-        act_cfg=dict(type="ReLU"),
-        upsample_cfg=dict(type="InterpConv"),
     ),
     decode_head=dict(
-        type="FCNHead",
         in_channels=8,
-        in_index=4,
         channels=8,
-        num_convs=1,
-        concat_input=False,
         dropout_ratio=0.0,
-        num_classes=2,
         norm_cfg=norm_cfg,
-        align_corners=False,
         loss_decode=[
             dict(type="CrossEntropyLoss", use_sigmoid=False, loss_weight=1.0),
             dict(type="DiceLoss", loss_weight=1.0),  # counters the small share of infant pixels
         ],
     ),
-    train_cfg=dict(),
-    test_cfg=dict(mode="whole"),
+    auxiliary_head=None,
+    test_cfg=dict(_delete_=True, mode="whole"),
 )
 
 # Data: PNG frames (RGB content, loaded as BGR like any mmseg dataset), masks 0/1.
@@ -108,36 +98,17 @@ test_dataloader = val_dataloader
 val_evaluator = dict(type="IoUMetric", iou_metrics=["mIoU"])
 test_evaluator = val_evaluator
 
-# Schedule: 12k iterations of 4 images, about 25 minutes on one CPU core.
+# Schedule: 12k iterations of 4 images, about 25 minutes on one CPU core; AdamW with a warm-up
+# and cosine decay instead of mmseg's SGD with poly decay.
 max_iters = 12000
-optim_wrapper = dict(type="OptimWrapper", optimizer=dict(type="AdamW", lr=3e-3, weight_decay=1e-4))
+optimizer = dict(_delete_=True, type="AdamW", lr=3e-3, weight_decay=1e-4)
+optim_wrapper = dict(optimizer=dict(optimizer))
 param_scheduler = [
     dict(type="LinearLR", start_factor=0.1, by_epoch=False, begin=0, end=100),
     dict(type="CosineAnnealingLR", by_epoch=False, begin=100, end=max_iters, eta_min=1e-5),
 ]
-train_cfg = dict(type="IterBasedTrainLoop", max_iters=max_iters, val_interval=4000)
-val_cfg = dict(type="ValLoop")
-test_cfg = dict(type="TestLoop")
+train_cfg = dict(max_iters=max_iters, val_interval=4000)
+default_hooks = dict(checkpoint=dict(interval=4000, max_keep_ckpts=1, save_last=True))
 
-default_hooks = dict(
-    timer=dict(type="IterTimerHook"),
-    logger=dict(type="LoggerHook", interval=50, log_metric_by_epoch=False),
-    param_scheduler=dict(type="ParamSchedulerHook"),
-    checkpoint=dict(
-        type="CheckpointHook", by_epoch=False, interval=4000, max_keep_ckpts=1, save_last=True
-    ),
-    sampler_seed=dict(type="DistSamplerSeedHook"),
-    visualization=dict(type="SegVisualizationHook"),
-)
-env_cfg = dict(
-    cudnn_benchmark=False,
-    mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0),
-    dist_cfg=dict(backend="gloo"),
-)
-vis_backends = [dict(type="LocalVisBackend")]
-visualizer = dict(type="SegLocalVisualizer", vis_backends=vis_backends, name="visualizer")
-log_processor = dict(by_epoch=False)
-log_level = "INFO"
-load_from = None
-resume = False
+env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend="gloo"))
 randomness = dict(seed=0)

@@ -8,8 +8,7 @@
 # at any mmpose top-down COCO-17 model, e.g. mmpose's
 # td-hm_hrnet-w32_8xb64-210e_coco-256x192.py with its model-zoo checkpoint
 # (https://download.openmmlab.com/mmpose/top_down/hrnet/hrnet_w32_coco_256x192-c78dce93_20200708.pth).
-default_scope = "mmaction"
-custom_imports = dict(imports=["gm_plugins"], allow_failed_imports=False)
+_base_ = ["../_base_/preprocess/default_chain.py"]
 
 seg_config = "path/to/your_mmseg_config_320x320.py"
 seg_checkpoint = "path/to/your_mmseg_checkpoint.pth"
@@ -18,38 +17,14 @@ pose_config = "path/to/td-hm_hrnet-w32_8xb64-210e_coco-256x192.py"
 pose_checkpoint = "path/to/hrnet_w32_coco_256x192-c78dce93_20200708.pth"
 device = "cuda:0"
 
-preprocess_pipeline = [
-    dict(type="DecodeFrames", target_fps=6.0),
-    dict(
-        type="BackgroundRemoval",
-        config=seg_config,
-        checkpoint=seg_checkpoint,
-        device=device,
-        infant_class=seg_infant_class,
-        mask_mode="soft",
-        batch_size=32,
-    ),
-    dict(
-        type="PoseAlignment",
-        config=pose_config,
-        checkpoint=pose_checkpoint,
-        device=device,
-        keyframe_interval=30,
-        mode="video",
-        scale=3.75,
-        out_size=224,
-        min_keypoint_score=0.3,
-        batch_size=32,
-    ),
-    dict(
-        type="OpticalFlow",
-        algorithm="farneback",
-        bound=20.0,
-        pyr_scale=0.5,
-        levels=3,
-        winsize=5,
-        iterations=3,
-        poly_n=7,
-        poly_sigma=1.5,
-    ),
-]
+background_removal = dict(
+    _base_.background_removal,
+    config=seg_config,
+    checkpoint=seg_checkpoint,
+    device=device,
+    infant_class=seg_infant_class,
+)
+alignment = dict(_base_.alignment, config=pose_config, checkpoint=pose_checkpoint, device=device)
+# Farneback's parameters written out, to be tuned for your cameras.
+flow = dict(_base_.flow, pyr_scale=0.5, levels=3, winsize=5, iterations=3, poly_n=7, poly_sigma=1.5)
+preprocess_pipeline = [_base_.decode, background_removal, alignment, flow]

@@ -7,14 +7,5 @@
 # Alignment aggregates 6x more estimates, so frames and flow differ slightly from the k30 cache.
 _base_ = ["./preprocess_any-seg_any-pose_farneback-k30-s3.75-224_paper.py"]
 
-preprocess_pipeline = [
-    dict(type="DecodeFrames", target_fps=6.0),
-    dict(type="BackgroundRemoval", config={{_base_.seg_config}},
-         checkpoint={{_base_.seg_checkpoint}}, device={{_base_.device}},
-         infant_class={{_base_.seg_infant_class}}, mask_mode="soft", batch_size=32),
-    dict(type="PoseAlignment", config={{_base_.pose_config}},
-         checkpoint={{_base_.pose_checkpoint}}, device={{_base_.device}}, keyframe_interval=5,
-         mode="video", scale=3.75, out_size=224, min_keypoint_score=0.3, batch_size=32),
-    dict(type="OpticalFlow", algorithm="farneback", bound=20.0, pyr_scale=0.5, levels=3,
-         winsize=5, iterations=3, poly_n=7, poly_sigma=1.5),
-]  # fmt: skip
+alignment = dict(_base_.alignment, keyframe_interval=5)
+preprocess_pipeline = [_base_.decode, _base_.background_removal, alignment, _base_.flow]

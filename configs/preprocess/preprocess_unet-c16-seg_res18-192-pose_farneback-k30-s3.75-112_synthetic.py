@@ -8,36 +8,13 @@
 #   python tools/run_benchmark.py preprocessing   # data, the three trainings, the evaluation
 #   python tools/preprocess_videos.py THIS_CONFIG --data-root data/gm_synthetic \
 #       --out data/gm_synthetic/cache --workers 2
-default_scope = "mmaction"
-custom_imports = dict(imports=["gm_plugins"], allow_failed_imports=False)
+_base_ = ["../_base_/preprocess/default_chain.py"]
 
 seg_config = "configs/preprocess/fcn_unet-s5-c16_b4-12k_synthetic-seg-160x120.py"
 seg_checkpoint = "work_dirs/fcn_unet-s5-c16_b4-12k_synthetic-seg-160x120/iter_12000.pth"
 pose_config = "configs/preprocess/td-hm_res18-c32_dark-b16-20e-ft60e_synthetic-pose-192x192.py"
 pose_checkpoint = "work_dirs/td-hm_res18-c32_dark-b16-20e-ft60e_synthetic-pose-192x192/epoch_60.pth"
-target_fps = 6.0  # sampled frames per second (every 5th frame of 30 fps)
-out_size = 112
-flow_bound = 20.0
 
-preprocess_pipeline = [
-    dict(type="DecodeFrames", target_fps=target_fps),
-    dict(
-        type="BackgroundRemoval",
-        config=seg_config,
-        checkpoint=seg_checkpoint,
-        mask_mode="soft",
-        batch_size=32,
-    ),
-    dict(
-        type="PoseAlignment",
-        config=pose_config,
-        checkpoint=pose_checkpoint,
-        keyframe_interval=30,
-        mode="video",
-        scale=3.75,
-        out_size=out_size,
-        min_keypoint_score=0.3,
-        batch_size=32,
-    ),
-    dict(type="OpticalFlow", algorithm="farneback", bound=flow_bound),
-]
+background_removal = dict(_base_.background_removal, config=seg_config, checkpoint=seg_checkpoint)
+alignment = dict(_base_.alignment, config=pose_config, checkpoint=pose_checkpoint, out_size=112)
+preprocess_pipeline = [_base_.decode, background_removal, alignment, _base_.flow]

@@ -3,26 +3,27 @@
 # (configs/gm/two-stream_r18-3stage-concat-fusion_demo_gm-synthetic.py). Otherwise the paper's
 # settings: frames sampled at 6 fps (every 5th frame of 30 fps), pose every 30 frames, crop 3.75
 # trunk lengths, flow clipped to 20 px.
-default_scope = "mmaction"
-custom_imports = dict(imports=["gm_plugins"], allow_failed_imports=False)
+_base_ = ["../_base_/preprocess/default_chain.py"]
 
 seg_config = "configs/preprocess/fcn_unet-s5-c8_b4-4k_synthetic-seg-160x120.py"
 seg_checkpoint = "work_dirs/fcn_unet-s5-c8_b4-4k_synthetic-seg-160x120/iter_4000.pth"
 pose_config = "configs/preprocess/td-hm_res18-c32_dark-b16-20e_synthetic-pose-128x128.py"
 pose_checkpoint = "work_dirs/td-hm_res18-c32_dark-b16-20e_synthetic-pose-128x128/epoch_20.pth"
 
-preprocess_pipeline = [
-    dict(type="DecodeFrames", target_fps=6.0),
-    dict(type="BackgroundRemoval", config=seg_config, checkpoint=seg_checkpoint,
-         mask_mode="soft", batch_size=32),
-    dict(type="PoseAlignment", config=pose_config, checkpoint=pose_checkpoint,
-         keyframe_interval=30, mode="video", scale=3.75, out_size=64, min_keypoint_score=0.3,
-         batch_size=32),
-    # 20 px at the paper's 224 px is 5.7 px at 64 px: the same clipping relative to the body.
-    dict(type="OpticalFlow", algorithm="farneback", bound=20.0 * 64 / 224),
-    # "No infant found": thresholds fitted on 68 validation infants of data/gm_gate (these two
-    # models; tools/evaluate_quality_gate.py, margin 0.25). On its test half: 0 of 52 infants
-    # and 63 of 68 scenes without an infant flagged. Refit for other models.
-    dict(type="InfantPresenceGate", min_brightness=46.0, min_mask_area=0.0072,
-         max_mask_area_cv=0.334, min_keypoint_score=0.247, min_plausible_skeleton=None),
-]  # fmt: skip
+background_removal = dict(_base_.background_removal, config=seg_config, checkpoint=seg_checkpoint)
+alignment = dict(_base_.alignment, config=pose_config, checkpoint=pose_checkpoint, out_size=64)
+# 20 px at the paper's 224 px is 5.7 px at 64 px: the same clipping relative to the body.
+flow = dict(_base_.flow, bound=20.0 * 64 / 224)
+# "No infant found": thresholds fitted on 68 validation infants of data/gm_gate (these two
+# models; tools/evaluate_quality_gate.py, margin 0.25). On its test half: 0 of 52 infants
+# and 63 of 68 scenes without an infant flagged. Refit for other models.
+presence_gate = dict(
+    type="InfantPresenceGate",
+    min_brightness=46.0,
+    min_mask_area=0.0072,
+    max_mask_area_cv=0.334,
+    min_keypoint_score=0.247,
+    min_plausible_skeleton=None,
+)
+
+preprocess_pipeline = [_base_.decode, background_removal, alignment, flow, presence_gate]
