@@ -134,19 +134,23 @@ class BackgroundRemoval(BaseTransform):
 
     Args:
         config (str): mmseg config file of the segmentation model.
-        checkpoint (str, optional): its weights. None only for tests (random weights).
-        device (str): where the model runs. Default 'cpu'.
-        infant_class (int): index of the infant class in the model's output. Default 1.
+        checkpoint (str, optional): its weights. None builds the model with random weights,
+            which only shows that a config runs. Defaults to None.
+        device (str): where the model runs. Defaults to 'cpu'.
+        infant_class (int): index of the infant class in the model's output. Defaults to 1.
         mask_mode (str): 'soft' (multiply by the probability), 'hard' (threshold) or 'none'
             (keep the frames as they are but still add the masks and boxes: the "without
             background removal" ablation, whose alignment still finds the infant's box).
+            Defaults to 'soft'.
         threshold (float): infant probability that counts as body, for the hard mask and boxes.
+            Defaults to 0.5.
         temporal_smoothing (int): moving-average window over frames; 1 disables it.
-        batch_size (int): frames per model call.
+            Defaults to 1.
+        batch_size (int): frames per model call. Defaults to 16.
         max_side (int, optional): long side, in pixels, frames are shrunk to before the model
-            (None: never shrink). Default 640, above the input size of the shipped models.
+            (None: never shrink). Defaults to 640, above the input size of the shipped models.
         keep_original (bool): also keep the unmasked frames (for ``PoseAlignment`` with
-            ``pose_input='original'``). Default False.
+            ``pose_input='original'``). Defaults to False.
     """
 
     def __init__(
