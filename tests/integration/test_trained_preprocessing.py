@@ -145,9 +145,8 @@ def test_trained_segmentation_removes_the_background_around_the_infant(trained):
             for frame, masked, body in zip(frames, results["imgs"], found, strict=True):
                 assert (masked[~body] == 0).all()
                 np.testing.assert_array_equal(masked[body], frame[body])
-    print(
-        {k: (round(float(np.median(v)), 3), round(float(v.mean()), 3)) for k, v in scores.items()}
-    )
+    # measured here: trained median 0.77, mean 0.56 (some scenes stay hard), untrained 0.0;
+    # frames handed to the model in RGB instead of its BGR: median 0.02
     assert np.median(scores["trained"]) >= 0.6
     assert np.mean(scores["trained"]) >= 0.45
     assert np.median(scores["trained"]) >= np.median(scores["untrained"]) + 0.3
