@@ -307,12 +307,6 @@ INTERRUPTIONS = {
     # the staged entry is complete (and the old one aside): renaming it into place fails
     "swap_in": (cache_module.os, "replace", fail_renaming(cache_module.STAGING_PREFIX)),
 }
-SWAP_IN_KEEPS_THE_OLD_ENTRY_ASIDE = pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="CacheEntryWriter.commit does not put the old entry back when renaming the new one "
-    "into place raises; recover_cache restores it only once the writing process has died",
-)
 
 
 def assert_window_7_is_the_fake_one(data, cache):
@@ -322,13 +316,7 @@ def assert_window_7_is_the_fake_one(data, cache):
     assert torch.allclose(sample["inputs"]["flow"][:, 0], torch.tensor(2 / 4), atol=1e-2)
 
 
-@pytest.mark.parametrize(
-    "stage",
-    [
-        *(k for k in sorted(INTERRUPTIONS) if k != "swap_in"),
-        pytest.param("swap_in", marks=SWAP_IN_KEEPS_THE_OLD_ENTRY_ASIDE),
-    ],
-)
+@pytest.mark.parametrize("stage", sorted(INTERRUPTIONS))
 def test_an_interrupted_rewrite_leaves_the_finished_entry_as_it_was(fake, monkeypatch, stage):
     data, cache = fake
     before = entry_bytes(cache, "s001")
