@@ -353,7 +353,12 @@ class CacheEntryWriter:
         if final.exists():
             replaced = self.root / f"{REPLACED_PREFIX}{self.subject_id}~{_owner_tag()}"
             os.replace(final, replaced)
-        os.replace(self.staging, final)
+        try:
+            os.replace(self.staging, final)
+        except BaseException:
+            if replaced is not None:  # put the finished entry back before reporting
+                os.replace(replaced, final)
+            raise
         self.committed = True
         if replaced is not None:
             shutil.rmtree(replaced, ignore_errors=True)
