@@ -2,7 +2,7 @@
 
 from . import transforms
 from .gm_dataset import GMDataset
-from .loading import LoadCachedWindow, PackTwoStreamInputs
+from .loading import LoadCachedWindow, PackStreamInputs, PackTwoStreamInputs
 from .skeleton import LoadCachedKeypoints
 from .subjects import GM_CLASSES, read_subjects
 
@@ -11,6 +11,7 @@ __all__ = [
     "GMDataset",
     "LoadCachedKeypoints",
     "LoadCachedWindow",
+    "PackStreamInputs",
     "PackTwoStreamInputs",
     "read_subjects",
     "transforms",

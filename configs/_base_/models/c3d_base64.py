@@ -6,7 +6,7 @@
 # start from here (the Sports-1M C3D weights have other layer names); it trains from scratch.
 # At 224 px and T=7 the feature map is 512x1x14x14.
 model = dict(
-    type="TwoStreamRecognizer",
+    type="MultiStreamRecognizer",
     rgb_backbone=dict(
         type="C3DFeatures", in_channels=3, base_channels=64, norm_cfg=dict(type="BN3d")
     ),

@@ -4,7 +4,7 @@
 # its last hidden state is classified by FusionClsHead. ImageNet initialisation is opt-in:
 #   --cfg-options model.rgb_backbone.pretrained=torchvision://resnet50
 model = dict(
-    type="TwoStreamRecognizer",
+    type="MultiStreamRecognizer",
     rgb_backbone=dict(type="ResNet", depth=50, in_channels=3, pretrained=None, norm_eval=False),
     rgb_input="segments2d",
     fusion=dict(

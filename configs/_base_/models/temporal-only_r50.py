@@ -2,7 +2,7 @@
 # ImageNet initialisation is opt-in (all but the 12-channel stem):
 #   --cfg-options model.flow_backbone.pretrained=torchvision://resnet50
 model = dict(
-    type="TwoStreamRecognizer",
+    type="MultiStreamRecognizer",
     flow_backbone=dict(type="ResNet", depth=50, in_channels=12, pretrained=None, norm_eval=False),
     flow_input="stack2d",
     fusion=dict(type="PoolFusion", in_channels=dict(flow=2048)),

@@ -5,7 +5,7 @@
 # linear class scores, TSN's consensus.) ImageNet initialisation is opt-in:
 #   --cfg-options model.rgb_backbone.pretrained=torchvision://resnet50
 model = dict(
-    type="TwoStreamRecognizer",
+    type="MultiStreamRecognizer",
     rgb_backbone=dict(type="ResNet", depth=50, in_channels=3, pretrained=None, norm_eval=False),
     rgb_input="segments2d",
     fusion=dict(type="PoolFusion", in_channels=dict(rgb=2048)),

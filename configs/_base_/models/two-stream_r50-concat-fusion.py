@@ -9,7 +9,7 @@
 # (the 12-channel stem of the flow stream does not match ImageNet's and stays randomly
 # initialised, as in the paper, which replaces that layer).
 model = dict(
-    type="TwoStreamRecognizer",
+    type="MultiStreamRecognizer",
     rgb_backbone=dict(type="ResNet", depth=50, in_channels=3, pretrained=None, norm_eval=False),
     flow_backbone=dict(type="ResNet", depth=50, in_channels=12, pretrained=None, norm_eval=False),
     rgb_input="stack2d",

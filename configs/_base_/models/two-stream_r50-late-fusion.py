@@ -4,7 +4,7 @@
 #   --cfg-options model.rgb_backbone.pretrained=torchvision://resnet50 \
 #                 model.flow_backbone.pretrained=torchvision://resnet50
 model = dict(
-    type="TwoStreamRecognizer",
+    type="MultiStreamRecognizer",
     rgb_backbone=dict(type="ResNet", depth=50, in_channels=3, pretrained=None, norm_eval=False),
     flow_backbone=dict(type="ResNet", depth=50, in_channels=12, pretrained=None, norm_eval=False),
     rgb_input="stack2d",
