@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 
 import numpy as np
@@ -10,25 +11,40 @@ from mmaction.registry import TRANSFORMS
 from mmaction.structures import ActionDataSample
 from mmcv.transforms import BaseTransform
 
-from .cache import CachedVideo, dequantise_flow, read_cached_video
+from .cache import META_FILE, CachedVideo, dequantise_flow, read_cached_video
 
 
 class _OpenVideos:
-    """A small per-process LRU of memory-mapped cached videos (workers fork, so each has one)."""
+    """A small per-process LRU of memory-mapped cached videos (workers fork, so each has one).
+
+    An entry is known by its folder and by the identity of its ``meta.json`` (inode and
+    modification time), so an entry rewritten since it was opened (an atomic swap gives new
+    files) is opened afresh instead of being read from the old memory maps.
+    """
 
     def __init__(self, capacity: int = 32) -> None:
         self.capacity = capacity
-        self._videos: OrderedDict[tuple[str, str], CachedVideo] = OrderedDict()
+        self._videos: OrderedDict[tuple[str, str], tuple[tuple[int, int], CachedVideo]] = (
+            OrderedDict()
+        )
 
     def get(self, cache_root: str, subject_id: str) -> CachedVideo:
-        key = (cache_root, subject_id)
-        if key in self._videos:
+        key = (str(cache_root), subject_id)
+        try:
+            stat = os.stat(os.path.join(cache_root, subject_id, META_FILE))
+            identity = (stat.st_ino, stat.st_mtime_ns)
+        except OSError:
+            identity = (-1, -1)  # read_cached_video names the missing entry and the fix
+        known = self._videos.get(key)
+        if known is not None and known[0] == identity:
             self._videos.move_to_end(key)
-        else:
-            self._videos[key] = read_cached_video(cache_root, subject_id)
-            if len(self._videos) > self.capacity:
-                self._videos.popitem(last=False)
-        return self._videos[key]
+            return known[1]
+        video = read_cached_video(cache_root, subject_id)
+        self._videos[key] = (identity, video)
+        self._videos.move_to_end(key)
+        if len(self._videos) > self.capacity:
+            self._videos.popitem(last=False)
+        return video
 
 
 _OPEN_VIDEOS = _OpenVideos()

@@ -416,3 +416,14 @@ def test_online_slow_path_preprocesses_missing_videos(tmp_path):
     assert sample["inputs"]["flow"].shape == (3, 2, 32, 32)
     # a second build reads the cache written by the first
     assert len(build(data, cache, window=window, exclude_fallbacks=False)) == len(dataset)
+
+
+def test_a_rewritten_entry_is_read_afresh_by_a_dataset_that_had_it_open(fake):
+    """The open-video cache must not keep serving the memory maps of a replaced entry."""
+    data, cache = fake
+    dataset = build(data, cache)
+    assert int(dataset[7]["inputs"]["rgb"][0, 0, 0, 0]) == 10 + 7  # s001 now open
+    replacement = other_entry(cache, "s001")
+    write_cached_video(cache, "s001", **replacement)
+    rgb = dataset[7]["inputs"]["rgb"]
+    assert int(rgb[0, 0, 0, 0]) == 10 + 7 + 100  # the brighter replacement
