@@ -6,7 +6,9 @@ chain, fits the gate on the validation half only (per-figure thresholds from the
 evidence model from infants and empty scenes), and reports how many infants and empty scenes it
 flags on each half (95 % Wilson intervals). Writes
 ``OUT/gate.json`` (the thresholds, to paste into the chain's InfantPresenceGate step),
-``OUT/report.csv`` and ``OUT/report.md``. Caches are kept in OUT, so a rerun only measures.
+``OUT/figures.csv``, ``OUT/report.csv`` and ``OUT/report.md``. Caches are kept in OUT, so a
+rerun only measures. ``--fit-on all`` fits on every video of one dataset, and ``--gate
+gate.json`` measures that gate unchanged on another (both halves are then unseen).
 
 Example::
 
@@ -18,11 +20,13 @@ Example::
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 import gm_plugins  # noqa: F401
 from gm_plugins.apis.preprocessing import format_summary, preprocess_dataset
+from gm_plugins.datasets.quality import QualityGate
 from gm_plugins.datasets.subjects import read_subjects
 from gm_plugins.evaluation.quality_gate import figures_table, fit_on_validation, gate_report
 from gm_plugins.utils.io import write_json_atomic, write_text_atomic
@@ -39,6 +43,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--no-evidence-model",
         action="store_true",
         help="fit the per-figure thresholds only (no logistic evidence model)",
+    )
+    parser.add_argument(
+        "--fit-on",
+        choices=("validation", "all"),
+        default="validation",
+        help="fit on the validation half (report both halves) or on every video (to measure "
+        "the gate on another dataset with --gate)",
+    )
+    parser.add_argument(
+        "--gate",
+        type=Path,
+        default=None,
+        help="a gate.json to measure as it is on this data (nothing is fitted)",
     )
     return parser.parse_args(argv)
 
@@ -65,16 +82,24 @@ def main(argv: list[str] | None = None) -> int:
         rows = read_subjects(table, args.data_root, require_label=False, check_videos=False)
         frames.append(figures_table(cache_root, rows, kind))
     table = pd.concat(frames, ignore_index=True)
-    gate = fit_on_validation(table, args.margin, evidence_model=not args.no_evidence_model)
-    report = gate_report(table, gate)
     args.out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(args.out / "gate.json", gate.to_dict())
+    if args.gate is not None:
+        gate = QualityGate(**json.loads(args.gate.read_text()))
+        source = f"measured as given in {args.gate}"
+    else:
+        halves = ("validation",) if args.fit_on == "validation" else ("validation", "test")
+        gate = fit_on_validation(
+            table, args.margin, evidence_model=not args.no_evidence_model, halves=halves
+        )
+        source = f"fitted on the {' and '.join(halves)} half"
+        write_json_atomic(args.out / "gate.json", gate.to_dict())
+    report = gate_report(table, gate)
     write_text_atomic(args.out / "figures.csv", table.to_csv(index=False))
     write_text_atomic(args.out / "report.csv", report.to_csv(index=False))
     write_text_atomic(
         args.out / "report.md", report.drop(columns="flagged_ids").to_markdown(index=False) + "\n"
     )
-    print("gate fitted on the validation half:", gate.to_dict())
+    print(f"gate {source}:", gate.to_dict())
     print(report.drop(columns="flagged_ids").to_string(index=False))
     return 0
 

@@ -85,7 +85,10 @@ def _value(value: object) -> float | None:
 
 
 def fit_on_validation(
-    table: pd.DataFrame, margin: float = 0.25, evidence_model: bool = True
+    table: pd.DataFrame,
+    margin: float = 0.25,
+    evidence_model: bool = True,
+    halves: tuple[str, ...] = ("validation",),
 ) -> QualityGate:
     """Fit the gate on the validation half only (the test half stays unseen).
 
@@ -93,12 +96,14 @@ def fit_on_validation(
         table: :func:`figures_table` rows of both kinds.
         margin: slack of the per-figure thresholds beyond the most extreme infant.
         evidence_model: also fit the evidence model on validation infants and empty scenes.
+        halves: the halves to fit on; ``("validation", "test")`` fits on every video (to
+            measure the gate on another dataset afterwards).
     """
-    validation = table[table["half"] == "validation"]
-    infants = _figure_dicts(validation[validation["kind"] == "infant"])
+    fitting = table[table["half"].isin(halves)]
+    infants = _figure_dicts(fitting[fitting["kind"] == "infant"])
     if not infants:
-        raise ValueError("no validation infants were preprocessed: cannot fit the gate")
-    empties = _figure_dicts(validation[validation["kind"] == "empty"]) if evidence_model else None
+        raise ValueError(f"no infants of the {'/'.join(halves)} half: cannot fit the gate")
+    empties = _figure_dicts(fitting[fitting["kind"] == "empty"]) if evidence_model else None
     return fit_gate(infants, margin, empty_figures=empties or None)
 
 

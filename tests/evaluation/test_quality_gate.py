@@ -50,7 +50,7 @@ def test_gate_is_fitted_on_the_validation_half_only(table):
     assert fit_on_validation(changed) == gate
     assert gate.no_infant_model is not None
     assert fit_on_validation(table, evidence_model=False).no_infant_model is None
-    with pytest.raises(ValueError, match="no validation infants"):
+    with pytest.raises(ValueError, match="no infants of the validation half"):
         fit_on_validation(table[table["kind"] == "empty"])
 
 
@@ -73,3 +73,14 @@ def test_wilson_interval_of_zero_of_fifty_excludes_ten_percent():
     low, high = wilson_interval(0, 50)
     assert low == 0.0 and 0.05 < high < 0.1
     assert all(np.isnan(wilson_interval(0, 0)))
+
+
+def test_fitting_on_both_halves_uses_the_test_half_too(table):
+    validation_only = fit_on_validation(table)
+    both = fit_on_validation(table, halves=("validation", "test"))
+    assert both != validation_only
+    changed = table.copy()
+    changed.loc[changed["half"] == "test", "keypoint_score_median"] = 0.01
+    assert fit_on_validation(changed, halves=("validation", "test")) != both
+    report = gate_report(table, both).set_index(["half", "kind"])
+    assert report.loc[("test", "infant")]["flagged"] == 0  # every fitted infant passes
