@@ -31,12 +31,16 @@ def fake_keypoints(subject: int, positions: np.ndarray) -> np.ndarray:
     return keypoints
 
 
-def add_keypoints(cache: Path, keep=lambda positions: positions) -> None:
-    """Rewrite every cached video of ``cache`` with estimates at ``keep(all positions)``."""
+def rewrite_with_keypoints(cache: Path, make_keypoints) -> None:
+    """Rewrite every cached video of ``cache`` with the estimates ``make_keypoints`` gives.
+
+    ``make_keypoints(k, num_frames)`` returns the k-th video's positions (M,) and keypoints
+    (M, 17, 3).
+    """
     for k, folder in enumerate(sorted(p for p in cache.iterdir() if p.is_dir())):
         video = read_cached_video(cache, folder.name)
-        positions = np.asarray(keep(np.arange(len(video.frames))), np.int64)
-        meta = dict(video.meta, keypoint_positions=positions.tolist())
+        positions, keypoints = make_keypoints(k, len(video.frames))
+        meta = dict(video.meta, keypoint_positions=np.asarray(positions).tolist())
         write_cached_video(
             cache,
             folder.name,
@@ -44,8 +48,18 @@ def add_keypoints(cache: Path, keep=lambda positions: positions) -> None:
             np.asarray(video.flow),
             np.load(folder / "matrices.npy"),
             meta,
-            keypoints=fake_keypoints(k, positions),
+            keypoints=keypoints,
         )
+
+
+def add_keypoints(cache: Path, keep=lambda positions: positions) -> None:
+    """Rewrite every cached video of ``cache`` with estimates at ``keep(all positions)``."""
+
+    def make(k: int, num_frames: int) -> tuple[np.ndarray, np.ndarray]:
+        positions = np.asarray(keep(np.arange(num_frames)), np.int64)
+        return positions, fake_keypoints(k, positions)
+
+    rewrite_with_keypoints(cache, make)
 
 
 def window(cache: Path, positions, subject: str = "s001", test_mode: bool = True) -> dict:
@@ -240,24 +254,17 @@ def add_class_keypoints(cache: Path, shift: float = 4.0, noise: float = 0.5) -> 
     """
     moves = {0: (-shift, 0.0), 1: (0.0, shift), 2: (shift, 0.0)}
     rng = np.random.default_rng(0)
-    for k, folder in enumerate(sorted(p for p in cache.iterdir() if p.is_dir())):
-        video = read_cached_video(cache, folder.name)
-        positions = np.arange(len(video.frames))
-        keypoints = np.zeros((len(positions), 17, 3), np.float32)
+
+    def make(k: int, num_frames: int) -> tuple[np.ndarray, np.ndarray]:
+        positions = np.arange(num_frames)
+        keypoints = np.zeros((num_frames, 17, 3), np.float32)
         keypoints[..., 0] = SIZE / 2 + moves[k % 3][0]
         keypoints[..., 1] = np.linspace(4, 12, 17)[None] + moves[k % 3][1]
-        keypoints[..., :2] += rng.normal(0, noise, (len(positions), 17, 2))
+        keypoints[..., :2] += rng.normal(0, noise, (num_frames, 17, 2))
         keypoints[..., 2] = 1.0
-        meta = dict(video.meta, keypoint_positions=positions.tolist())
-        write_cached_video(
-            cache,
-            folder.name,
-            np.asarray(video.frames),
-            np.asarray(video.flow),
-            np.load(folder / "matrices.npy"),
-            meta,
-            keypoints=keypoints,
-        )
+        return positions, keypoints
+
+    rewrite_with_keypoints(cache, make)
 
 
 @pytest.mark.slow
