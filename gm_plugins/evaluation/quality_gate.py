@@ -16,7 +16,12 @@ from collections.abc import Iterable
 import pandas as pd
 
 from gm_plugins.datasets.cache import is_cached, read_meta
-from gm_plugins.datasets.quality import GATE_CHECKS, QualityGate, fit_gate
+from gm_plugins.datasets.quality import (
+    GATE_CHECKS,
+    QualityGate,
+    cross_validated_margin,
+    fit_gate,
+)
 
 
 def in_validation_half(subject_id: str) -> bool:
@@ -89,6 +94,7 @@ def fit_on_validation(
     margin: float = 0.25,
     evidence_model: bool = True,
     halves: tuple[str, ...] = ("validation",),
+    evidence_margin: float | None = None,
 ) -> QualityGate:
     """Fit the gate on the validation half only (the test half stays unseen).
 
@@ -98,13 +104,19 @@ def fit_on_validation(
         evidence_model: also fit the evidence model on validation infants and empty scenes.
         halves: the halves to fit on; ``("validation", "test")`` fits on every video (to
             measure the gate on another dataset afterwards).
+        evidence_margin: logit slack of the evidence threshold; None chooses it by
+            cross-validation on the same videos (:func:`cross_validated_margin`).
     """
     fitting = table[table["half"].isin(halves)]
     infants = _figure_dicts(fitting[fitting["kind"] == "infant"])
     if not infants:
         raise ValueError(f"no infants of the {'/'.join(halves)} half: cannot fit the gate")
     empties = _figure_dicts(fitting[fitting["kind"] == "empty"]) if evidence_model else None
-    return fit_gate(infants, margin, empty_figures=empties or None)
+    if not empties:
+        return fit_gate(infants, margin)
+    if evidence_margin is None:
+        evidence_margin = cross_validated_margin(infants, empties, margin)
+    return fit_gate(infants, margin, empty_figures=empties, evidence_margin=evidence_margin)
 
 
 def _figure_dicts(rows: pd.DataFrame) -> list[dict]:

@@ -153,3 +153,33 @@ def test_evidence_model_separates_what_no_single_threshold_does():
 
     rebuilt = QualityGate(**json.loads(json.dumps(gate.to_dict())))
     assert [rebuilt.failures(e) for e in empties] == [gate.failures(e) for e in empties]
+
+
+def test_cross_validated_margin_keeps_held_out_infants_passing():
+    from gm_plugins.datasets.quality import cross_validated_margin
+
+    rng = np.random.default_rng(2)
+
+    def scene(score: float, area: float) -> dict:
+        return dict(
+            mask_area_median=area,
+            mask_area_cv=0.1,
+            mask_compactness_median=0.9,
+            keypoint_score_median=score,
+            plausible_skeleton_fraction=0.5,
+        )
+
+    # overlapping classes: without a margin, held-out infants beyond the fitted ones get flagged
+    infant_scores, empty_scores = rng.normal(0.6, 0.12, 80), rng.normal(0.3, 0.12, 60)
+    infants = [scene(s, a) for s, a in zip(infant_scores, rng.uniform(0.05, 0.2, 80), strict=True)]
+    empties = [scene(s, a) for s, a in zip(empty_scores, rng.uniform(0.05, 0.2, 60), strict=True)]
+    candidates = (0.0, 0.5, 1.0, 2.0, 4.0)
+    strict = cross_validated_margin(infants, empties, 0.25, 0.0, candidates)
+    lenient = cross_validated_margin(infants, empties, 0.25, 1.0, candidates)
+    assert lenient == 0.0 and strict > 0.0
+    gate = fit_gate(infants, 0.25, empty_figures=empties, evidence_margin=strict)
+    unmargined = fit_gate(infants, 0.25, empty_figures=empties)
+    assert gate.no_infant_model["max_logit"] == pytest.approx(
+        unmargined.no_infant_model["max_logit"] + strict, abs=1e-5
+    )
+    assert gate.no_infant_model["margin"] == strict
