@@ -15,15 +15,7 @@
 # busy machine), so the 8 epochs take about 2 minutes where the two-stream demo takes 96 s.
 _base_ = [
     "../_base_/models/cnn-lstm_r18-3stage.py",
-    "../_base_/datasets/gm-synthetic_cache_demo.py",
+    "../_base_/datasets/gm-synthetic_cache_demo_rgb3.py",
     "../_base_/schedules/adamw_cosine_demo.py",
     "../_base_/default_runtime_demo.py",
 ]
-
-# RGB only: load only its frames (T=3); the packer packs what was loaded.
-load = dict(_base_.load, rgb_frames=3, streams=("rgb",))
-train_pipeline = [dict(load, jitter=2), _base_.pack]
-test_pipeline = [load, _base_.pack]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
-test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
