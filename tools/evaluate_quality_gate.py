@@ -7,8 +7,9 @@ evidence model from infants and empty scenes), and reports how many infants and 
 flags on each half (95 % Wilson intervals). Writes
 ``OUT/gate.json`` (the thresholds, to paste into the chain's InfantPresenceGate step),
 ``OUT/figures.csv``, ``OUT/report.csv`` and ``OUT/report.md``. Caches are kept in OUT, so a
-rerun only measures. ``--fit-on all`` fits on every video of one dataset, and ``--gate
-gate.json`` measures that gate unchanged on another (both halves are then unseen).
+rerun only measures. ``--fit-on all`` fits on every video of one dataset, ``--fit-figures``
+fits on the figures.csv of earlier runs, and ``--gate gate.json`` measures a gate unchanged
+on another dataset (both halves are then unseen).
 
 Example::
 
@@ -45,11 +46,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="fit the per-figure thresholds only (no logistic evidence model)",
     )
     parser.add_argument(
-        "--evidence-margin",
+        "--evidence-quantile",
         type=float,
+        default=0.995,
+        help="quantile of the fitting infants' evidence logits where the threshold starts "
+        "(1: the largest infant)",
+    )
+    parser.add_argument(
+        "--evidence-margin", type=float, default=0.0, help="logit slack beyond that quantile"
+    )
+    parser.add_argument(
+        "--fit-figures",
+        type=Path,
+        nargs="+",
         default=None,
-        help="logit slack of the evidence model's threshold (default: chosen by 5-fold "
-        "cross-validation on the fitting videos, at most 0.5 %% of held-out infants flagged)",
+        help="fit on these figures.csv tables of earlier runs (same chain) instead of this "
+        "data's, e.g. two earlier gate sets; this data is then measured unseen",
     )
     parser.add_argument(
         "--fit-on",
@@ -95,14 +107,21 @@ def main(argv: list[str] | None = None) -> int:
         source = f"measured as given in {args.gate}"
     else:
         halves = ("validation",) if args.fit_on == "validation" else ("validation", "test")
+        fitting = table
+        if args.fit_figures:
+            fitting = pd.concat([pd.read_csv(path) for path in args.fit_figures])
+            halves = ("validation", "test")
         gate = fit_on_validation(
-            table,
+            fitting,
             args.margin,
             evidence_model=not args.no_evidence_model,
             halves=halves,
             evidence_margin=args.evidence_margin,
+            infant_quantile=args.evidence_quantile,
         )
         source = f"fitted on the {' and '.join(halves)} half"
+        if args.fit_figures:
+            source = "fitted on " + " + ".join(str(path) for path in args.fit_figures)
         write_json_atomic(args.out / "gate.json", gate.to_dict())
     report = gate_report(table, gate)
     write_text_atomic(args.out / "figures.csv", table.to_csv(index=False))

@@ -25,7 +25,7 @@ code from :data:`FALLBACK_REASONS`) and ``fallback_detail`` (what failed, with t
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -248,6 +248,7 @@ def fit_gate(
     empty_figures: list[dict] | None = None,
     regularisation: float = 1.0,
     evidence_margin: float = 0.0,
+    infant_quantile: float = 1.0,
 ) -> QualityGate:
     """Fit the gate on validation videos: per-figure thresholds and the evidence model.
 
@@ -255,16 +256,21 @@ def fit_gate(
     threshold the largest times ``1 + margin``. A figure no infant has switches its check off.
     With ``empty_figures`` (videos known to show no infant), a logistic regression on the
     standardised :func:`evidence_features` separates the two, and its threshold
-    (``max_logit``) is the largest logit of an infant plus ``evidence_margin``: every given
-    infant passes (:func:`cross_validated_margin` picks the margin on the same videos).
+    (``max_logit``) is the ``infant_quantile`` quantile of the infants' logits (1.0: the
+    largest, every given infant passes) plus ``evidence_margin``.
 
     Args:
         infant_figures: :func:`quality_figures` of videos known to show an infant.
         margin: relative slack of the per-figure thresholds beyond the most extreme infant.
         empty_figures: :func:`quality_figures` of videos known to show no infant.
         regularisation: inverse L2 strength ``C`` of the logistic regression.
-        evidence_margin: logit slack of the evidence threshold beyond the largest infant.
+        evidence_margin: logit slack of the evidence threshold beyond the infant quantile.
+        infant_quantile: quantile of the infants' logits the evidence threshold starts from;
+            below 1 a few fitting infants are flagged, which keeps the threshold away from the
+            single most extreme infant (an unstable figure) and catches more empty scenes.
     """
+    if not 0.5 <= infant_quantile <= 1.0:
+        raise ValueError(f"infant_quantile must lie in [0.5, 1], got {infant_quantile}")
     thresholds: dict = {}
     for figure, field_name, side in GATE_CHECKS:
         values = [f[figure] for f in infant_figures if f.get(figure) is not None]
@@ -276,13 +282,17 @@ def fit_gate(
             thresholds[field_name] = round(max(values) * (1 + margin), 4)
     if empty_figures:
         thresholds["no_infant_model"] = _fit_evidence_model(
-            infant_figures, empty_figures, regularisation, evidence_margin
+            infant_figures, empty_figures, regularisation, evidence_margin, infant_quantile
         )
     return QualityGate(**thresholds)
 
 
 def _fit_evidence_model(
-    infants: list[dict], empties: list[dict], regularisation: float, evidence_margin: float
+    infants: list[dict],
+    empties: list[dict],
+    regularisation: float,
+    evidence_margin: float,
+    infant_quantile: float = 1.0,
 ) -> dict:
     from sklearn.linear_model import LogisticRegression
 
@@ -302,50 +312,9 @@ def _fit_evidence_model(
         weights=[round(float(v), 6) for v in classifier.coef_[0]],
         bias=round(float(classifier.intercept_[0]), 6),
     )
-    largest = max(no_infant_logit(model, f) for f in infants)
-    model["max_logit"] = round(largest + evidence_margin + 1e-6, 6)
+    logits = np.array([no_infant_logit(model, f) for f in infants])
+    start = float(np.quantile(logits, infant_quantile, method="higher"))
+    model["max_logit"] = round(start + evidence_margin + 1e-6, 6)
     model["margin"] = float(evidence_margin)
+    model["infant_quantile"] = float(infant_quantile)
     return model
-
-
-def cross_validated_margin(
-    infant_figures: list[dict],
-    empty_figures: list[dict],
-    margin: float = 0.25,
-    max_infant_rate: float = 0.005,
-    candidates: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0),
-    folds: int = 5,
-    seed: int = 0,
-) -> float:
-    """The smallest evidence margin whose held-out infants are flagged at most this often.
-
-    The videos are split into ``folds`` stratified folds; the gate is fitted on all but one
-    (per-figure ``margin`` and the evidence model) and every held-out video is judged with each
-    candidate margin. Returns the first candidate whose pooled held-out infant flag rate is at
-    most ``max_infant_rate`` (the largest candidate if none is).
-    """
-    from sklearn.model_selection import StratifiedKFold
-
-    videos = [*infant_figures, *empty_figures]
-    is_empty = np.r_[np.zeros(len(infant_figures)), np.ones(len(empty_figures))]
-    flagged = np.zeros(len(candidates))
-    splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    for fit_rows, held_rows in splitter.split(videos, is_empty):
-        infants = [videos[i] for i in fit_rows if not is_empty[i]]
-        empties = [videos[i] for i in fit_rows if is_empty[i]]
-        gate = fit_gate(infants, margin, empty_figures=empties)
-        model = gate.no_infant_model
-        plain = replace(gate, no_infant_model=None)
-        for i in held_rows:
-            if is_empty[i]:
-                continue
-            if plain.failures(videos[i]):
-                flagged += 1
-                continue
-            logit = no_infant_logit(model, videos[i])
-            flagged += [logit > model["max_logit"] + extra for extra in candidates]
-    rates = flagged / max(1, len(infant_figures))
-    for candidate, rate in zip(candidates, rates, strict=True):
-        if rate <= max_infant_rate:
-            return float(candidate)
-    return float(candidates[-1])

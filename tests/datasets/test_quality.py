@@ -155,9 +155,7 @@ def test_evidence_model_separates_what_no_single_threshold_does():
     assert [rebuilt.failures(e) for e in empties] == [gate.failures(e) for e in empties]
 
 
-def test_cross_validated_margin_keeps_held_out_infants_passing():
-    from gm_plugins.datasets.quality import cross_validated_margin
-
+def test_infant_quantile_trades_a_few_fitting_infants_for_more_empty_scenes():
     rng = np.random.default_rng(2)
 
     def scene(score: float, area: float) -> dict:
@@ -169,17 +167,26 @@ def test_cross_validated_margin_keeps_held_out_infants_passing():
             plausible_skeleton_fraction=0.5,
         )
 
-    # overlapping classes: without a margin, held-out infants beyond the fitted ones get flagged
-    infant_scores, empty_scores = rng.normal(0.6, 0.12, 80), rng.normal(0.3, 0.12, 60)
-    infants = [scene(s, a) for s, a in zip(infant_scores, rng.uniform(0.05, 0.2, 80), strict=True)]
-    empties = [scene(s, a) for s, a in zip(empty_scores, rng.uniform(0.05, 0.2, 60), strict=True)]
-    candidates = (0.0, 0.5, 1.0, 2.0, 4.0)
-    strict = cross_validated_margin(infants, empties, 0.25, 0.0, candidates)
-    lenient = cross_validated_margin(infants, empties, 0.25, 1.0, candidates)
-    assert lenient == 0.0 and strict > 0.0
-    gate = fit_gate(infants, 0.25, empty_figures=empties, evidence_margin=strict)
-    unmargined = fit_gate(infants, 0.25, empty_figures=empties)
-    assert gate.no_infant_model["max_logit"] == pytest.approx(
-        unmargined.no_infant_model["max_logit"] + strict, abs=1e-5
+    # overlapping classes: the single most extreme infant decides the threshold at quantile 1
+    infant_scores, empty_scores = rng.normal(0.6, 0.12, 200), rng.normal(0.3, 0.12, 100)
+    infants = [scene(s, a) for s, a in zip(infant_scores, rng.uniform(0.05, 0.2, 200), strict=True)]
+    empties = [scene(s, a) for s, a in zip(empty_scores, rng.uniform(0.05, 0.2, 100), strict=True)]
+    largest = fit_gate(infants, 0.25, empty_figures=empties)
+    quantile = fit_gate(infants, 0.25, empty_figures=empties, infant_quantile=0.98)
+    margined = fit_gate(
+        infants, 0.25, empty_figures=empties, infant_quantile=0.98, evidence_margin=0.5
     )
-    assert gate.no_infant_model["margin"] == strict
+
+    def flagged(gate: QualityGate, videos: list[dict]) -> int:
+        return sum(bool(gate.failures(v)) for v in videos)
+
+    assert flagged(largest, infants) == 0
+    assert 1 <= flagged(quantile, infants) <= 0.02 * len(infants) + 1
+    assert flagged(quantile, empties) > flagged(largest, empties)
+    assert quantile.no_infant_model["max_logit"] < largest.no_infant_model["max_logit"]
+    assert margined.no_infant_model["max_logit"] == pytest.approx(
+        quantile.no_infant_model["max_logit"] + 0.5, abs=1e-5
+    )
+    assert quantile.no_infant_model["infant_quantile"] == 0.98
+    with pytest.raises(ValueError, match="infant_quantile"):
+        fit_gate(infants, 0.25, empty_figures=empties, infant_quantile=0.2)
