@@ -22,6 +22,7 @@ import numpy as np
 from gm_plugins.apis.preprocessing import load_preprocess_pipeline
 from gm_plugins.datasets.preprocessing import build_preprocess_pipeline
 from gm_plugins.datasets.transforms.geometry import TRUNK_KEYPOINTS
+from gm_plugins.utils.visualization import flow_to_colour
 
 COLUMNS = ("original", "mask", "no background", "aligned", "flow")
 
@@ -44,16 +45,6 @@ def run_with_snapshots(pipeline, video: Path) -> tuple[dict, dict[str, list[np.n
         results = transform(results)
         snapshots[type(transform).__name__] = [frame.copy() for frame in results["imgs"]]
     return results, snapshots
-
-
-def flow_to_colour(flow: np.ndarray) -> np.ndarray:
-    """(H, W, 2) flow in [-1, 1] -> (H, W, 3) uint8 RGB."""
-    magnitude, angle = cv2.cartToPolar(flow[..., 0], flow[..., 1], angleInDegrees=True)
-    hsv = np.zeros((*flow.shape[:2], 3), np.uint8)
-    hsv[..., 0] = (angle / 2).astype(np.uint8)
-    hsv[..., 1] = 255
-    hsv[..., 2] = np.clip(magnitude * 255, 0, 255).astype(np.uint8)
-    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
 
 
 def fit(image: np.ndarray, height: int) -> np.ndarray:

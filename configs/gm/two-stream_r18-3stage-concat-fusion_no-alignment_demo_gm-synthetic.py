@@ -6,6 +6,7 @@
 _base_ = ["./two-stream_r18-3stage-concat-fusion_demo_gm-synthetic.py"]
 
 cache_root = "data/gm_synthetic/cache_demo_no-align"
+preprocess_config = "configs/preprocess/preprocess_unet-seg_farneback-64_no-alignment_demo.py"
 train_dataloader = dict(dataset=dict(cache_root=cache_root))
 val_dataloader = dict(dataset=dict(cache_root=cache_root))
 test_dataloader = dict(dataset=dict(cache_root=cache_root))

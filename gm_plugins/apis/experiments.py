@@ -274,7 +274,13 @@ class Driver:
     def _stage_count(self) -> int:
         """Stages of a staged run: data, models, caches, classifier and its test."""
         experiment = self.experiment
-        return len(experiment.data_roots) + len(self.models) + len(experiment.caches) + 2
+        classifier_stages = 4 if experiment.classifier else 0  # train, test, bundle, classify
+        return (
+            len(experiment.data_roots)
+            + len(self.models)
+            + len(experiment.caches)
+            + classifier_stages
+        )
 
     def classify(self) -> None:
         """Train the classifier once (resumable), test it on the held-out infants, report."""
@@ -284,15 +290,29 @@ class Driver:
         classifier = self.experiment.classifier
         classifier_dir = work_dir / "two_stream"
         train_args = (classifier, "--work-dir", classifier_dir, "--resume")
-        title = f"{count - 1}/{count} two-stream classifier"
+        title = f"{count - 3}/{count} two-stream classifier"
         self.run(self.stage(title, "classifier", "tools/train.py", *train_args))
         metrics_file = work_dir / "test_metrics.json"
-        test = self.stage(f"{count}/{count} test on held-out infants", "test", "tools/test.py",
+        test = self.stage(f"{count - 2}/{count} test on held-out infants", "test", "tools/test.py",
                           classifier, best_or_last_checkpoint(classifier_dir), "--work-dir",
                           work_dir / "test", "--metrics-out", metrics_file)  # fmt: skip
         test.marker.unlink(missing_ok=True)  # always re-test: it is quick and prints the table
         self.run(test)
         report_test(metrics_file, classifier_dir, work_dir)
+        bundle, reports = work_dir / "bundle", work_dir / "infer"
+        export = self.stage(f"{count - 1}/{count} model bundle", "bundle", "tools/export_bundle.py",
+                            classifier, best_or_last_checkpoint(classifier_dir), "--out", bundle,
+                            "--overwrite")  # fmt: skip
+        export.marker.unlink(missing_ok=True)  # the checkpoint may be new: export again
+        self.run(export)
+        videos = held_out_videos(self.root / classifier, self.root, count=2)
+        title = f"{count}/{count} classify two held-out infants' videos"
+        infer = self.stage(title, "infer", "tools/infer.py", *videos, "--bundle", bundle,
+                           "--out", reports)  # fmt: skip
+        infer.marker.unlink(missing_ok=True)
+        self.run(infer)
+        print(f"\nreports of two held-out infants: {reports / 'index.html'}")
+        print(f"classify your own video: python tools/infer.py VIDEO --bundle {bundle} --out DIR")
 
     def benchmark(self) -> None:
         """Score the preprocessing pipeline and cross-validate the configs."""
@@ -306,6 +326,33 @@ class Driver:
                      *self.experiment.configs, "--folds", options.folds, "--seed", options.seed,
                      "--repeats", options.repeats, "--jobs", options.jobs, "--work-dir",
                      options.work_dir))  # fmt: skip
+
+
+def held_out_videos(
+    classifier_config: str | os.PathLike, root: str | os.PathLike, count: int = 2
+) -> list[Path]:
+    """Videos of ``count`` test-fold infants of a classifier config (different labels first);
+    a relative ``data_root`` is taken from the repository root ``root``."""
+    from ..datasets.folds import split_subjects, stratified_subject_folds
+    from ..datasets.subjects import read_subjects
+    from ..utils.config import load_config
+
+    dataset = load_config(classifier_config).test_dataloader.dataset
+    data_root = Path(root) / dataset.data_root
+    rows = read_subjects(data_root / dataset.ann_file, data_root, check_videos=False)
+    ids = [row["subject_id"] for row in rows]
+    folds = stratified_subject_folds(ids, [row["label"] for row in rows],
+                                     dataset.num_folds, dataset.fold_seed)  # fmt: skip
+    test = set(split_subjects(folds, "test", dataset.test_fold, dataset.get("val_fold")))
+    chosen, labels = [], set()
+    for row in sorted((r for r in rows if r["subject_id"] in test), key=lambda r: r["subject_id"]):
+        if row["label"] not in labels and len(chosen) < count:
+            chosen.append(row)
+            labels.add(row["label"])
+    for row in sorted((r for r in rows if r["subject_id"] in test), key=lambda r: r["subject_id"]):
+        if row not in chosen and len(chosen) < count:
+            chosen.append(row)
+    return [data_root / row["video"] for row in chosen]
 
 
 def _complete(root: Path) -> bool:

@@ -274,6 +274,37 @@ class _NpyWriter:
             raise ValueError(f"{self.path.name}: {self.written} of {self.shape[0]} rows written")
 
 
+def checked_entry(
+    subject_id: str,
+    num_frames: int,
+    matrices: np.ndarray,
+    meta: dict,
+    keypoints: np.ndarray | None,
+) -> tuple[np.ndarray, dict, np.ndarray | None]:
+    """Check what :meth:`CacheEntryWriter.commit` is given; returns matrices float32 (N, 2, 3),
+    the meta as stored (with ``subject_id``, ``num_frames``, ``format``) and keypoints float32
+    (M, K, 3) or None."""
+    if len(meta.get("frame_indices", ())) != num_frames or "fps" not in meta:
+        raise ValueError(f"{subject_id}: meta needs 'fps' and one frame index per cached frame")
+    matrices = np.asarray(matrices, np.float32)
+    if matrices.shape != (num_frames, 2, 3):
+        raise ValueError(f"{subject_id}: matrices must be ({num_frames}, 2, 3)")
+    if keypoints is not None:
+        positions = meta.get("keypoint_positions", ())
+        if (
+            np.ndim(keypoints) != 3
+            or np.shape(keypoints)[-1] != 3
+            or len(positions) != len(keypoints)
+        ):
+            raise ValueError(
+                f"{subject_id}: keypoints must be (M, K, 3) with M keypoint_positions "
+                f"in meta, got {np.shape(keypoints)} and {len(positions)} positions"
+            )
+        keypoints = np.asarray(keypoints, np.float32)
+    meta = dict(meta, subject_id=subject_id, num_frames=num_frames, format=CACHE_FORMAT)
+    return matrices, meta, keypoints
+
+
 class CacheEntryWriter:
     """Write one video's cache entry in chunks, then commit it atomically.
 
@@ -326,27 +357,12 @@ class CacheEntryWriter:
         num_frames = self.frames.shape[0]
         self.frames.close()
         self.flow.close()
-        if len(meta.get("frame_indices", ())) != num_frames or "fps" not in meta:
-            raise ValueError(
-                f"{self.subject_id}: meta needs 'fps' and one frame index per cached frame"
-            )
-        matrices = np.asarray(matrices, np.float32)
-        if matrices.shape != (num_frames, 2, 3):
-            raise ValueError(f"{self.subject_id}: matrices must be ({num_frames}, 2, 3)")
+        matrices, meta, keypoints = checked_entry(
+            self.subject_id, num_frames, matrices, meta, keypoints
+        )
         np.save(self.staging / MATRICES_FILE, matrices)
         if keypoints is not None:
-            positions = meta.get("keypoint_positions", ())
-            if (
-                np.ndim(keypoints) != 3
-                or np.shape(keypoints)[-1] != 3
-                or len(positions) != len(keypoints)
-            ):
-                raise ValueError(
-                    f"{self.subject_id}: keypoints must be (M, K, 3) with M keypoint_positions "
-                    f"in meta, got {np.shape(keypoints)} and {len(positions)} positions"
-                )
-            np.save(self.staging / KEYPOINTS_FILE, np.asarray(keypoints, np.float32))
-        meta = dict(meta, subject_id=self.subject_id, num_frames=num_frames, format=CACHE_FORMAT)
+            np.save(self.staging / KEYPOINTS_FILE, keypoints)
         write_json_atomic(self.staging / META_FILE, meta)
         final = self.root / self.subject_id
         replaced = None
@@ -379,6 +395,91 @@ class CacheEntryWriter:
             self.abort()
 
 
+class MemoryEntryWriter:
+    """The in-memory twin of :class:`CacheEntryWriter` (same calls), for inference: nothing is
+    written to disk and :meth:`commit` returns the entry as an :class:`InMemoryVideo`.
+
+    Args:
+        subject_id: the entry's name (recorded in its meta).
+        num_frames: N, the frames the entry will hold (N >= 2).
+        frame_size: S, the side of the square frames.
+    """
+
+    def __init__(self, subject_id: str, num_frames: int, frame_size: int) -> None:
+        if num_frames < 2 or frame_size < 1:
+            raise ValueError(f"{subject_id}: need N >= 2 frames of size >= 1, got {num_frames}")
+        self.subject_id = subject_id
+        self.frames = np.zeros((num_frames, frame_size, frame_size, 3), np.uint8)
+        self.flow = np.zeros((num_frames - 1, frame_size, frame_size, 2), np.uint8)
+        self._frames_written = 0
+        self._flow_written = 0
+
+    @staticmethod
+    def _append(target: np.ndarray, chunk: np.ndarray, written: int, what: str) -> int:
+        chunk = np.asarray(chunk)
+        if chunk.shape[1:] != target.shape[1:] or written + len(chunk) > len(target):
+            raise ValueError(
+                f"{what}: chunk {chunk.shape} does not fit ({written} of {target.shape} written)"
+            )
+        target[written : written + len(chunk)] = chunk
+        return written + len(chunk)
+
+    def add_frames(self, frames: np.ndarray) -> None:
+        """Append uint8 (n, S, S, 3) RGB frames."""
+        self._frames_written = self._append(self.frames, frames, self._frames_written, "frames")
+
+    def add_flow(self, flow_pixels: np.ndarray, bound: float) -> None:
+        """Append float (n, S, S, 2) flow in pixels; quantised with :func:`quantise_flow`."""
+        self.add_quantised_flow(quantise_flow(flow_pixels, bound))
+
+    def add_quantised_flow(self, flow_quantised: np.ndarray) -> None:
+        """Append uint8 (n, S, S, 2) flow already quantised."""
+        self._flow_written = self._append(self.flow, flow_quantised, self._flow_written, "flow")
+
+    def commit(
+        self, matrices: np.ndarray, meta: dict, keypoints: np.ndarray | None = None
+    ) -> InMemoryVideo:
+        """Check the entry as :meth:`CacheEntryWriter.commit` does and return it."""
+        if self._frames_written != len(self.frames) or self._flow_written != len(self.flow):
+            raise ValueError(
+                f"{self.subject_id}: {self._frames_written} of {len(self.frames)} frames and "
+                f"{self._flow_written} of {len(self.flow)} flow fields were written"
+            )
+        matrices, meta, keypoints = checked_entry(
+            self.subject_id, len(self.frames), matrices, meta, keypoints
+        )
+        return InMemoryVideo(
+            path=Path(str(meta.get("video", self.subject_id))),
+            meta=meta,
+            frames=self.frames,
+            flow=self.flow,
+            matrices=matrices,
+            stored_keypoints=keypoints,
+        )
+
+    def __enter__(self) -> MemoryEntryWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        pass
+
+
+def check_entry_arrays(
+    subject_id: str, frames: np.ndarray, flow_quantised: np.ndarray
+) -> np.ndarray:
+    """Check whole-entry arrays: frames (N, S, S, 3), flow uint8 (N-1, S, S, 2); returns frames."""
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[1] != frames.shape[2]:
+        raise ValueError(f"{subject_id}: frames must be (N, S, S, 3) uint8, got {frames.shape}")
+    expected_flow = (frames.shape[0] - 1, *frames.shape[1:3], 2)
+    if flow_quantised.shape != expected_flow or flow_quantised.dtype != np.uint8:
+        raise ValueError(
+            f"{subject_id}: flow must be uint8 {expected_flow}, got "
+            f"{flow_quantised.dtype} {flow_quantised.shape}"
+        )
+    return frames
+
+
 def write_cached_video(
     cache_root: str | os.PathLike,
     subject_id: str,
@@ -395,15 +496,7 @@ def write_cached_video(
         flow_quantised: uint8 (N-1, S, S, 2), see :func:`quantise_flow`.
         matrices, meta, keypoints: as for :meth:`CacheEntryWriter.commit`.
     """
-    frames = np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[1] != frames.shape[2]:
-        raise ValueError(f"{subject_id}: frames must be (N, S, S, 3) uint8, got {frames.shape}")
-    expected_flow = (frames.shape[0] - 1, *frames.shape[1:3], 2)
-    if flow_quantised.shape != expected_flow or flow_quantised.dtype != np.uint8:
-        raise ValueError(
-            f"{subject_id}: flow must be uint8 {expected_flow}, got "
-            f"{flow_quantised.dtype} {flow_quantised.shape}"
-        )
+    frames = check_entry_arrays(subject_id, frames, flow_quantised)
     with CacheEntryWriter(cache_root, subject_id, len(frames), frames.shape[1]) as writer:
         writer.add_frames(frames.astype(np.uint8, copy=False))
         writer.add_quantised_flow(flow_quantised)
@@ -464,3 +557,18 @@ def read_cached_video(cache_root: str | os.PathLike, subject_id: str) -> CachedV
     frames = np.load(path / FRAMES_FILE, mmap_mode="r")
     flow = np.load(path / FLOW_FILE, mmap_mode="r")
     return CachedVideo(path=path, meta=meta, frames=frames, flow=flow)
+
+
+@dataclass
+class InMemoryVideo(CachedVideo):
+    """A preprocessed video held in memory (:class:`MemoryEntryWriter`), read like a cached one."""
+
+    matrices: np.ndarray | None = None  # float32 (N, 2, 3)
+    stored_keypoints: np.ndarray | None = None  # float32 (M, K, 3)
+
+    @property
+    def keypoints(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.stored_keypoints is None:
+            raise ValueError(f"{self.path}: the chain had no PoseAlignment, so no keypoints")
+        positions = np.asarray(self.meta["keypoint_positions"], dtype=np.int64)
+        return self.stored_keypoints, positions

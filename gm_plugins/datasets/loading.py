@@ -65,8 +65,10 @@ def _check_streams(owner: str, streams) -> tuple[str, ...]:
 class LoadCachedWindow(BaseTransform):
     """Read the RGB frames and/or flow fields of one window from the preprocessing cache.
 
-    Required keys: ``cache_root``, ``subject_id``, ``frame_positions`` ((L + 1,) positions in
-    the cached frames, see :func:`gm_plugins.datasets.windows.window_positions`).
+    Required keys: ``cache_root`` and ``subject_id`` (or ``cached_video``: a video already
+    open or held in memory, e.g. by :func:`gm_plugins.datasets.preprocessing.
+    preprocess_in_memory` for inference), ``frame_positions`` ((L + 1,) positions in the
+    cached frames, see :func:`gm_plugins.datasets.windows.window_positions`).
 
     Added keys: ``rgb`` uint8 (T, S, S, 3) and/or ``flow`` float32 (L, S, S, 2) in [-1, 1], as
     ``streams`` asks; ``img_shape`` (S, S).
@@ -89,7 +91,9 @@ class LoadCachedWindow(BaseTransform):
         self.streams = _check_streams(type(self).__name__, streams)
 
     def transform(self, results: dict) -> dict:
-        video = _OPEN_VIDEOS.get(results["cache_root"], results["subject_id"])
+        video = results.get("cached_video")
+        if video is None:
+            video = _OPEN_VIDEOS.get(results["cache_root"], results["subject_id"])
         positions = np.asarray(results["frame_positions"])
         if "rgb" in self.streams:
             results["rgb"] = np.asarray(video.frames[self._rgb_positions(positions, results)])
@@ -121,7 +125,8 @@ class PackStreamInputs(BaseTransform):
     Packs every stream the results hold (both for the two-stream model, one for a single-stream
     model whose loader read only that one), or exactly ``streams`` when given.
 
-    Required keys: ``label``, ``subject_id``, ``window_index``, and ``rgb`` and/or ``flow``.
+    Required keys: ``subject_id``, ``window_index``, and ``rgb`` and/or ``flow``; ``label``
+    (absent or None when classifying an unlabelled video: no ``gt_label`` is set).
 
     Produces ``rgb`` uint8 tensor (T, 3, S, S) and/or ``flow`` float32 tensor (L, 2, S, S); the
     data sample holds ``gt_label`` and the metainfo ``subject_id``, ``window_index``,
@@ -145,7 +150,9 @@ class PackStreamInputs(BaseTransform):
                 raise KeyError(f"{type(self).__name__}: '{stream}' is missing; load it first")
             array = np.ascontiguousarray(np.asarray(results[stream]).transpose(0, 3, 1, 2))
             inputs[stream] = torch.from_numpy(array)
-        sample = ActionDataSample().set_gt_label(int(results["label"]))
+        sample = ActionDataSample()
+        if results.get("label") is not None:
+            sample.set_gt_label(int(results["label"]))
         sample.set_metainfo(
             dict(
                 subject_id=results["subject_id"],

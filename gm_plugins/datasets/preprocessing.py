@@ -6,8 +6,9 @@ transform objects serve two drivers:
 
 * :func:`preprocess_video` runs them one after the other on the whole clip in memory
   (evaluation and visualisation tools, short clips);
-* :func:`preprocess_to_cache` streams the video through them in two passes so that memory does
-  not grow with the length or resolution of the recording: pass 1 decodes the keyframes only
+* :func:`preprocess_to_cache` (and :func:`preprocess_in_memory`, which keeps the same entry in
+  memory for inference) streams the video through them in two passes so that memory does not
+  grow with the length or resolution of the recording: pass 1 decodes the keyframes only
   and estimates the body position (one transform per video); pass 2 decodes the sampled frames
   in chunks, removes the background, warps, computes flow and appends everything to the cache
   entry on disk. Chunks hold a multiple of the segmentation batch, so every frame meets the
@@ -26,7 +27,14 @@ import numpy as np
 
 from gm_plugins.compat import library_scope
 
-from .cache import CacheEntryWriter, quantise_flow, read_meta, write_cached_video
+from .cache import (
+    CachedVideo,
+    CacheEntryWriter,
+    MemoryEntryWriter,
+    check_entry_arrays,
+    quantise_flow,
+    read_meta,
+)
 from .quality import QualityGate
 
 PipelineLike = Sequence[dict | Callable] | Callable
@@ -293,7 +301,11 @@ def _plan_pass(steps: ChainSteps, path: str) -> dict:
 
 
 def _write_pass(
-    steps: ChainSteps, path: str, results: dict, writer: CacheEntryWriter, chunk_frames: int
+    steps: ChainSteps,
+    path: str,
+    results: dict,
+    writer: CacheEntryWriter | MemoryEntryWriter,
+    chunk_frames: int,
 ) -> None:
     """Pass 2: decode the sampled frames again in chunks; mask, warp, flow, append."""
     from .transforms.alignment import warp_frames
@@ -358,6 +370,42 @@ def preprocess_to_cache(
             ``CHUNK_BYTES`` (128 MiB) at the video's size, then rounded up to a multiple of the
             segmentation batch.
     """
+
+    def open_writer(num_frames: int, size: int) -> CacheEntryWriter:
+        return CacheEntryWriter(cache_root, subject_id, num_frames, size)
+
+    _preprocess(pipeline, video_path, open_writer, extra_meta, video_name, chunk_frames)
+    return read_meta(cache_root, subject_id)
+
+
+def preprocess_in_memory(
+    pipeline: PipelineLike,
+    video_path: str | os.PathLike,
+    subject_id: str = "video",
+    extra_meta: dict | None = None,
+    video_name: str | None = None,
+    chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+) -> CachedVideo:
+    """Preprocess one video exactly as :func:`preprocess_to_cache` does, but keep the entry in
+    memory (no cache folder): the returned video holds the same uint8 frames (N, S, S, 3),
+    quantised flow (N-1, S, S, 2), matrices, keypoints and meta the cache entry would.
+    """
+
+    def open_writer(num_frames: int, size: int) -> MemoryEntryWriter:
+        return MemoryEntryWriter(subject_id, num_frames, size)
+
+    return _preprocess(pipeline, video_path, open_writer, extra_meta, video_name, chunk_frames)
+
+
+def _preprocess(
+    pipeline: PipelineLike,
+    video_path: str | os.PathLike,
+    open_writer: Callable[[int, int], CacheEntryWriter | MemoryEntryWriter],
+    extra_meta: dict | None,
+    video_name: str | None,
+    chunk_frames: int,
+):
+    """The one driver of both: returns what the writer's ``commit`` returns."""
     chain = build_preprocess_pipeline(pipeline)
     path = os.fspath(video_path)
     name = video_name if video_name is not None else path
@@ -365,8 +413,11 @@ def preprocess_to_cache(
     if steps is None:
         record = cache_record(preprocess_video(chain, path), name)
         record["meta"].update(extra_meta or {})
-        write_cached_video(cache_root, subject_id, **record)
-        return read_meta(cache_root, subject_id)
+        frames = check_entry_arrays(str(name), record["frames"], record["flow_quantised"])
+        with open_writer(len(frames), frames.shape[1]) as writer:
+            writer.add_frames(frames)
+            writer.add_quantised_flow(record["flow_quantised"])
+            return writer.commit(record["matrices"], record["meta"], record.get("keypoints"))
     results = _plan_pass(steps, path)
     height, width = results["original_shape"][:2]
     chunk_frames = min(chunk_frames, max(1, CHUNK_BYTES // (height * width * 3)))
@@ -374,7 +425,7 @@ def preprocess_to_cache(
         batch = steps.background.batch_size
         chunk_frames = max(batch, -(-chunk_frames // batch) * batch)
     num_frames = len(results["frame_inds"])
-    with CacheEntryWriter(cache_root, subject_id, num_frames, steps.alignment.out_size) as writer:
+    with open_writer(num_frames, steps.alignment.out_size) as writer:
         _write_pass(steps, path, results, writer, chunk_frames)
         results.update(flow_bound=steps.flow.bound, flow_algorithm=steps.flow.algorithm)
         gate = steps.gate.gate if steps.gate is not None else None
@@ -384,5 +435,4 @@ def preprocess_to_cache(
         keypoints = None
         if results.get("pose_keypoints") is not None:
             keypoints, meta["keypoint_positions"] = _keypoint_record(results)
-        writer.commit(results["alignment_matrix"], meta, keypoints)
-    return read_meta(cache_root, subject_id)
+        return writer.commit(results["alignment_matrix"], meta, keypoints)

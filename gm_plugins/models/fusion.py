@@ -50,13 +50,22 @@ def check_same_spatial_size(maps: Mapping[str, torch.Tensor], fusion_name: str) 
         )
 
 
+def canonical_stream_order(streams) -> list[str]:
+    """Stream names in the order fusions concatenate them: rgb, flow, then the rest sorted."""
+    streams = list(streams)
+    known = [stream for stream in ("rgb", "flow") if stream in streams]
+    return known + sorted(set(streams) - set(known))
+
+
 class BaseFusion(BaseModule):
     """Common checks of the fusion modules.
 
     Args:
         in_channels (Mapping[str, int], optional): Channels of each stream's feature map,
-            e.g. ``dict(rgb=2048, flow=2048)``; its keys name the streams this module fuses,
-            in the order used for concatenation. ``None`` accepts any streams unchecked.
+            e.g. ``dict(rgb=2048, flow=2048)``; its keys name the streams this module fuses.
+            Streams are concatenated in the canonical order (``rgb``, ``flow``, then other
+            names sorted) whatever the order of the keys: a config that mmengine dumped (which
+            sorts keys) builds the same model. ``None`` accepts any streams unchecked.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
 
     Attributes:
@@ -75,7 +84,10 @@ class BaseFusion(BaseModule):
                     f"{type(self).__name__}.in_channels must map stream names to channel "
                     f"counts, e.g. dict(rgb=2048, flow=2048); got {in_channels!r}"
                 )
-            in_channels = {str(stream): int(width) for stream, width in in_channels.items()}
+            in_channels = {
+                stream: int(in_channels[stream])
+                for stream in canonical_stream_order(map(str, in_channels))
+            }
         self.in_channels: dict[str, int] | None = in_channels
         self.out_channels: int | None = None
 

@@ -25,6 +25,12 @@ if name == "train.py" and option("--work-dir"):
     (work / "run" / "vis_data" / "scalars.json").write_text(
         json.dumps(dict(loss=1.0, step=1, epoch=1)) + "\\n"
         + json.dumps({"subject/accuracy": 0.5, "step": 1}) + "\\n")
+if name == "make_synthetic_dataset.py":
+    data = root / option("--out")
+    data.mkdir(parents=True, exist_ok=True)
+    label = lambda i: ("WMs", "FMs", "PR")[i % 3]
+    rows = "".join(f"s{i:04d},{label(i)},videos/s{i:04d}.mp4\\n" for i in range(12))
+    (data / "subjects.csv").write_text("subject_id,label,video\\n" + rows)
 if name == "test.py":
     metrics = {"subject/num_subjects": 9, "window/num_windows": 36,
                "subject/confusion_matrix": [[3, 0, 0], [0, 2, 1], [0, 0, 3]]}
@@ -38,7 +44,9 @@ def stand_in_repository(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
     (root / "tools").mkdir(parents=True)
     (root / "configs").symlink_to(REPO_ROOT / "configs")
-    for script in ("make_synthetic_dataset.py", "train.py", "preprocess_videos.py", "test.py"):
+    scripts = ("make_synthetic_dataset.py", "train.py", "preprocess_videos.py", "test.py",
+               "export_bundle.py", "infer.py")  # fmt: skip
+    for script in scripts:
         (root / "tools" / script).write_text(f"KEYS = {KEYS!r}\n" + STAND_IN)
     return root
 
@@ -69,15 +77,24 @@ def test_the_demo_runs_each_stage_once_and_writes_the_demo_layout(tmp_path, caps
     test_args = [DEMO_CLASSIFIER, checkpoint, "--work-dir", str(work / "test"),
                  "--metrics-out", str(work / "test_metrics.json")]  # fmt: skip
     assert made[5] == ["test.py", test_args]
-    stages = ("data", "segmentation", "pose", "preprocess", "classifier", "test")
+    bundle = str(work / "bundle")
+    assert made[6] == ["export_bundle.py", [DEMO_CLASSIFIER, checkpoint, "--out", bundle,
+                                             "--overwrite"]]  # fmt: skip
+    # two held-out (test-fold) infants of different classes, from the dataset's subjects.csv
+    videos = made[7][1][:2]
+    assert made[7][1][2:] == ["--bundle", bundle, "--out", str(work / "infer")]
+    assert all(v.startswith(str(root / "data/gm_synthetic/videos/")) for v in videos)
+    assert len(set(videos)) == 2
+    stages = ("data", "segmentation", "pose", "preprocess", "classifier", "test", "bundle", "infer")
     markers = sorted(p.name for p in (work / "stages").iterdir())
     assert markers == sorted(f"{stage}.done" for stage in stages)
     assert sorted(p.name for p in (work / "logs").iterdir()) == ["pose.log", "segmentation.log"]
     assert (work / "confusion_matrix.png").is_file() and (work / "training_curve.png").is_file()
     out = capsys.readouterr().out
-    for title in ("1/6 synthetic infants", "2/6 segmentation model", "3/6 pose model",
-                  "4/6 preprocessing: background removal, alignment, optical flow",
-                  "5/6 two-stream classifier", "6/6 test on held-out infants"):  # fmt: skip
+    for title in ("1/8 synthetic infants", "2/8 segmentation model", "3/8 pose model",
+                  "4/8 preprocessing: background removal, alignment, optical flow",
+                  "5/8 two-stream classifier", "6/8 test on held-out infants",
+                  "7/8 model bundle", "8/8 classify two held-out infants' videos"):  # fmt: skip
         assert f"[{title}] $ {sys.executable} tools/" in out
     table = [line for line in out.splitlines() if line.startswith("| accuracy")]
     cells = [cell.strip() for cell in table[0].strip("|").split("|")]
@@ -85,7 +102,7 @@ def test_the_demo_runs_each_stage_once_and_writes_the_demo_layout(tmp_path, caps
 
     # A second run reuses every stage but the test, which it always repeats.
     assert run_experiment("demo", root, Options(work_dir=work, workers=3)) == 0
-    assert [name for name, _ in calls(root)[6:]] == ["test.py"]
+    assert [name for name, _ in calls(root)[8:]] == ["test.py", "export_bundle.py", "infer.py"]
     assert out.count("reusing it") == 0 and "reusing it" in capsys.readouterr().out
 
 
@@ -94,7 +111,7 @@ def test_a_failed_stage_is_named_and_leaves_no_marker(tmp_path, capsys):
     (root / "tools" / "preprocess_videos.py").write_text("print('bad video'); raise SystemExit(1)")
     assert run_experiment("demo", root, Options(work_dir=tmp_path / "w")) == 1
     error = capsys.readouterr().err
-    assert "stage '4/6 preprocessing: background removal, alignment, optical flow' failed" in error
+    assert "stage '4/8 preprocessing: background removal, alignment, optical flow' failed" in error
     assert "Fix it and run `make demo` again: finished steps are reused." in error
     assert not (tmp_path / "w" / "stages" / "preprocess.done").exists()
     assert (tmp_path / "w" / "stages" / "pose.done").exists()

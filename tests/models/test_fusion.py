@@ -103,6 +103,19 @@ def test_sum_fusion_projects_streams_to_a_common_width():
     assert torch.allclose(fusion(feats), expected, atol=1e-6)
 
 
+@pytest.mark.parametrize("fusion_type", ["ConcatConvFusion", "PoolFusion"])
+def test_key_order_of_in_channels_does_not_change_the_model(fusion_type):
+    # mmengine's Config.dump sorts keys: a dumped config must build the same model
+    torch.manual_seed(0)
+    given = build(dict(type=fusion_type, in_channels=dict(rgb=8, flow=4)))
+    torch.manual_seed(0)
+    sorted_keys = build(dict(type=fusion_type, in_channels=dict(flow=4, rgb=8)))
+    assert list(sorted_keys.in_channels) == ["rgb", "flow"]
+    sorted_keys.load_state_dict(given.state_dict())
+    feats = _maps((2, 8, 4, 4), (2, 4, 4, 4))
+    assert torch.equal(given(feats), sorted_keys(feats))
+
+
 def test_pool_fusion_concatenates_pooled_streams_in_configured_order():
     fusion = build(dict(type="PoolFusion", in_channels=dict(rgb=8, flow=4)))
     feats = _maps((2, 8, 4, 4), (2, 4, 2, 2))  # pooling first allows different sizes

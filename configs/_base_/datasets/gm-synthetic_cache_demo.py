@@ -7,6 +7,11 @@
 dataset_type = "GMDataset"
 data_root = "data/gm_synthetic"
 cache_root = "data/gm_synthetic/cache_demo"
+# The chain the cache was made with: tools/export_bundle.py ships it with the classifier, so a
+# bundle classifies a new video exactly as the cache was made.
+preprocess_config = (
+    "configs/preprocess/preprocess_unet-seg_res18-pose_farneback-k30-s3.75-64_demo.py"
+)
 ann_file = "subjects.csv"
 folds = dict(num_folds=4, fold_seed=2021, test_fold=0, val_fold=1)
 train_window = dict(start_stride=0.5, span=1.0, num_windows=None, unit="seconds")

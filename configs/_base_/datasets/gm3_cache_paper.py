@@ -8,6 +8,10 @@
 dataset_type = "GMDataset"
 data_root = "data/gm3"
 cache_root = "data/gm3/cache"
+# The chain the cache was made with (tools/export_bundle.py ships it with the classifier).
+preprocess_config = (
+    "configs/preprocess/preprocess_any-seg_any-pose_farneback-k30-s3.75-224_paper.py"
+)
 ann_file = "subjects.csv"
 folds = dict(num_folds=5, fold_seed=2021, test_fold=0, val_fold=1)
 window = dict(start_stride=5.0, span=1.0, num_windows=12, unit="seconds")
