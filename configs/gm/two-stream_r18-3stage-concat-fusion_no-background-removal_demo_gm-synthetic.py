@@ -7,7 +7,8 @@
 _base_ = ["./two-stream_r18-3stage-concat-fusion_demo_gm-synthetic.py"]
 
 cache_root = "data/gm_synthetic/cache_demo_no-bg"
-preprocess_config = "configs/preprocess/preprocess_unet-seg_res18-pose_farneback-k30-s3.75-64_no-background-removal_demo.py"
+_chain = "preprocess_unet-seg_res18-pose_farneback-k30-s3.75-64_no-background-removal_demo.py"
+preprocess_config = f"configs/preprocess/{_chain}"
 train_dataloader = dict(dataset=dict(cache_root=cache_root))
 val_dataloader = dict(dataset=dict(cache_root=cache_root))
 test_dataloader = dict(dataset=dict(cache_root=cache_root))

@@ -152,6 +152,18 @@ def test_inferencer_matches_tools_test_on_the_cached_videos(setup, inferencer):
         assert result["windows"][1]["start_s"] == pytest.approx(1.0)
         assert result["windows"][0]["end_s"] == pytest.approx(0.6)
     assert compared == len(expected) == 9
+    # the in-memory entry is the cache entry: same frames, quantised flow, matrices and meta
+    from gm_plugins.datasets.cache import read_cached_video
+
+    entry = inferencer.preprocess(setup["data"] / "videos" / "b02.mp4")
+    cached = read_cached_video(setup["cache"], "b02")
+    assert np.array_equal(entry.frames, cached.frames) and np.array_equal(entry.flow, cached.flow)
+    np.testing.assert_array_equal(entry.matrices, np.load(cached.path / "matrices.npy"))
+    np.testing.assert_array_equal(entry.keypoints[0], cached.keypoints[0])
+    skip = ("video", "subject_id", "label")
+    assert {k: v for k, v in entry.meta.items() if k not in skip} == {
+        k: v for k, v in cached.meta.items() if k not in skip
+    }
 
 
 def test_result_has_decision_probabilities_quality_and_images(setup, inferencer):
