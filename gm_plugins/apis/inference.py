@@ -260,7 +260,10 @@ class GMInferencer:
 
     def preprocess(self, video: str | os.PathLike) -> CachedVideo:
         """The video's preprocessed entry, in memory (the cache entry it would get)."""
-        return preprocess_in_memory(self.chain, video, subject_id=video_name(video))
+        keep = "middle" if self.keep_images else None
+        return preprocess_in_memory(
+            self.chain, video, subject_id=video_name(video), keep_original=keep
+        )
 
     def window_probabilities(self, entry: CachedVideo) -> tuple[np.ndarray, list[dict]]:
         """(W, K) window probabilities of a preprocessed video and each window's times."""
@@ -405,27 +408,27 @@ class GMInferencer:
         middle = len(entry.frames) // 2
         images: dict[str, np.ndarray] = {}
         steps = streamable_steps(self.chain)
-        decode = steps.decode if steps is not None else None
-        if decode is not None:
+        original = getattr(entry, "original_frame", None)
+        if original is None and steps is not None:  # not kept: decode up to the middle frame
+            decode = steps.decode
             target_fps = None if decode.frame_step else decode.target_fps
             frames = iter_sampled_frames(
                 video, target_fps, decode.backend, frame_step=decode.frame_step
             )
-            original = None
             for position, (_, _, frame) in enumerate(frames):
                 if position == middle:
                     original = frame
                     break
-            if original is not None:
-                scale = min(1.0, 320 / original.shape[0])
-                if scale < 1.0:
-                    size = (round(original.shape[1] * scale), 320)
-                    original = cv2.resize(original, size, interpolation=cv2.INTER_AREA)
-                images["original"] = original
-                if steps.background is not None:
-                    masked = steps.background.mask_frames([original], keep_masks=True)
-                    images["mask"] = mask_to_rgb(masked.masks[0])
-                    images["background_removed"] = masked.frames[0]
+        if original is not None:
+            scale = min(1.0, 320 / original.shape[0])
+            if scale < 1.0:
+                size = (round(original.shape[1] * scale), 320)
+                original = cv2.resize(original, size, interpolation=cv2.INTER_AREA)
+            images["original"] = original
+            if steps is not None and steps.background is not None:
+                masked = steps.background.mask_frames([original], keep_masks=True)
+                images["mask"] = mask_to_rgb(masked.masks[0])
+                images["background_removed"] = masked.frames[0]
         images["aligned"] = np.asarray(entry.frames[middle])
         flow_index = min(middle, len(entry.flow) - 1)
         images["flow"] = flow_to_colour(dequantise_flow(np.asarray(entry.flow[flow_index])))

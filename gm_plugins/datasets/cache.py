@@ -413,6 +413,8 @@ class MemoryEntryWriter:
         self.flow = np.zeros((num_frames - 1, frame_size, frame_size, 2), np.uint8)
         self._frames_written = 0
         self._flow_written = 0
+        self.keep_original: int | None = None  # a position whose source frame to keep
+        self.original_frame: np.ndarray | None = None
 
     @staticmethod
     def _append(target: np.ndarray, chunk: np.ndarray, written: int, what: str) -> int:
@@ -455,6 +457,7 @@ class MemoryEntryWriter:
             flow=self.flow,
             matrices=matrices,
             stored_keypoints=keypoints,
+            original_frame=self.original_frame,
         )
 
     def __enter__(self) -> MemoryEntryWriter:
@@ -565,6 +568,7 @@ class InMemoryVideo(CachedVideo):
 
     matrices: np.ndarray | None = None  # float32 (N, 2, 3)
     stored_keypoints: np.ndarray | None = None  # float32 (M, K, 3)
+    original_frame: np.ndarray | None = None  # uint8 (H, W, 3), the middle source frame if kept
 
     @property
     def keypoints(self) -> tuple[np.ndarray, np.ndarray]:

@@ -319,7 +319,10 @@ def _write_pass(
     previous: np.ndarray | None = None
     position = 0
     frames = (frame for _, _, frame in _sampled_frames(steps.decode, path, {}))
+    keep = getattr(writer, "keep_original", None)  # one source frame the caller wants to see
     for chunk in _chunks(frames, chunk_frames):
+        if keep is not None and position <= keep < position + len(chunk):
+            writer.original_frame = chunk[keep - position].copy()
         if steps.background is not None:
             brightness.append(frame_brightness(chunk))
             masked = steps.background.mask_frames(chunk)
@@ -385,14 +388,23 @@ def preprocess_in_memory(
     extra_meta: dict | None = None,
     video_name: str | None = None,
     chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+    keep_original: str | None = None,
 ) -> CachedVideo:
     """Preprocess one video exactly as :func:`preprocess_to_cache` does, but keep the entry in
     memory (no cache folder): the returned video holds the same uint8 frames (N, S, S, 3),
     quantised flow (N-1, S, S, 2), matrices, keypoints and meta the cache entry would.
+
+    Args:
+        keep_original: ``'middle'`` also keeps the decoded source frame (H, W, 3) of the middle
+            sampled frame as ``original_frame`` (streamed chains only; None otherwise), for a
+            report, without decoding the video again.
     """
 
     def open_writer(num_frames: int, size: int) -> MemoryEntryWriter:
-        return MemoryEntryWriter(subject_id, num_frames, size)
+        writer = MemoryEntryWriter(subject_id, num_frames, size)
+        if keep_original == "middle":
+            writer.keep_original = num_frames // 2
+        return writer
 
     return _preprocess(pipeline, video_path, open_writer, extra_meta, video_name, chunk_frames)
 

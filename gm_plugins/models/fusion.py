@@ -4,8 +4,11 @@ Every fusion module takes a mapping ``{stream name: feature map}`` (streams ``'r
 ``'flow'``; maps of shape (N, C, H, W) from 2D backbones or (N, C, T, H, W) from 3D backbones
 and segment-wise 2D backbones) and returns a tensor of shape (N, out_channels) for the head.
 ``PoolFusion``, ``ConcatConvFusion``, ``SumFusion`` and ``LateFusion`` average the time axis
-away first, so 2D and 3D streams can be fused with each other. ``LSTMFusion`` keeps it: it reads
-the per-step features of ``segments2d`` or ``clip3d`` streams in order (the CNN + LSTM baseline).
+away first, so 2D and 3D streams can be fused with each other. ``ConcatConvFusion`` and
+``SumFusion`` combine maps position by position; maps of different heights or widths (backbones of
+different total strides) are brought to one size first (``spatial_align``: pool the larger down,
+or resize the smaller up). ``LSTMFusion`` keeps the time axis: it reads the per-step features of
+``segments2d`` or ``clip3d`` streams in order (the CNN + LSTM baseline).
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import torch
+import torch.nn.functional as F
 from mmaction.registry import MODELS
 from mmcv.cnn import build_activation_layer
+from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import normal_init
 from torch import nn
@@ -38,16 +43,61 @@ def global_average_pool(feature_map: torch.Tensor) -> torch.Tensor:
     return feature_map.mean(dim=(2, 3))
 
 
+#: How ``ConcatConvFusion`` and ``SumFusion`` bring maps of different sizes to one size:
+#: ``'pool'`` averages the larger maps down to the smallest height and width (adaptive average
+#: pooling), ``'upsample'`` resizes the smaller maps up to the largest (bilinear); ``None``
+#: refuses maps of different sizes.
+SPATIAL_ALIGN_MODES = ("pool", "upsample")
+
+
 def check_same_spatial_size(maps: Mapping[str, torch.Tensor], fusion_name: str) -> None:
     """Raise when the streams' feature maps differ in height or width, naming each size."""
     sizes = {stream: tuple(fmap.shape[-2:]) for stream, fmap in maps.items()}
     if len(set(sizes.values())) > 1:
-        described = ", ".join(f"{stream} gives {h}x{w}" for stream, (h, w) in sizes.items())
         raise ValueError(
             f"{fusion_name} fuses feature maps position by position, but their spatial sizes "
-            f"differ: {described}. Feed both streams the same frame size and use backbones "
+            f"differ: {describe_sizes(sizes)}. Set fusion.spatial_align='pool' or 'upsample' to "
+            "bring them to one size, feed both streams the same frame size and use backbones "
             "with the same total stride, or use LateFusion or PoolFusion, which pool first."
         )
+
+
+def describe_sizes(sizes: Mapping[str, tuple[int, int]]) -> str:
+    """``{'rgb': (2, 2), 'flow': (4, 4)}`` -> ``'rgb gives 2x2, flow gives 4x4'``."""
+    return ", ".join(f"{stream} gives {h}x{w}" for stream, (h, w) in sizes.items())
+
+
+def align_spatial_sizes(
+    maps: Mapping[str, torch.Tensor], mode: str
+) -> tuple[dict[str, torch.Tensor], tuple[int, int]]:
+    """Bring (N, C_s, H_s, W_s) maps to one height and width.
+
+    Args:
+        maps (Mapping[str, Tensor]): ``{stream: (N, C_s, H_s, W_s)}``.
+        mode (str): ``'pool'``: adaptive average pooling to (min H_s, min W_s);
+            ``'upsample'``: bilinear resizing to (max H_s, max W_s). See ``SPATIAL_ALIGN_MODES``.
+
+    Returns:
+        tuple: ``{stream: (N, C_s, H, W)}`` (maps already of that size are passed unchanged)
+        and the common size (H, W).
+    """
+    heights = [fmap.shape[-2] for fmap in maps.values()]
+    widths = [fmap.shape[-1] for fmap in maps.values()]
+    if mode == "pool":
+        size = (min(heights), min(widths))
+    elif mode == "upsample":
+        size = (max(heights), max(widths))
+    else:
+        raise ValueError(f"spatial_align must be one of {SPATIAL_ALIGN_MODES}, got {mode!r}")
+    aligned = {}
+    for stream, fmap in maps.items():
+        if tuple(fmap.shape[-2:]) == size:
+            aligned[stream] = fmap
+        elif mode == "pool":
+            aligned[stream] = F.adaptive_avg_pool2d(fmap, size)
+        else:
+            aligned[stream] = F.interpolate(fmap, size=size, mode="bilinear", align_corners=False)
+    return aligned, size
 
 
 def canonical_stream_order(streams) -> list[str]:
@@ -133,6 +183,44 @@ class BaseFusion(BaseModule):
         }
 
 
+class SpatialAlignment:
+    """Bring the streams' maps to one spatial size before a position-wise fusion.
+
+    Classes using it set ``self.spatial_align`` (one of ``SPATIAL_ALIGN_MODES`` or None) with
+    :meth:`set_spatial_align`. Each new combination of sizes is logged once (mmengine's
+    ``print_log``), so a recognizer that runs the fusion at build time logs it there.
+    """
+
+    def set_spatial_align(self, spatial_align: str | None) -> None:
+        if spatial_align is not None and spatial_align not in SPATIAL_ALIGN_MODES:
+            raise ValueError(
+                f"{type(self).__name__}.spatial_align must be one of {SPATIAL_ALIGN_MODES} or "
+                f"None, got {spatial_align!r}"
+            )
+        self.spatial_align = spatial_align
+        self._logged_sizes: set[tuple] = set()
+
+    def align(self, maps: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``{stream: (N, C_s, H_s, W_s)}`` -> maps of one size, as ``spatial_align`` says."""
+        name = type(self).__name__
+        sizes = {stream: tuple(fmap.shape[-2:]) for stream, fmap in maps.items()}
+        if len(set(sizes.values())) <= 1:
+            return maps
+        if self.spatial_align is None:
+            check_same_spatial_size(maps, name)
+        aligned, (height, width) = align_spatial_sizes(maps, self.spatial_align)
+        key = tuple(sizes.items())
+        if key not in self._logged_sizes:
+            self._logged_sizes.add(key)
+            how = "average-pools" if self.spatial_align == "pool" else "bilinearly resizes"
+            print_log(
+                f"{name}: the streams' feature maps differ in size ({describe_sizes(sizes)}); "
+                f"it {how} them to {height}x{width} (spatial_align='{self.spatial_align}')",
+                logger="current",
+            )
+        return aligned
+
+
 @MODELS.register_module()
 class PoolFusion(BaseFusion):
     """Global-average-pool each stream and concatenate the vectors (a single stream passes).
@@ -156,7 +244,7 @@ class PoolFusion(BaseFusion):
 
 
 @MODELS.register_module()
-class ConcatConvFusion(BaseFusion):
+class ConcatConvFusion(SpatialAlignment, BaseFusion):
     """The paper's spatiotemporal fusion: concatenate maps, 1x1 conv, global average pool.
 
     Args:
@@ -167,13 +255,18 @@ class ConcatConvFusion(BaseFusion):
         act_cfg (dict, optional): Activation after the conv. The paper uses none, which
             makes conv-then-pool a linear map of the pooled features; ``dict(type='ReLU')``
             makes the fusion non-linear. Defaults to None.
+        spatial_align (str, optional): How maps of different heights or widths (backbones of
+            different total strides) are brought to one size before concatenation:
+            ``'pool'`` average-pools the larger maps to the smallest size, ``'upsample'``
+            resizes the smaller maps up to the largest (bilinear); logged once per size
+            combination. None refuses maps of different sizes. Defaults to ``'pool'``.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
 
     With a single stream there is nothing to fuse: its map is pooled and passed through, so
     ``out_channels`` is that stream's width.
 
     Shapes:
-        feats: ``{stream: (N, C_s, [T,] H, W)}`` with equal H, W -> (N, out_channels).
+        feats: ``{stream: (N, C_s, [T,] H_s, W_s)}`` -> (N, out_channels).
     """
 
     def __init__(
@@ -181,11 +274,16 @@ class ConcatConvFusion(BaseFusion):
         in_channels: Mapping[str, int],
         out_channels: int | None = None,
         act_cfg: dict | None = None,
+        spatial_align: str | None = "pool",
         init_cfg: dict | None = None,
     ):
         if in_channels is None:
-            raise TypeError("ConcatConvFusion needs in_channels, e.g. dict(rgb=2048, flow=2048)")
+            raise TypeError(
+                "ConcatConvFusion needs in_channels, e.g. dict(rgb=2048, flow=2048); "
+                "MultiStreamRecognizer infers them when it is given input_shapes"
+            )
         super().__init__(in_channels, init_cfg=init_cfg)
+        self.set_spatial_align(spatial_align)
         concat_width = sum(self.in_channels.values())
         if len(self.in_channels) == 1:
             self.out_channels = concat_width
@@ -200,7 +298,7 @@ class ConcatConvFusion(BaseFusion):
         maps = self.prepare(feats)
         if self.fuse_conv is None:
             return global_average_pool(next(iter(maps.values())))
-        check_same_spatial_size(maps, type(self).__name__)
+        maps = self.align(maps)
         fused = self.fuse_conv(torch.cat(list(maps.values()), dim=1))
         if self.activation is not None:
             fused = self.activation(fused)
@@ -208,28 +306,35 @@ class ConcatConvFusion(BaseFusion):
 
 
 @MODELS.register_module()
-class SumFusion(BaseFusion):
+class SumFusion(SpatialAlignment, BaseFusion):
     """Sum the streams' maps position by position (after 1x1 projections if widths differ).
 
     Args:
         in_channels (Mapping[str, int]): Channels per stream.
         out_channels (int, optional): Common width. Streams of another width get a 1x1 conv
             projection to it. Defaults to the streams' width, which must then be equal.
+        spatial_align (str, optional): ``'pool'``, ``'upsample'`` or None, as in
+            ``ConcatConvFusion``. Defaults to ``'pool'``.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
 
     Shapes:
-        feats: ``{stream: (N, C_s, [T,] H, W)}`` with equal H, W -> (N, out_channels).
+        feats: ``{stream: (N, C_s, [T,] H_s, W_s)}`` -> (N, out_channels).
     """
 
     def __init__(
         self,
         in_channels: Mapping[str, int],
         out_channels: int | None = None,
+        spatial_align: str | None = "pool",
         init_cfg: dict | None = None,
     ):
         if in_channels is None:
-            raise TypeError("SumFusion needs in_channels, e.g. dict(rgb=2048, flow=2048)")
+            raise TypeError(
+                "SumFusion needs in_channels, e.g. dict(rgb=2048, flow=2048); "
+                "MultiStreamRecognizer infers them when it is given input_shapes"
+            )
         super().__init__(in_channels, init_cfg=init_cfg)
+        self.set_spatial_align(spatial_align)
         widths = set(self.in_channels.values())
         if out_channels is None:
             if len(widths) > 1:
@@ -248,8 +353,7 @@ class SumFusion(BaseFusion):
         )
 
     def forward(self, feats: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        maps = self.prepare(feats)
-        check_same_spatial_size(maps, type(self).__name__)
+        maps = self.align(self.prepare(feats))
         projected = [
             self.projections[stream](fmap) if stream in self.projections else fmap
             for stream, fmap in maps.items()
