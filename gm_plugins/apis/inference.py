@@ -429,9 +429,12 @@ class GMInferencer:
                 masked = steps.background.mask_frames([original], keep_masks=True)
                 images["mask"] = mask_to_rgb(masked.masks[0])
                 images["background_removed"] = masked.frames[0]
-        images["aligned"] = np.asarray(entry.frames[middle])
         flow_index = min(middle, len(entry.flow) - 1)
-        images["flow"] = flow_to_colour(dequantise_flow(np.asarray(entry.flow[flow_index])))
+        aligned = np.asarray(entry.frames[middle])
+        flow = flow_to_colour(dequantise_flow(np.asarray(entry.flow[flow_index])))
+        factor = max(1, 160 // aligned.shape[0])  # small crops shown enlarged, pixels kept
+        for key, image in (("aligned", aligned), ("flow", flow)):
+            images[key] = np.repeat(np.repeat(image, factor, 0), factor, 1)
         return images
 
 

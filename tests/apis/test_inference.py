@@ -182,7 +182,7 @@ def test_result_has_decision_probabilities_quality_and_images(setup, inferencer)
     assert quality["mask_area_median"] is not None and "fallback" in quality
     assert set(result["images"]) == {"original", "mask", "background_removed", "aligned", "flow"}
     assert result["images"]["original"].shape == (48, 64, 3)
-    assert result["images"]["aligned"].shape == (24, 24, 3)
+    assert result["images"]["aligned"].shape == (144, 144, 3)  # 24 px shown 6x
     assert result["bundle"]["manifest_sha256"] and result["bundle"]["name"] == "classifier"
     json.dumps({k: v for k, v in result.items() if k != "images"})  # JSON-ready
 

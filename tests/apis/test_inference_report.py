@@ -3,7 +3,8 @@
 The browser tests need ``/usr/bin/chromium`` and ``/usr/bin/chromedriver`` (``bash
 requirements/browser.sh``) and selenium; they fail without them unless
 ``GM_PLUGINS_SKIP_BROWSER=1`` opts out. Run this file as a script to write the screenshot of an
-example report to ``docs/report_example.png``.
+example report, or of a real one given as its argument (the README shows ``make demo``'s
+``work_dirs/demo/infer/s0000/report.html``), to ``docs/report_example.png``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import os
 import re
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -520,13 +522,19 @@ def example_result() -> dict:
     return result
 
 
-def save_example_screenshot(path: str | os.PathLike = EXAMPLE_SCREENSHOT) -> Path:
-    """Render the example report, open it in headless Chromium and save a full-page PNG."""
+def save_example_screenshot(
+    path: str | os.PathLike = EXAMPLE_SCREENSHOT, report: str | os.PathLike | None = None
+) -> Path:
+    """Open a report (default: the drawn example) in headless Chromium, save a full-page PNG."""
     from PIL import Image
 
     path = Path(path)
     with tempfile.TemporaryDirectory() as folder, chromium(1000, 2200) as driver:
-        report = write_report(Path(folder) / "infant_001.html", example_result(), example_images())
+        if report is None:
+            report = write_report(
+                Path(folder) / "infant_001.html", example_result(), example_images()
+            )
+        report = Path(report)
         driver.get(report.resolve().as_uri())
         height = driver.execute_script("return document.documentElement.scrollHeight;")
         driver.set_window_size(1000, min(int(height) + 40, 4000))
@@ -540,4 +548,5 @@ def save_example_screenshot(path: str | os.PathLike = EXAMPLE_SCREENSHOT) -> Pat
 
 
 if __name__ == "__main__":
-    print(f"wrote {save_example_screenshot()}")
+    # python tests/apis/test_inference_report.py [work_dirs/demo/infer/s0000/report.html]
+    print(f"wrote {save_example_screenshot(report=sys.argv[1] if len(sys.argv) > 1 else None)}")
