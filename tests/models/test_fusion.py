@@ -54,13 +54,79 @@ def test_3d_feature_maps_are_averaged_over_time_first():
     assert torch.allclose(out, fusion(pooled), atol=1e-6)
 
 
-def test_mismatched_spatial_sizes_name_each_stream():
-    fusion = build(dict(type="ConcatConvFusion", in_channels=dict(rgb=8, flow=8)))
-    with pytest.raises(ValueError, match="rgb gives 7x7, flow gives 4x4"):
+def test_mismatched_spatial_sizes_name_each_stream_when_alignment_is_off():
+    fusion = build(
+        dict(type="ConcatConvFusion", in_channels=dict(rgb=8, flow=8), spatial_align=None)
+    )
+    with pytest.raises(ValueError, match=r"rgb gives 7x7, flow gives 4x4.*spatial_align='pool'"):
         fusion(_maps((2, 8, 7, 7), (2, 8, 4, 4)))
-    summing = build(dict(type="SumFusion", in_channels=dict(rgb=8, flow=8)))
+    summing = build(dict(type="SumFusion", in_channels=dict(rgb=8, flow=8), spatial_align=None))
     with pytest.raises(ValueError, match="rgb gives 4x4, flow gives 2x3"):
         summing(_maps((2, 8, 4, 4), (2, 8, 2, 3)))
+    with pytest.raises(ValueError, match=r"spatial_align must be one of \('pool', 'upsample'\)"):
+        build(dict(type="SumFusion", in_channels=dict(rgb=8, flow=8), spatial_align="crop"))
+
+
+def _relu_concat_fusion(spatial_align: str):
+    cfg = dict(type="ConcatConvFusion", in_channels=dict(rgb=8, flow=8), act_cfg=dict(type="ReLU"))
+    return build(dict(cfg, spatial_align=spatial_align)).eval()
+
+
+def test_concat_fusion_pools_larger_maps_to_the_smaller_size_by_default():
+    # With a ReLU after the 1x1 conv, where the maps are aligned changes the result.
+    fusion = _relu_concat_fusion("pool")
+    assert build(dict(type="ConcatConvFusion", in_channels=dict(rgb=8))).spatial_align == "pool"
+    feats = _maps((2, 8, 2, 2), (2, 8, 4, 4))
+    conv = fusion.fuse_conv
+    pooled_flow = F.avg_pool2d(feats["flow"], kernel_size=2)
+    expected = F.relu(
+        F.conv2d(torch.cat([feats["rgb"], pooled_flow], dim=1), conv.weight, conv.bias)
+    )
+    assert torch.allclose(fusion(feats), expected.mean(dim=(2, 3)), atol=1e-6)
+
+
+def test_concat_fusion_can_resize_smaller_maps_up_bilinearly():
+    fusion = _relu_concat_fusion("upsample")
+    feats = _maps((2, 8, 2, 2), (2, 8, 4, 4))
+    conv = fusion.fuse_conv
+    resized = F.interpolate(feats["rgb"], size=(4, 4), mode="bilinear", align_corners=False)
+    expected = F.relu(F.conv2d(torch.cat([resized, feats["flow"]], dim=1), conv.weight, conv.bias))
+    out = fusion(feats)
+    assert torch.allclose(out, expected.mean(dim=(2, 3)), atol=1e-6)
+    pooling = _relu_concat_fusion("pool")
+    pooling.load_state_dict(fusion.state_dict())
+    assert not torch.allclose(out, pooling(feats), atol=1e-4)  # the two options differ
+
+
+def test_sum_fusion_aligns_sizes_and_maps_of_odd_ratios():
+    fusion = build(dict(type="SumFusion", in_channels=dict(rgb=8, flow=8)))
+    feats = _maps((2, 8, 7, 7), (2, 8, 4, 3))  # pooled to 4x3 with overlapping windows
+    expected = (F.adaptive_avg_pool2d(feats["rgb"], (4, 3)) + feats["flow"]).mean(dim=(2, 3))
+    assert torch.allclose(fusion(feats), expected, atol=1e-6)
+    upsampling = build(
+        dict(type="SumFusion", in_channels=dict(rgb=8, flow=8), spatial_align="upsample")
+    )
+    resized = F.interpolate(feats["flow"], size=(7, 7), mode="bilinear", align_corners=False)
+    expected = (feats["rgb"] + resized).mean(dim=(2, 3))
+    assert torch.allclose(upsampling(feats), expected, atol=1e-6)
+
+
+def test_alignment_is_logged_once_per_size_combination(monkeypatch):
+    messages = []
+    monkeypatch.setattr(
+        "gm_plugins.models.fusion.print_log", lambda msg, **kwargs: messages.append(msg)
+    )
+    fusion = build(dict(type="ConcatConvFusion", in_channels=dict(rgb=8, flow=8)))
+    fusion(_maps((2, 8, 4, 4), (2, 8, 4, 4)))
+    assert messages == []  # equal sizes: nothing to say
+    fusion(_maps((2, 8, 2, 2), (2, 8, 4, 4)))
+    fusion(_maps((1, 8, 2, 2), (1, 8, 4, 4)))
+    assert messages == [
+        "ConcatConvFusion: the streams' feature maps differ in size (rgb gives 2x2, flow gives "
+        "4x4); it average-pools them to 2x2 (spatial_align='pool')"
+    ]
+    fusion(_maps((2, 8, 7, 7), (2, 8, 4, 4)))
+    assert len(messages) == 2 and "to 4x4" in messages[1]
 
 
 def test_mismatched_channels_say_which_setting_to_change():

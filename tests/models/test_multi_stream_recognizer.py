@@ -157,18 +157,26 @@ def test_rgb_and_3d_channel_mismatches_are_explained():
     batch = model.data_preprocessor(raw_batch(size=32, frames=2, with_flow=False))
     with pytest.raises(ValueError, match=r"T=2 RGB frames \(6 channels\).*in_channels=6"):
         model(**batch, mode="predict")
+    # A clip3d stream gives 2 (flow) channels whatever the clip: checked at build time.
     flow3d = dict(TINY_RESNET3D, in_channels=3)
-    model = build(recognizer_config(None, flow3d, None, flow_input="clip3d"))
-    batch = model.data_preprocessor(raw_batch(size=32, with_rgb=False))
-    with pytest.raises(ValueError, match=r"flow_backbone\.in_channels=2"):
-        model(**batch, mode="predict")
+    with pytest.raises(ValueError) as error:
+        build(recognizer_config(None, flow3d, None, flow_input="clip3d"))
+    assert str(error.value) == (
+        "flow_backbone.in_channels=3 but flow_input='clip3d' gives it 2 channels per flow field: "
+        "set flow_backbone.in_channels=2, or leave it out to fit the stem to the input"
+    )
 
 
 def test_a_backbone_without_in_channels_gets_a_different_fix():
     model = build(recognizer_config(None, dict(type="MobileNetV2", widen_factor=0.25), None))
     batch = model.data_preprocessor(raw_batch(size=32, with_rgb=False))
-    with pytest.raises(ValueError, match="MobileNetV2 takes no in_channels argument"):
+    with pytest.raises(ValueError) as error:
         model(**batch, mode="predict")
+    assert str(error.value).endswith(
+        "MobileNetV2 takes no in_channels argument, so give the recognizer "
+        "input_shapes=dict(flow=(3, 2, H, W)) and its first convolution is fitted to the input "
+        "at build time"
+    )
 
 
 def test_tsm_segments_must_match_the_clip_length():
@@ -249,3 +257,203 @@ def test_a_config_file_naming_two_stream_recognizer_still_builds_and_predicts(tm
     assert type(recognizer).__name__ == "MultiStreamRecognizer"
     assert recognizer.streams == ("rgb",)
     _run_all_modes(recognizer, raw_batch(with_flow=False))
+
+
+# -- fitting the parts at build time (input_shapes) ---------------------------------------------
+
+MOBILENET = dict(type="MobileNetV2", widen_factor=0.25, pretrained=None)
+TINY_SHAPES = dict(rgb=(1, 3, 32, 32), flow=(2, 2, 32, 32))
+
+
+def _inferring_config(rgb=MOBILENET, flow=TINY_RESNET, fusion=None, **kwargs):
+    """Two streams with no channel count given anywhere: fusion and head are inferred."""
+    cfg = recognizer_config(rgb, flow, fusion or dict(type="ConcatConvFusion"), **kwargs)
+    del cfg.cls_head["in_channels"]
+    cfg.input_shapes = TINY_SHAPES
+    return cfg
+
+
+def test_fusion_and_head_channels_are_inferred_from_the_backbones():
+    model = build(_inferring_config())
+    # MobileNetV2 gives 1280 channels at stride 32, the two-stage ResNet 128 at stride 8.
+    assert model.fusion.in_channels == dict(rgb=1280, flow=128)
+    assert model.fusion.out_channels == (1280 + 128) // 2
+    assert model.cls_head.in_channels == model.cls_head.fc_cls.in_features == 704
+    assert model.flow_backbone.conv1.conv.in_channels == 4  # L=2 flow fields
+    maps = _run_all_modes(model, raw_batch(batch_size=2, frames=1, flow_fields=2, size=32))
+    assert maps["rgb"].shape == (2, 1280, 1, 1) and maps["flow"].shape == (2, 128, 4, 4)
+
+
+def test_every_fusion_gets_its_channels_and_late_fusion_its_classes():
+    late_cfg = _inferring_config(fusion=dict(type="LateFusion"))
+    late_cfg.cls_head.with_fc = False
+    late = build(late_cfg)
+    assert late.fusion.in_channels == dict(rgb=1280, flow=128)
+    assert late.fusion.num_classes == late.cls_head.in_channels == 3
+    pool = build(_inferring_config(fusion=dict(type="PoolFusion")))
+    assert pool.fusion.in_channels == dict(rgb=1280, flow=128)
+    assert pool.cls_head.in_channels == 1408
+    summing = build(_inferring_config(fusion=dict(type="SumFusion", out_channels=32)))
+    assert set(summing.fusion.projections) == {"rgb", "flow"}
+    assert summing.cls_head.in_channels == 32
+    one_stream = build(_inferring_config(flow=None))
+    assert one_stream.fusion.in_channels == dict(rgb=1280)
+    assert one_stream.cls_head.in_channels == 1280
+
+
+def test_given_channels_are_checked_against_the_maps():
+    with pytest.raises(ValueError) as error:
+        build(
+            _inferring_config(
+                fusion=dict(type="ConcatConvFusion", in_channels=dict(rgb=80, flow=128))
+            )
+        )
+    assert str(error.value) == (
+        "fusion.in_channels.rgb=80 but the rgb backbone (MobileNetV2) gives 1280-channel maps "
+        "at input_shapes.rgb=(1, 3, 32, 32): set fusion.in_channels.rgb=1280, or leave "
+        "fusion.in_channels out to infer it"
+    )
+    cfg = _inferring_config()
+    cfg.cls_head.in_channels = 256
+    with pytest.raises(ValueError, match=r"gives 704-channel features.*in_channels=704"):
+        build(cfg)
+    with pytest.raises(ValueError) as error:
+        build(_inferring_config(flow=dict(TINY_RESNET, in_channels=12)))
+    assert str(error.value) == (
+        "flow_backbone.in_channels=12 but input_shapes.flow has L=2 flow fields, stacked as 4 "
+        "channels (flow_input='stack2d'): set flow_backbone.in_channels=4, or leave it out to fit "
+        "the stem to the input"
+    )
+    explicit = _inferring_config(
+        flow=dict(TINY_RESNET, in_channels=4),
+        fusion=dict(type="ConcatConvFusion", in_channels=dict(flow=128, rgb=1280)),
+    )
+    explicit.cls_head.in_channels = 704
+    assert build(explicit).fusion.in_channels == dict(rgb=1280, flow=128)  # right values pass
+
+
+def test_a_backbone_taking_in_channels_is_built_as_if_configured_so():
+    flow_only = dict(rgb=None, flow=TINY_RESNET, fusion=dict(type="PoolFusion"))
+    torch.manual_seed(0)
+    inferred = build(_inferring_config(**flow_only))
+    torch.manual_seed(0)
+    explicit = build(_inferring_config(**dict(flow_only, flow=dict(TINY_RESNET, in_channels=4))))
+    assert inferred.flow_backbone.in_channels == 4
+    inferred_state, explicit_state = inferred.state_dict(), explicit.state_dict()
+    assert list(inferred_state) == list(explicit_state)
+    for name, value in explicit_state.items():  # the same initial weights too
+        assert torch.equal(inferred_state[name], value), name
+
+
+def test_a_stem_without_in_channels_is_replaced_by_the_cross_modality_average():
+    from mmaction.registry import MODELS
+
+    torch.manual_seed(0)
+    rgb_network = MODELS.build(dict(MOBILENET))
+    torch.manual_seed(0)
+    model = build(_inferring_config(rgb=None, flow=MOBILENET, fusion=dict(type="PoolFusion")))
+    stem = rgb_network.conv1.conv.weight  # (8, 3, 3, 3)
+    fitted = model.flow_backbone.conv1.conv
+    assert fitted.weight.shape == (8, 4, 3, 3) and fitted.in_channels == 4
+    assert model.flow_backbone.conv1.in_channels == 4  # the ConvModule's record follows
+    for channel in range(4):
+        assert torch.allclose(fitted.weight[:, channel], stem.mean(dim=1), atol=1e-7)
+    later = model.flow_backbone.layer1[0].conv[0].conv.weight
+    assert torch.equal(later, rgb_network.layer1[0].conv[0].conv.weight)
+    _run_all_modes(model, raw_batch(frames=1, flow_fields=2, size=32, with_rgb=False))
+
+
+def test_pretrained_weights_load_before_the_stem_is_averaged(tmp_path):
+    from mmaction.registry import MODELS
+
+    torch.manual_seed(1)
+    checkpoint = tmp_path / "mobilenet_rgb.pth"
+    rgb_weights = MODELS.build(dict(MOBILENET)).state_dict()
+    torch.save(rgb_weights, checkpoint)
+    flow = dict(MOBILENET, pretrained=str(checkpoint))
+    torch.manual_seed(2)  # other random weights than the checkpoint's
+    model = build(_inferring_config(rgb=None, flow=flow, fusion=dict(type="PoolFusion")))
+
+    def check_flow_weights():
+        stem = model.flow_backbone.conv1.conv.weight
+        expected = rgb_weights["conv1.conv.weight"].mean(dim=1, keepdim=True).expand(-1, 4, -1, -1)
+        assert torch.allclose(stem, expected, atol=1e-7)
+        later = model.flow_backbone.layer1[0].conv[0].conv.weight
+        assert torch.equal(later, rgb_weights["layer1.0.conv.0.conv.weight"])
+
+    check_flow_weights()
+    reinitialised = []
+    model.flow_backbone.init_weights = lambda: reinitialised.append(True)
+    model.init_weights()  # what the runner calls: the flow backbone is left as it is
+    assert reinitialised == []
+    check_flow_weights()
+
+
+def test_auto_layout_follows_the_backbone_and_takes_num_segments_from_the_shapes():
+    tsm = dict(type="ResNetTSM", depth=18, pretrained=None)
+    flow3d = dict(TINY_RESNET3D)
+    cfg = _inferring_config(rgb=tsm, flow=flow3d, rgb_input="auto", flow_input="auto")
+    cfg.input_shapes = dict(rgb=(3, 3, 32, 32), flow=(2, 2, 32, 32))
+    model = build(cfg)
+    assert model.stream_layouts == dict(rgb="segments2d", flow="clip3d")
+    assert model.rgb_backbone.num_segments == 3
+    assert model.flow_backbone.conv1.conv.in_channels == 2
+    auto_2d = build(_inferring_config(rgb_input="auto", flow_input="auto"))
+    assert auto_2d.stream_layouts == dict(rgb="stack2d", flow="stack2d")
+    cfg.rgb_backbone.num_segments = 8
+    with pytest.raises(ValueError, match=r"num_segments=8 .* T=3 RGB frames: set rgb_backbone"):
+        build(cfg)
+
+
+def test_the_dry_run_leaves_training_mode_and_statistics_alone():
+    model = build(_inferring_config())
+    assert model.training
+    assert all(module.training for module in model.modules())
+    bn = model.flow_backbone.conv1.bn
+    assert torch.equal(bn.running_mean, torch.zeros_like(bn.running_mean))
+    assert int(bn.num_batches_tracked) == 0
+
+
+def test_what_was_inferred_is_logged(monkeypatch):
+    messages = []
+    monkeypatch.setattr(
+        "gm_plugins.models.recognizers.multi_stream.print_log",
+        lambda msg, **kwargs: messages.append(msg),
+    )
+    build(_inferring_config())
+    assert messages == [
+        "flow_backbone ResNet: in_channels=4, as input_shapes.flow has L=2 flow fields, stacked "
+        "as 4 channels (flow_input='stack2d')",
+        "MultiStreamRecognizer: rgb_backbone MobileNetV2 (stack2d) gives 1280x1x1 maps at "
+        "(1, 3, 32, 32); flow_backbone ResNet (stack2d) gives 128x4x4 maps at (2, 2, 32, 32); "
+        "fusion.in_channels={'rgb': 1280, 'flow': 128} (inferred), cls_head.in_channels=704 "
+        "(inferred)",
+    ]
+
+
+def test_input_shapes_are_checked():
+    cfg = _inferring_config()
+    cfg.input_shapes = dict(rgb=(1, 3, 32, 32))
+    with pytest.raises(ValueError, match=r"no 'flow' entry.*add flow=\(L, 2, H, W\)"):
+        build(cfg)
+    cfg.input_shapes = dict(rgb=(1, 3, 32, 32), flow=(2, 3, 32, 32))
+    with pytest.raises(ValueError, match=r"input_shapes.flow must be \(L, 2, H, W\)"):
+        build(cfg)
+    cfg.input_shapes = dict(TINY_SHAPES, depth=(1, 1, 32, 32))
+    with pytest.raises(ValueError, match=r"unknown streams \['depth'\]"):
+        build(cfg)
+    one_stream = _inferring_config(flow=None)  # an entry for an omitted stream is ignored
+    assert build(one_stream).input_shapes == dict(rgb=(1, 3, 32, 32))
+
+
+def test_a_backbone_that_returns_no_feature_map_is_explained():
+    mvit = dict(type="MViT", arch="tiny", spatial_size=32, temporal_size=2)
+    cfg = _inferring_config(rgb=mvit, flow=None, rgb_input="clip3d")
+    cfg.input_shapes = dict(rgb=(2, 3, 32, 32))
+    with pytest.raises(ValueError) as error:
+        build(cfg)
+    assert str(error.value).startswith(
+        "rgb_backbone MViT gives [(2, 768, 1, 1, 1), (2, 768)] at input_shapes.rgb=(2, 3, 32, "
+        "32) (rgb_input='clip3d'), not a feature map"
+    )
+    assert "MViT: set output_cls_token=False" in str(error.value)

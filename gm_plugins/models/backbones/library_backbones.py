@@ -138,11 +138,11 @@ class TimmBackbone(BaseModule):
 
     Args:
         name (str): A timm model name (``timm.list_models()``).
-        pretrained (bool): Load timm's pretrained weights (downloaded by timm; or a local
-            file with ``checkpoint_path=...``). Defaults to False.
+        pretrained (bool): Load timm's pretrained weights, downloaded by timm, or from a local
+            file with ``pretrained_cfg_overlay=dict(file=...)``. Defaults to False.
         out_indices (Sequence[int]): Feature stages to return; negative counts from the end.
-            Defaults to ``(-1,)``: the last stage. ``(2,)`` cuts a ResNet after its third
-            stage, like the demo's ``r18-3stage`` backbone.
+            Defaults to ``(-1,)``: the last stage. For timm's ResNets, index 0 is the stem and
+            ``(3,)`` cuts after the third stage, like the demo's ``r18-3stage`` backbone.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
         **kwargs: Other arguments of ``timm.create_model`` (e.g. ``drop_rate``, ``img_size``).
 

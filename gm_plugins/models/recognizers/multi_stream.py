@@ -631,7 +631,7 @@ class MultiStreamRecognizer(BaseRecognizer):
         else:
             fix = (
                 f"{backbone_name(backbone)} takes no in_channels argument, so give the "
-                f"recognizer input_shapes={stream}=({steps}, {channels}, H, W)) and its first "
+                f"recognizer input_shapes=dict({stream}=({steps}, {channels}, H, W)) and its first "
                 "convolution is fitted to the input at build time"
             )
         raise ValueError(
