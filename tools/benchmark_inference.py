@@ -8,7 +8,9 @@ contact sheet) and the total, and the 1080p / 240p ratio. Models load before tim
 
 Example::
 
-    python tools/benchmark_inference.py --bundle work_dirs/demo/bundle --threads 2
+    CHAIN=configs/preprocess/preprocess_unet-c16-seg_res18-192-pose_farneback-k30-s3.75-112_synthetic.py
+    python tools/benchmark_inference.py --bundle work_dirs/demo/bundle --timing-bundle \
+        $CHAIN configs/gm/two-stream_r18-3stage-concat-fusion_demo_gm-synthetic.py
 """
 
 from __future__ import annotations
@@ -28,7 +30,17 @@ from gm_plugins.apis.inference import GMInferencer
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--bundle", nargs="+", required=True, help="bundle folders or .zip")
+    parser.add_argument("--bundle", nargs="*", default=[], help="bundle folders or .zip")
+    parser.add_argument(
+        "--timing-bundle",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("CHAIN", "CLASSIFIER"),
+        help="also time a bundle of this chain config and classifier config with random "
+        "weights (timing only: the work per frame does not depend on the weights), e.g. for "
+        "a chain whose models are not trained on this machine",
+    )
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
@@ -63,6 +75,43 @@ def make_videos(folder: Path, seconds: float, large: bool) -> dict[str, Path]:
     return videos
 
 
+def random_weight_bundle(chain: str, classifier: str, folder: Path) -> Path:
+    """A bundle of ``chain`` + ``classifier`` whose models keep their random initial weights."""
+    import torch
+    from mmaction.apis import init_recognizer
+    from mmengine.config import Config
+    from mmengine.runner import save_checkpoint
+
+    from gm_plugins.apis.bundle import export_bundle
+    from gm_plugins.compat import library_scope
+    from gm_plugins.datasets.transforms import openmmlab_models
+    from gm_plugins.utils.config import PREPROCESS_SCOPES, load_config
+
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    cfg = load_config(chain, scopes=PREPROCESS_SCOPES, required=("preprocess_pipeline",))
+    libraries = {"BackgroundRemoval": "mmseg", "PoseAlignment": "mmpose"}
+    steps = []
+    for step in cfg.preprocess_pipeline:
+        step = dict(step)
+        library = libraries.get(step["type"])
+        if library is not None:
+            model = openmmlab_models.load_model(library, step["config"])
+            weights = folder / f"{library}_random.pth"
+            save_checkpoint({"state_dict": model.state_dict(), "meta": {}}, str(weights))
+            step["checkpoint"] = str(weights)
+        steps.append(step)
+    chain_copy = folder / "chain.py"
+    Config(dict(default_scope="mmaction", preprocess_pipeline=steps)).dump(str(chain_copy))
+    with library_scope("mmaction"):
+        recognizer = init_recognizer(classifier, None, device="cpu")
+    weights = folder / "classifier_random.pth"
+    save_checkpoint({"state_dict": recognizer.state_dict(), "meta": {}}, str(weights))
+    name = f"{Path(chain).stem} (random weights)"
+    return export_bundle(classifier, weights, folder / "bundle", preprocess_config=chain_copy,
+                         name=name, overwrite=True)  # fmt: skip
+
+
 def time_bundle(bundle: str, videos: dict[str, Path], repeats: int) -> dict[str, dict]:
     inferencer = GMInferencer(bundle, keep_images=True)
     inferencer(next(iter(videos.values())))  # warm-up: models, first-call allocations
@@ -80,6 +129,12 @@ def time_bundle(bundle: str, videos: dict[str, Path], repeats: int) -> dict[str,
     return table
 
 
+def label(bundle: str) -> str:
+    from gm_plugins.apis.bundle import load_bundle
+
+    return load_bundle(bundle).name
+
+
 def main(argv: list[str] | None = None) -> int:
     import torch
 
@@ -92,15 +147,18 @@ def main(argv: list[str] | None = None) -> int:
           f"median of {args.repeats}")  # fmt: skip
     header = "| bundle | video | preprocess s | classify s | images s | total s | windows |"
     print(header + "\n|---|---|---|---|---|---|---|")
-    for bundle in args.bundle:
+    bundles = list(args.bundle)
+    for index, (chain, classifier) in enumerate(args.timing_bundle):
+        bundles.append(str(random_weight_bundle(chain, classifier, folder / f"timing_{index}")))
+    for bundle in bundles:
         table = time_bundle(bundle, videos, args.repeats)
         for size, row in table.items():
-            print(f"| {Path(bundle).name} | {size} | {row['preprocess']:.2f} | "
+            print(f"| {label(bundle)} | {size} | {row['preprocess']:.2f} | "
                   f"{row['classify']:.2f} | {row.get('images', np.nan):.2f} | "
                   f"{row['total']:.2f} | {row['windows']} |")  # fmt: skip
         if len(table) == 2:
             ratio = table["1920x1080"]["total"] / table["320x240"]["total"]
-            print(f"| {Path(bundle).name} | 1080p / 240p | | | | {ratio:.2f}x | |")
+            print(f"| {label(bundle)} | 1080p / 240p | | | | {ratio:.2f}x | |")
     return 0
 
 
