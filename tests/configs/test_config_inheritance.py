@@ -13,7 +13,9 @@ PREPROCESS = CONFIGS / "preprocess"
 DEFAULT_CHAIN = CONFIGS / "_base_/preprocess/default_chain.py"
 CHAIN_CONFIGS = [*sorted(PREPROCESS.glob("preprocess_*.py")), DEFAULT_CHAIN]
 CLASSIFIER_CONFIGS = sorted(
-    path for folder in ("gm", "baselines", "confounding") for path in CONFIGS.glob(f"{folder}/*.py")
+    path
+    for folder in ("gm", "baselines", "confounding", "backbones")
+    for path in CONFIGS.glob(f"{folder}/*.py")
 )
 #: The name under which a chain config keeps each kind of step.
 STEP_NAMES = dict(

@@ -18,7 +18,9 @@ from tests.datasets.fake_cache import write_fake_dataset
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 CLASSIFIER_CONFIGS = sorted(
-    path for folder in ("gm", "baselines", "confounding") for path in CONFIGS.glob(f"{folder}/*.py")
+    path
+    for folder in ("gm", "baselines", "confounding", "backbones")
+    for path in CONFIGS.glob(f"{folder}/*.py")
 )
 LOADERS = ("train_dataloader", "val_dataloader", "test_dataloader")
 
