@@ -1,0 +1,627 @@
+"""Backbone leaderboard: what each two-stream config costs, how fast it runs, how well it does.
+
+tools/benchmark_backbones.py parses its arguments and calls :func:`benchmark_backbones`. For
+each config it
+
+1. builds the recognizer, counts its parameters and the FLOPs of one window at the config's
+   ``model.input_shapes`` (mmengine's ``FlopAnalyzer``);
+2. times training (data preprocessor, forward, backward and an AdamW step at the config's train
+   batch size) and inference (``test_step`` at its test batch size) on random windows of that
+   shape, with a fixed number of torch threads: the median of a few timings after warm-up;
+3. cross-validates it with :func:`~gm_plugins.apis.cross_validation.cross_validate`, every config
+   on the same folds.
+
+The leaderboard ranks the configs by infant accuracy (mean ± sd over folds, with a 95 % bootstrap
+interval over infants) and adds MCC, cost and speed.
+
+Work directory layout::
+
+    W/figures/<config>.json   parameters, FLOPs and speeds of one config, and what they were
+                              measured with (a rerun with other settings measures again)
+    W/cv/                     the cross-validation (folds, per-fold runs, report.md)
+    W/leaderboard.md, W/leaderboard.csv, W/leaderboard.png
+
+Every file is written complete or not at all, and a rerun measures and trains only what is
+missing, so a killed run, rerun, writes the same leaderboard as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from mmengine.config import Config
+
+from ..datasets.subjects import GM_CLASSES
+from ..evaluation import cross_validation as cv
+from ..utils.config import load_config
+from ..utils.io import remove_stale_temporaries, write_json_atomic, write_text_atomic
+from .cross_validation import KEEP_CHOICES, CrossValidation, cross_validate, make_folds
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+#: The demo config; the default list is it and every swap of its backbones.
+DEMO_CONFIG = REPO_ROOT / "configs/gm/two-stream_r18-3stage-concat-fusion_demo_gm-synthetic.py"
+BACKBONE_CONFIGS = REPO_ROOT / "configs" / "backbones"
+#: Resamples of the bootstrap intervals (percentile method), drawn with a fixed seed.
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 0
+CI_LEVEL = 0.95
+#: Leaderboard CSV columns: accuracy and MCC are infant level; ``*_pooled`` over all folds'
+#: decisions (the plot's points), ``*_ci_low/high`` the bootstrap interval around them.
+COLUMNS = (
+    "config", "rgb_backbone", "flow_backbone", "runs",
+    "accuracy_mean", "accuracy_sd", "accuracy_pooled", "accuracy_ci_low", "accuracy_ci_high",
+    "mcc_mean", "mcc_sd", "mcc_pooled", "mcc_ci_low", "mcc_ci_high",
+    "parameters", "flops_per_window", "train_samples_per_s", "inference_windows_per_s",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SpeedSettings:
+    """How speeds are timed: ``repeats`` timings of ``steps`` steps after ``warmup`` steps."""
+
+    threads: int = 2
+    warmup: int = 2
+    steps: int = 5
+    repeats: int = 3
+
+
+@dataclass
+class BackboneBenchmark:
+    """One leaderboard: its configs, the cross-validation and how speeds are timed.
+
+    Attributes:
+        configs: two-stream configs (reported by file name); empty: :func:`default_configs`.
+        work_dir: figures, the cross-validation (``cv/``) and the leaderboard.
+        skip_cv: train nothing; accuracy comes from the folds already finished in ``cv/``.
+        cfg_options: overrides applied to every config (for measuring and training).
+    """
+
+    configs: list[str]
+    work_dir: Path
+    folds: int = 5
+    seed: int = 0
+    repeats: int = 1
+    jobs: int = 1
+    keep_checkpoints: str = "tested"
+    skip_cv: bool = False
+    speed: SpeedSettings = field(default_factory=SpeedSettings)
+    cfg_options: Mapping = field(default_factory=dict)
+
+    def cross_validation(self) -> CrossValidation:
+        return CrossValidation(
+            configs=list(self.configs),
+            work_dir=self.work_dir / "cv",
+            folds=self.folds,
+            seed=self.seed,
+            repeats=self.repeats,
+            jobs=self.jobs,
+            keep_checkpoints=self.keep_checkpoints,
+            cfg_options=self.cfg_options,
+        )
+
+
+def default_configs() -> list[str]:
+    """The demo config and every config under configs/backbones/ (by file name)."""
+    return [str(DEMO_CONFIG), *sorted(str(p) for p in BACKBONE_CONFIGS.glob("*.py"))]
+
+
+# -- cost ------------------------------------------------------------------------------------
+
+
+def describe_backbone(backbone: Mapping | None) -> str:
+    """A backbone config in a few words: ``ResNet-18 (3 stages)``, ``X3D``, ``—`` for none."""
+    if not backbone:
+        return "—"
+    text = str(backbone.get("type", "?"))
+    if backbone.get("depth") is not None:
+        text += f"-{backbone['depth']}"
+    if backbone.get("num_stages") is not None:
+        text += f" ({backbone['num_stages']} stages)"
+    return text
+
+
+def describe_backbones(cfg: Config) -> dict[str, str]:
+    """Each stream's backbone (``rgb``, ``flow``) as :func:`describe_backbone` puts it."""
+    return {s: describe_backbone(cfg.model.get(f"{s}_backbone")) for s in ("rgb", "flow")}
+
+
+def build_recognizer(cfg: Config, config: str) -> torch.nn.Module:
+    """The config's recognizer on the CPU, in eval mode, with the shapes of one window.
+
+    Raises:
+        ValueError: the model has no ``input_shapes`` (a two-stream recognizer gets them from
+            ``model.input_shapes``), naming the config and the fix.
+    """
+    from mmaction.apis import init_recognizer
+
+    from gm_plugins.compat import library_scope
+
+    torch.manual_seed(0)
+    with library_scope("mmaction"):
+        model = init_recognizer(copy.deepcopy(cfg), None, device="cpu")
+    if not getattr(model, "input_shapes", None):
+        raise ValueError(
+            f"{config}: the model has no input shapes to measure it at; give the "
+            "MultiStreamRecognizer model.input_shapes=dict(rgb=(T, 3, H, W), flow=(L, 2, H, W)), "
+            "as configs/_base_/models/two-stream_r18-3stage-concat-fusion.py does"
+        )
+    return model
+
+
+class WindowClassifier(torch.nn.Module):
+    """A recognizer as a module of tensors, what a FLOP counter traces: one (N, T, C, H, W)
+    tensor per stream, in the recognizer's stream order, in; class scores (N, K) out."""
+
+    def __init__(self, recognizer: torch.nn.Module) -> None:
+        super().__init__()
+        self.recognizer = recognizer
+        self.streams = tuple(recognizer.stream_layouts)
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        batch = dict(zip(self.streams, inputs, strict=True))
+        return self.recognizer.extract_feat(batch, stage="head")[0]
+
+
+def count_flops(recognizer: torch.nn.Module) -> tuple[int, list[str]]:
+    """FLOPs of one window at ``recognizer.input_shapes`` and the operators left uncounted.
+
+    mmengine's FlopAnalyzer counts one multiply-add as one FLOP (convolutions, linear layers,
+    normalisation); element-wise operators and pooling are listed as uncounted.
+    """
+    from mmengine.analysis import FlopAnalyzer
+
+    module = WindowClassifier(recognizer).eval()
+    inputs = tuple(torch.zeros(1, *recognizer.input_shapes[s]) for s in module.streams)
+    analyzer = FlopAnalyzer(module, inputs)
+    analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+    with torch.no_grad():
+        flops = int(analyzer.total())
+    return flops, sorted(analyzer.unsupported_ops())
+
+
+# -- speed -----------------------------------------------------------------------------------
+
+
+def random_windows(input_shapes: Mapping, batch_size: int, num_classes: int, seed: int = 0) -> dict:
+    """A collated batch of random windows as the dataset packs them: uint8 RGB frames
+    (T, 3, H, W) and flow fields (L, 2, H, W) in [-1, 1], labels cycling through the classes."""
+    from mmaction.structures import ActionDataSample
+
+    generator = torch.Generator().manual_seed(seed)
+    inputs = {}
+    if "rgb" in input_shapes:
+        shape = tuple(input_shapes["rgb"])
+        inputs["rgb"] = [
+            torch.randint(0, 256, shape, dtype=torch.uint8, generator=generator)
+            for _ in range(batch_size)
+        ]
+    if "flow" in input_shapes:
+        shape = tuple(input_shapes["flow"])
+        inputs["flow"] = [torch.rand(shape, generator=generator) * 2 - 1 for _ in range(batch_size)]
+    samples = [ActionDataSample().set_gt_label(i % num_classes) for i in range(batch_size)]
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def median_rate(step: Callable[[], object], items_per_step: int, speed: SpeedSettings) -> float:
+    """Items per second of ``step``: the median of ``speed.repeats`` timings after warm-up."""
+    for _ in range(speed.warmup):
+        step()
+    rates = []
+    for _ in range(speed.repeats):
+        start = time.perf_counter()
+        for _ in range(speed.steps):
+            step()
+        rates.append(items_per_step * speed.steps / (time.perf_counter() - start))
+    return float(np.median(rates))
+
+
+def measure_speed(
+    recognizer: torch.nn.Module, train_batch: int, test_batch: int, speed: SpeedSettings
+) -> dict:
+    """Training samples/s and inference windows/s of ``recognizer`` on random windows."""
+    from mmengine.optim import OptimWrapper
+
+    classes = recognizer.cls_head.num_classes
+    train_data = random_windows(recognizer.input_shapes, train_batch, classes, seed=0)
+    test_data = random_windows(recognizer.input_shapes, test_batch, classes, seed=1)
+    optim_wrapper = OptimWrapper(torch.optim.AdamW(recognizer.parameters(), lr=1e-4))
+    recognizer.train()
+    train = median_rate(
+        lambda: recognizer.train_step(train_data, optim_wrapper), train_batch, speed
+    )
+    recognizer.eval()
+    with torch.no_grad():
+        test = median_rate(lambda: recognizer.test_step(test_data), test_batch, speed)
+    return dict(train_samples_per_s=round(train, 4), inference_windows_per_s=round(test, 4))
+
+
+def cpu_name() -> str:
+    """The processor's model name (Linux), else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+# -- figures of one config -------------------------------------------------------------------
+
+
+def measurement_key(cfg: Config, speed: SpeedSettings) -> dict:
+    """What a config's figures depend on: its model, batch sizes and the timing settings."""
+    key = dict(
+        model=cfg.model.to_dict(),
+        train_batch_size=cfg.train_dataloader.batch_size,
+        test_batch_size=cfg.test_dataloader.batch_size,
+        threads=speed.threads,
+        warmup=speed.warmup,
+        steps=speed.steps,
+        repeats=speed.repeats,
+    )
+    return json.loads(json.dumps(key, sort_keys=True, default=str))  # as it reads back
+
+
+def measure_config(cfg: Config, config: str, speed: SpeedSettings) -> dict:
+    """Parameters, FLOPs per window and speeds of one config (``speed.threads`` torch threads)."""
+    key = measurement_key(cfg, speed)
+    start = time.perf_counter()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(speed.threads)
+    try:
+        recognizer = build_recognizer(cfg, config)
+        flops, uncounted = count_flops(recognizer)
+        parameters = sum(p.numel() for p in recognizer.parameters())
+        rates = measure_speed(recognizer, key["train_batch_size"], key["test_batch_size"], speed)
+    finally:
+        torch.set_num_threads(threads)
+    return dict(
+        config=config,
+        measured_with=key,
+        input_shapes={s: list(shape) for s, shape in recognizer.input_shapes.items()},
+        parameters=parameters,
+        flops_per_window=flops,
+        flops_uncounted_operators=uncounted,
+        **rates,
+        device=f"{cpu_name()}, torch {torch.__version__}, torch threads: {speed.threads}",
+        seconds=round(time.perf_counter() - start, 1),
+    )
+
+
+def figures_file(work_dir: str | os.PathLike, config: str) -> Path:
+    return Path(work_dir) / "figures" / f"{cv.config_name(config)}.json"
+
+
+def load_or_measure(
+    cfg: Config, config: str, work_dir: Path, speed: SpeedSettings
+) -> tuple[dict, bool]:
+    """The config's figures from ``work_dir/figures`` if measured with these settings, else
+    measured now and saved; returns them and whether they were measured now."""
+    path = figures_file(work_dir, config)
+    if path.is_file():
+        stored = json.loads(path.read_text())
+        if stored.get("measured_with") == measurement_key(cfg, speed):
+            return stored, False
+        print(f"[{cv.config_name(config)}] {path} was measured with other settings: measuring "
+              "again", flush=True)  # fmt: skip
+    figures = measure_config(cfg, config, speed)
+    write_json_atomic(path, figures)
+    return figures, True
+
+
+def measure_all(
+    bench: BackboneBenchmark, configs: Mapping[str, Config]
+) -> tuple[dict[str, dict], list[tuple[str, str]]]:
+    """Every config's figures, measured or loaded; a config that fails is reported, not fatal."""
+    figures, failures = {}, []
+    for config, cfg in configs.items():
+        name = cv.config_name(config)
+        try:
+            figures[name], measured = load_or_measure(cfg, config, bench.work_dir, bench.speed)
+        except Exception as error:  # one bad config must not stop the others
+            failures.append((name, str(error)))
+            print(f"[{name}] measuring FAILED: {error}", flush=True)
+            continue
+        f = figures[name]
+        source = figures_file(bench.work_dir, config)
+        how = f"measured in {f['seconds']:.0f} s" if measured else f"from {source}"
+        print(f"[{name}] {f['parameters'] / 1e6:.2f} M parameters, "
+              f"{f['flops_per_window'] / 1e9:.3f} GFLOPs/window, "
+              f"{f['train_samples_per_s']:.1f} train samples/s, "
+              f"{f['inference_windows_per_s']:.1f} inference windows/s ({how})",
+              flush=True)  # fmt: skip
+    return figures, failures
+
+
+# -- accuracy --------------------------------------------------------------------------------
+
+
+def mcc_from_confusion(matrices: np.ndarray) -> np.ndarray:
+    """Matthews correlation of (..., K, K) confusion matrices (rows: truth).
+
+    The K-class form sklearn's ``matthews_corrcoef`` computes, 0 where it is undefined (only
+    one class true or predicted), as sklearn returns; batched, because sklearn takes one label
+    vector per call (milliseconds each, seconds per config for a bootstrap).
+    """
+    m = np.asarray(matrices, np.float64)
+    total = m.sum(axis=(-2, -1))
+    correct = np.trace(m, axis1=-2, axis2=-1)
+    true, predicted = m.sum(axis=-1), m.sum(axis=-2)
+    covariance = correct * total - (true * predicted).sum(axis=-1)
+    spread = (total**2 - (predicted**2).sum(axis=-1)) * (total**2 - (true**2).sum(axis=-1))
+    safe = np.where(spread > 0, spread, 1.0)
+    return np.where(spread > 0, covariance / np.sqrt(safe), 0.0)
+
+
+def accuracy_from_confusion(matrices: np.ndarray) -> np.ndarray:
+    """Accuracy of (..., K, K) confusion matrices."""
+    m = np.asarray(matrices, np.float64)
+    return np.trace(m, axis1=-2, axis2=-1) / m.sum(axis=(-2, -1))
+
+
+def bootstrap_intervals(
+    pooled: np.ndarray,
+    infants: int,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    level: float = CI_LEVEL,
+    seed: int = BOOTSTRAP_SEED,
+) -> dict[str, tuple[float, float]]:
+    """Percentile bootstrap intervals of infant accuracy and MCC.
+
+    Each resample draws ``infants`` decisions with replacement from ``pooled`` (the confusion
+    matrix of every fold's infant decisions): as many as there are infants, not decisions, so
+    repeats of the cross-validation do not pass for more infants.
+
+    Returns:
+        ``{'accuracy': (low, high), 'mcc': (low, high)}``.
+    """
+    pooled = np.asarray(pooled, np.int64)
+    shape = pooled.shape
+    rng = np.random.default_rng(seed)
+    draws = rng.multinomial(infants, pooled.ravel() / pooled.sum(), size=resamples)
+    matrices = draws.reshape(resamples, *shape)
+    tail = (1 - level) / 2
+    intervals = {}
+    for metric, values in (
+        ("accuracy", accuracy_from_confusion(matrices)),
+        ("mcc", mcc_from_confusion(matrices)),
+    ):
+        low, high = np.quantile(values, [tail, 1 - tail])
+        intervals[metric] = (float(low), float(high))
+    return intervals
+
+
+def accuracy_summary(results: Sequence[Mapping]) -> dict[str, float]:
+    """Infant accuracy and MCC of finished folds: mean and sd over folds, pooled, 95 % CI.
+
+    NaN everywhere without finished folds; the intervals are NaN without confusion matrices.
+    """
+    summary = dict(runs=len(results))
+    stats = cv.summarise(results) if results else {}
+    matrices = {}  # repeat -> summed matrix: one decision per infant and repeat
+    for result in results:
+        matrix = result["metrics"].get("subject/confusion_matrix")
+        if matrix is not None:
+            repeat = result.get("repeat", 0)
+            matrices[repeat] = matrices.get(repeat, 0) + np.asarray(matrix, np.int64)
+    pooled = np.sum(list(matrices.values()), axis=0) if matrices else None
+    infants = max((int(m.sum()) for m in matrices.values()), default=0)
+    intervals = bootstrap_intervals(pooled, infants) if infants else {}
+    for metric, pooled_value in (
+        ("accuracy", accuracy_from_confusion),
+        ("mcc", mcc_from_confusion),
+    ):
+        mean, sd = stats.get(metric, (math.nan, math.nan))
+        low, high = intervals.get(metric, (math.nan, math.nan))
+        summary.update({f"{metric}_mean": mean, f"{metric}_sd": sd})
+        summary[f"{metric}_pooled"] = float(pooled_value(pooled)) if infants else math.nan
+        summary.update({f"{metric}_ci_low": low, f"{metric}_ci_high": high})
+    return summary
+
+
+def fold_results(job: CrossValidation) -> dict[str, list[dict]]:
+    """The finished folds' results of every config, by config name."""
+    by_config: dict[str, list[dict]] = {}
+    for run in cv.plan_runs(job.configs, job.folds, job.repeats):
+        result = cv.read_result(job.work_dir, run)
+        by_config.setdefault(run.name, [])
+        if result is not None:
+            by_config[run.name].append(result)
+    return by_config
+
+
+# -- the leaderboard -------------------------------------------------------------------------
+
+
+def leaderboard_frame(
+    backbones: Mapping[str, Mapping[str, str]],
+    figures: Mapping[str, Mapping],
+    results: Mapping[str, Sequence[Mapping]],
+) -> pd.DataFrame:
+    """One row per config (:data:`COLUMNS`), by infant accuracy; configs without finished folds
+    keep their order after the others."""
+    rows = []
+    for name, streams in backbones.items():
+        measured = figures.get(name, {})
+        row = dict(config=name, rgb_backbone=streams["rgb"], flow_backbone=streams["flow"])
+        row.update(accuracy_summary(results.get(name, [])))
+        for key in ("parameters", "flops_per_window"):
+            row[key] = measured.get(key, pd.NA)
+        for key in ("train_samples_per_s", "inference_windows_per_s"):
+            row[key] = measured.get(key, math.nan)
+        rows.append(row)
+    frame = pd.DataFrame.from_records(rows, columns=list(COLUMNS))
+    frame = frame.astype({"parameters": "Int64", "flops_per_window": "Int64", "runs": "int64"})
+    frame = frame.sort_values("accuracy_mean", ascending=False, na_position="last", kind="stable")
+    return frame.reset_index(drop=True)
+
+
+def _interval(low: float, high: float) -> str:
+    return "n/a" if math.isnan(low) else f"[{low:.3f}, {high:.3f}]"
+
+
+def _number(value: object, scale: float, digits: int) -> str:
+    return "n/a" if pd.isna(value) else f"{float(value) / scale:.{digits}f}"
+
+
+def markdown_table(frame: pd.DataFrame, expected_runs: int) -> str:
+    """The leaderboard as a Markdown table (rank, accuracy and MCC, cost, speed)."""
+    rows = []
+    for rank, row in enumerate(frame.itertuples(index=False), start=1):
+        rows.append({
+            "#": rank,
+            "Config": row.config,
+            "RGB backbone": row.rgb_backbone,
+            "Flow backbone": row.flow_backbone,
+            "Infant accuracy": cv.format_mean_sd((row.accuracy_mean, row.accuracy_sd)),
+            "Accuracy 95 % CI": _interval(row.accuracy_ci_low, row.accuracy_ci_high),
+            "MCC": cv.format_mean_sd((row.mcc_mean, row.mcc_sd)),
+            "MCC 95 % CI": _interval(row.mcc_ci_low, row.mcc_ci_high),
+            "Params (M)": _number(row.parameters, 1e6, 2),
+            "GFLOPs/window": _number(row.flops_per_window, 1e9, 3),
+            "Train samples/s": _number(row.train_samples_per_s, 1, 1),
+            "Inference windows/s": _number(row.inference_windows_per_s, 1, 1),
+            "Folds": f"{row.runs}/{expected_runs}",
+        })  # fmt: skip
+    return pd.DataFrame.from_records(rows).to_markdown(index=False, disable_numparse=True) + "\n"
+
+
+def data_description(cfg: Config) -> str:
+    """The training infants in words: their subjects.csv, how many, and whether the synthetic
+    generator made them (its meta.json beside subjects.csv)."""
+    table, ids, _ = cv.subject_table(cfg)
+    meta = table.parent / "meta.json"
+    synthetic = meta.is_file() and "generator_version" in json.loads(meta.read_text())
+    kind = "synthetic infants (tools/make_synthetic_dataset.py)" if synthetic else "infants"
+    return f"{len(ids)} {kind} of {table}"
+
+
+def leaderboard_header(bench: BackboneBenchmark, data: str, figures: Mapping[str, Mapping]) -> str:
+    synthetic = "synthetic infants" in data
+    title = "# Backbone leaderboard" + (" (synthetic data)" if synthetic else "")
+    speed = bench.speed
+    device = next((f["device"] for f in figures.values()), "not measured")
+    return (
+        f"{title}\n\n"
+        f"Data: {data}. Cross-validation: {bench.folds} folds by infant x {bench.repeats} "
+        f"repeat(s), seed {bench.seed}, the same folds for every config (cv/folds/).\n\n"
+        "Infant accuracy and MCC: mean ± sample sd over folds; 95 % CI: percentile bootstrap "
+        f"over infants ({BOOTSTRAP_RESAMPLES} resamples of all folds' infant decisions).\n"
+        "Parameters and GFLOPs: the whole recognizer, one window at the config's "
+        "model.input_shapes (mmengine FlopAnalyzer: a multiply-add is one FLOP; element-wise "
+        "operators and pooling uncounted).\n"
+        f"Speed on {device}, random windows: training samples/s (forward, backward, AdamW step "
+        "at the config's train batch size) and inference windows/s (its test batch size), "
+        f"median of {speed.repeats} timings of {speed.steps} step(s) after {speed.warmup} "
+        "warm-up step(s).\n\n"
+    )
+
+
+def plot_leaderboard(path: str | os.PathLike, frame: pd.DataFrame) -> Path | None:
+    """Infant accuracy (pooled, 95 % CI bars) against inference windows/s, one labelled point
+    per config; None (and no file) when no config has both."""
+    from .reports import _pyplot, save_figure
+
+    shown = frame[frame["accuracy_pooled"].notna() & frame["inference_windows_per_s"].notna()]
+    if shown.empty:
+        Path(path).unlink(missing_ok=True)  # an old figure would contradict the table
+        return None
+    plt = _pyplot()
+    from matplotlib.ticker import FuncFormatter
+
+    figure, axes = plt.subplots(figsize=(9, 5.5), dpi=120)
+    middle = float(
+        np.sqrt(shown.inference_windows_per_s.min() * shown.inference_windows_per_s.max())
+    )
+    for rank, row in shown.iterrows():
+        low = max(0.0, row.accuracy_pooled - row.accuracy_ci_low)
+        high = max(0.0, row.accuracy_ci_high - row.accuracy_pooled)
+        point = (row.inference_windows_per_s, row.accuracy_pooled)
+        axes.errorbar(*point, yerr=[[low], [high]], fmt="o", capsize=3)
+        same = row.rgb_backbone == row.flow_backbone
+        label = row.rgb_backbone if same else f"{row.rgb_backbone} / {row.flow_backbone}"
+        right_half = row.inference_windows_per_s > middle  # labels point inwards, within the axes
+        axes.annotate(
+            f"{rank + 1}. {label}", point, xytext=(-6 if right_half else 6, 4),
+            textcoords="offset points", ha="right" if right_half else "left", fontsize=7,
+        )  # fmt: skip
+    axes.set_xscale("log")
+    axes.margins(x=0.1)
+    plain = FuncFormatter(lambda value, _: f"{value:g}")
+    axes.xaxis.set_major_formatter(plain)
+    axes.xaxis.set_minor_formatter(plain)
+    axes.tick_params(axis="x", which="minor", labelsize=7)
+    axes.set_ylim(-0.02, 1.02)
+    chance = 1 / len(GM_CLASSES)
+    axes.axhline(
+        chance, color="grey", linestyle=":", linewidth=1, label="chance (balanced classes)"
+    )
+    axes.set_xlabel("inference windows/s (log scale)")
+    axes.set_ylabel("infant accuracy, all folds pooled (95 % CI)")
+    axes.set_title("Backbones: accuracy against speed (rank. RGB / flow backbone, one if the same)")
+    axes.legend(loc="lower right", fontsize=7)
+    return save_figure(figure, path)
+
+
+def write_leaderboard(
+    bench: BackboneBenchmark, configs: Mapping[str, Config], figures: Mapping[str, Mapping]
+) -> str:
+    """Write leaderboard.md, .csv and .png under the work dir; returns the Markdown."""
+    job = bench.cross_validation()
+    backbones = {cv.config_name(c): describe_backbones(cfg) for c, cfg in configs.items()}
+    frame = leaderboard_frame(backbones, figures, fold_results(job))
+    data = data_description(next(iter(configs.values())))
+    expected = bench.folds * bench.repeats
+    text = leaderboard_header(bench, data, figures) + markdown_table(frame, expected)
+    failed = sorted(set(backbones) - set(figures))
+    if failed:
+        text += f"\nNot measured (failed, see the tool's output): {', '.join(failed)}\n"
+    write_text_atomic(bench.work_dir / "leaderboard.md", text)
+    csv_text = frame.to_csv(index=False, float_format="%.4f", na_rep="nan")
+    write_text_atomic(bench.work_dir / "leaderboard.csv", csv_text)
+    plot_leaderboard(bench.work_dir / "leaderboard.png", frame)
+    return text
+
+
+def benchmark_backbones(bench: BackboneBenchmark) -> int:
+    """Check, measure, cross-validate (unless ``skip_cv``), write the leaderboard.
+
+    Returns the exit code: 0 done, 1 a config could not be measured or some folds failed,
+    2 bad input (a missing config, configs of different infants, mismatched folds), refused
+    before anything is measured.
+    """
+    bench.configs = [str(Path(c)) for c in (bench.configs or default_configs())]
+    if bench.keep_checkpoints not in KEEP_CHOICES:
+        print(f"error: keep_checkpoints must be one of {KEEP_CHOICES}", file=sys.stderr)
+        return 2
+    job = bench.cross_validation()
+    try:
+        cv.plan_runs(bench.configs, bench.folds, bench.repeats)  # distinct names
+        configs = {c: load_config(c, bench.cfg_options) for c in bench.configs}
+        bench.work_dir.mkdir(parents=True, exist_ok=True)
+        make_folds(job, configs)  # the cross-validation's checks, before an hour of training
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    remove_stale_temporaries(bench.work_dir)
+    print(f"Measuring {len(configs)} configs ({bench.speed.threads} torch threads)", flush=True)
+    figures, failures = measure_all(bench, configs)
+    code = cross_validate(job, report_only=bench.skip_cv)
+    print(write_leaderboard(bench, configs, figures))
+    print(f"leaderboard: {bench.work_dir / 'leaderboard.md'} (also leaderboard.csv, .png)")
+    for name, error in failures:
+        print(f"FAILED measuring {name}: {error}", file=sys.stderr)
+    return max(code, 1 if failures else 0)

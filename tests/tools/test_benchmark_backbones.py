@@ -1,0 +1,216 @@
+"""tools/benchmark_backbones.py: the leaderboard of two tiny configs, a rerun that redoes nothing,
+and the pieces it is made of (MCC, bootstrap intervals, cached figures, ranking)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from mmengine.config import Config
+
+from gm_plugins.apis import backbone_benchmark as bb
+from tests.datasets.fake_cache import write_fake_dataset
+from tests.runner_configs import REPO_ROOT, tiny_demo_config
+
+#: 16 px windows of the fake cache: 1 RGB frame and 6 flow fields.
+TINY_SHAPES = "input_shapes=dict(rgb=(1, 3, 16, 16), flow=(6, 2, 16, 16))"
+MOBILENET = "dict(_delete_=True, type='MobileNetV2', pretrained=None)"
+
+
+def tiny_configs(tmp_path: Path) -> list[Path]:
+    """The demo model (ResNet-18, 3 stages) and MobileNetV2 in both streams, on 9 fake infants
+    that carry the synthetic generator's meta.json."""
+    data, cache = write_fake_dataset(tmp_path / "fake", per_class=3)
+    (data / "meta.json").write_text(json.dumps({"generator_version": "test"}))
+    resnet = tiny_demo_config(tmp_path / "tiny-r18.py", data, cache)
+    mobilenet = tiny_demo_config(tmp_path / "tiny-mobilenetv2.py", data, cache)
+    with open(resnet, "a") as stream:
+        stream.write(f"model = dict({TINY_SHAPES})\n")
+    with open(mobilenet, "a") as stream:
+        stream.write(
+            f"model = dict({TINY_SHAPES}, rgb_backbone={MOBILENET}, flow_backbone={MOBILENET})\n"
+        )
+    return [resnet, mobilenet]
+
+
+def run_tool(configs: list[Path], work_dir: Path) -> str:
+    """Run the tool (3 folds, 2 at once, one torch thread each); returns its output."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    run = subprocess.run(
+        [sys.executable, "tools/benchmark_backbones.py", *map(str, configs),
+         "--work-dir", str(work_dir), "--folds", "3", "--seed", "1", "--jobs", "2",
+         "--threads", "1", "--warmup", "1", "--speed-steps", "1", "--speed-repeats", "2"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, check=False, env=env,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    return run.stdout
+
+
+def direct_parameter_count(config: Path) -> int:
+    from mmaction.apis import init_recognizer
+
+    from gm_plugins.compat import library_scope
+
+    with library_scope("mmaction"):
+        model = init_recognizer(str(config), None, device="cpu")
+    return sum(p.numel() for p in model.parameters())
+
+
+def fold_metrics(work_dir: Path, name: str) -> list[dict]:
+    files = sorted((work_dir / "cv" / name).glob("repeat0_fold*/result.json"))
+    return [json.loads(path.read_text())["metrics"] for path in files]
+
+
+def stamps(work_dir: Path) -> dict[Path, int]:
+    files = [*work_dir.glob("figures/*.json"), *work_dir.glob("cv/*/*/result.json")]
+    return {path: path.stat().st_mtime_ns for path in files}
+
+
+@pytest.mark.slow
+def test_the_leaderboard_reports_the_folds_and_a_rerun_redoes_nothing(tmp_path):
+    configs = tiny_configs(tmp_path)
+    work_dir = tmp_path / "work"
+    run_tool(configs, work_dir)
+
+    table = pd.read_csv(work_dir / "leaderboard.csv")
+    assert sorted(table["config"]) == ["tiny-mobilenetv2", "tiny-r18"]
+    assert list(table["accuracy_mean"]) == sorted(table["accuracy_mean"], reverse=True)
+    markdown = (work_dir / "leaderboard.md").read_text()
+    assert markdown.startswith("# Backbone leaderboard (synthetic data)")
+    for config in configs:
+        row = table.set_index("config").loc[config.stem]
+        metrics = fold_metrics(work_dir, config.stem)
+        assert row.runs == len(metrics) == 3
+        accuracies = [m["subject/accuracy"] for m in metrics]
+        assert row.accuracy_mean == pytest.approx(np.mean(accuracies), abs=1e-4)
+        assert row.accuracy_sd == pytest.approx(np.std(accuracies, ddof=1), abs=1e-4)
+        assert row.mcc_mean == pytest.approx(np.mean([m["subject/mcc"] for m in metrics]), abs=1e-4)
+        assert 0 <= row.accuracy_ci_low <= row.accuracy_pooled <= row.accuracy_ci_high <= 1
+        assert -1 <= row.mcc_ci_low <= row.mcc_pooled <= row.mcc_ci_high <= 1
+        assert row.parameters == direct_parameter_count(config)
+        assert row.flops_per_window > 0
+        assert row.train_samples_per_s > 0 and row.inference_windows_per_s > 0
+        line = next(x for x in markdown.splitlines() if f"| {config.stem} " in x)
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        assert cells[4] == f"{row.accuracy_mean:.3f} ± {row.accuracy_sd:.3f}"
+        assert cells[8] == f"{row.parameters / 1e6:.2f}" and cells[-1] == "3/3"
+    assert "| ResNet-18 (3 stages) " in markdown and "| MobileNetV2 " in markdown
+    assert (work_dir / "leaderboard.png").stat().st_size > 0
+
+    outputs = {name: (work_dir / name).read_bytes() for name in ("leaderboard.md",
+               "leaderboard.csv", "leaderboard.png")}  # fmt: skip
+    finished = stamps(work_dir)
+    assert len(finished) == 2 + 6  # figures of 2 configs, 2 x 3 folds
+    rerun = run_tool(configs, work_dir)
+    assert "6 fold runs, 6 already finished, 0 to run" in rerun
+    assert "measured in" not in rerun and rerun.count("(from ") == 2
+    assert stamps(work_dir) == finished  # nothing retrained or remeasured
+    for name, content in outputs.items():
+        assert (work_dir / name).read_bytes() == content, name
+
+
+@pytest.mark.slow
+def test_skip_cv_measures_only_and_rejects_a_missing_config(tmp_path):
+    configs = tiny_configs(tmp_path)
+    work_dir = tmp_path / "work"
+    bench = bb.BackboneBenchmark(
+        [str(configs[0])], work_dir, folds=3, skip_cv=True, speed=bb.SpeedSettings(1, 0, 1, 1)
+    )
+    assert bb.benchmark_backbones(bench) == 0
+    row = pd.read_csv(work_dir / "leaderboard.csv").iloc[0]
+    assert row.runs == 0 and math.isnan(row.accuracy_mean) and row.parameters > 0
+    assert not list(work_dir.glob("cv/tiny-r18/*/result.json"))  # nothing trained
+    assert not (work_dir / "leaderboard.png").exists()  # no accuracy to plot
+    assert "| n/a " in (work_dir / "leaderboard.md").read_text()
+
+    missing = bb.BackboneBenchmark([str(tmp_path / "nowhere.py")], tmp_path / "other")
+    assert bb.benchmark_backbones(missing) == 2
+    assert not (tmp_path / "other").exists()
+
+
+def test_mcc_of_confusion_matrices_is_sklearns():
+    from sklearn.metrics import confusion_matrix, matthews_corrcoef
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        truth, predicted = rng.integers(0, 3, 30), rng.integers(0, 3, 30)
+        matrix = confusion_matrix(truth, predicted, labels=[0, 1, 2])
+        expected = matthews_corrcoef(truth, predicted)
+        assert bb.mcc_from_confusion(matrix) == pytest.approx(expected)
+    one_class_predicted = np.array([[3, 0, 0], [3, 0, 0], [3, 0, 0]])
+    assert bb.mcc_from_confusion(one_class_predicted) == 0.0  # undefined: 0, as sklearn
+
+
+def test_bootstrap_intervals_count_infants_not_repeats():
+    pooled = np.array([[8, 1, 1], [2, 7, 1], [1, 1, 8]])  # 30 infants, 23 right
+    interval = bb.bootstrap_intervals(pooled, infants=30)
+    low, high = interval["accuracy"]
+    assert low < 23 / 30 < high and low > 0.5 and high < 0.95
+    assert interval == bb.bootstrap_intervals(pooled, infants=30)  # seeded: reproducible
+    # Two repeats over the same 30 infants are no more certain than one ...
+    assert bb.bootstrap_intervals(2 * pooled, infants=30) == interval
+    # ... whereas 120 infants are.
+    narrow = bb.bootstrap_intervals(4 * pooled, infants=120)["accuracy"]
+    assert narrow[1] - narrow[0] < 0.7 * (high - low)
+
+
+def test_figures_are_measured_once_per_setting(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_measure(cfg, config, speed):
+        calls.append(speed.threads)
+        return dict(measured_with=bb.measurement_key(cfg, speed), threads=speed.threads)
+
+    monkeypatch.setattr(bb, "measure_config", fake_measure)
+    cfg = Config(
+        dict(
+            model=dict(type="MultiStreamRecognizer", input_shapes=dict(rgb=(1, 3, 16, 16))),
+            train_dataloader=dict(batch_size=4),
+            test_dataloader=dict(batch_size=8),
+        )
+    )
+    one, two = bb.SpeedSettings(threads=1), bb.SpeedSettings(threads=2)
+    assert bb.load_or_measure(cfg, "a/x.py", tmp_path, one) == (
+        dict(measured_with=bb.measurement_key(cfg, one), threads=1),
+        True,
+    )
+    assert bb.load_or_measure(cfg, "a/x.py", tmp_path, one)[1] is False  # read back, equal
+    assert bb.load_or_measure(cfg, "a/x.py", tmp_path, two)[0]["threads"] == 2  # other setting
+    cfg.train_dataloader.batch_size = 16
+    assert bb.load_or_measure(cfg, "a/x.py", tmp_path, two)[1] is True  # other batch size
+    assert calls == [1, 2, 2]
+    assert json.loads((tmp_path / "figures" / "x.json").read_text())["threads"] == 2
+
+
+def test_the_leaderboard_ranks_by_accuracy_and_shows_what_is_missing():
+    backbones = {n: dict(rgb="A", flow="B") for n in ("slow", "none", "fast")}
+    figures = {
+        "slow": dict(parameters=2_000_000, flops_per_window=3 * 10**9,
+                     train_samples_per_s=1.0, inference_windows_per_s=2.0),
+        "fast": dict(parameters=1_000_000, flops_per_window=10**8,
+                     train_samples_per_s=10.0, inference_windows_per_s=20.0),
+    }  # fmt: skip
+
+    def fold(accuracy: float, matrix: list) -> dict:
+        return dict(repeat=0, metrics={"subject/accuracy": accuracy, "subject/mcc": 0.0,
+                                       "subject/confusion_matrix": matrix})  # fmt: skip
+
+    results = {
+        "slow": [fold(0.5, [[1, 1, 0], [0, 1, 1], [0, 0, 0]])],
+        "fast": [fold(1.0, [[1, 0, 0], [0, 1, 0], [0, 0, 2]])],
+    }
+    frame = bb.leaderboard_frame(backbones, figures, results)
+    assert list(frame["config"]) == ["fast", "slow", "none"]
+    assert frame.loc[2, "runs"] == 0 and pd.isna(frame.loc[2, "parameters"])
+    text = bb.markdown_table(frame, expected_runs=1)
+    fast, slow, none = (line for line in text.splitlines()[2:])
+    assert "| 1.000 ± 0.000 " in fast and "| 1.00 " in fast and "| 0.100 " in fast
+    assert "| 0.500 ± 0.000 " in slow and "| 3.000 " in slow
+    assert none.count("| n/a ") == 8 and "| 0/1 " in none

@@ -1,0 +1,110 @@
+"""Backbone leaderboard: cost, speed and cross-validated infant accuracy of two-stream configs.
+
+For each config: parameters and FLOPs of one window at its model.input_shapes, training
+samples/s and inference windows/s on random windows (--threads torch threads), and a
+cross-validation by infant on folds shared by every config (WORK_DIR/cv, as
+tools/cross_validate.py runs it). Writes WORK_DIR/leaderboard.md, .csv and .png (accuracy
+against speed). A rerun measures and trains only what is missing: figures are kept in
+WORK_DIR/figures/, finished folds in WORK_DIR/cv/ (:mod:`gm_plugins.apis.backbone_benchmark`).
+
+Examples::
+
+    python tools/benchmark_backbones.py --work-dir work_dirs/backbones   # demo + configs/backbones
+    python tools/benchmark_backbones.py CONFIG ... --work-dir W --folds 5 --jobs 2
+    python tools/benchmark_backbones.py --work-dir W --skip-cv   # cost and speed only
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mmengine.config import DictAction
+
+from gm_plugins.apis.backbone_benchmark import BackboneBenchmark, SpeedSettings, benchmark_backbones
+from gm_plugins.apis.cross_validation import KEEP_CHOICES
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add = parser.add_argument
+    add(
+        "configs",
+        nargs="*",
+        help="two-stream configs (default: the demo config and configs/backbones/*.py)",
+    )
+    add("--work-dir", required=True, type=Path, help="figures, cross-validation, leaderboard")
+    add("--folds", type=int, default=5, help="k of the k-fold split (default: %(default)s)")
+    add(
+        "--seed",
+        type=int,
+        default=0,
+        help="fold and training seed of repeat 0; repeat r uses seed + r (default: %(default)s)",
+    )
+    add("--repeats", type=int, default=1, help="repeat the k folds with new splits (default: 1)")
+    add(
+        "--jobs",
+        type=int,
+        default=1,
+        help="folds trained at once; each gets cores / jobs torch "
+        "threads unless OMP_NUM_THREADS is set (default: %(default)s)",
+    )
+    add(
+        "--keep-checkpoints",
+        choices=KEEP_CHOICES,
+        default="tested",
+        help="checkpoints kept after a fold is tested (default: %(default)s)",
+    )
+    add(
+        "--skip-cv",
+        action="store_true",
+        help="train nothing: measure cost and speed; accuracy "
+        "only from folds already finished in WORK_DIR/cv",
+    )
+    add(
+        "--threads",
+        type=int,
+        default=2,
+        help="torch threads while timing speeds (not training) (default: %(default)s)",
+    )
+    add("--warmup", type=int, default=2, help="untimed steps first (default: %(default)s)")
+    add("--speed-steps", type=int, default=5, help="steps per timing (default: %(default)s)")
+    add(
+        "--speed-repeats",
+        type=int,
+        default=3,
+        help="timings per speed; the median is reported (default: %(default)s)",
+    )
+    add(
+        "--cfg-options",
+        nargs="+",
+        action=DictAction,
+        default={},
+        help="overrides applied to every config, e.g. train_cfg.max_epochs=4",
+    )
+    return parser.parse_args(argv)  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    speed = SpeedSettings(args.threads, args.warmup, args.speed_steps, args.speed_repeats)
+    bench = BackboneBenchmark(
+        configs=args.configs,
+        work_dir=args.work_dir,
+        folds=args.folds,
+        seed=args.seed,
+        repeats=args.repeats,
+        jobs=args.jobs,
+        keep_checkpoints=args.keep_checkpoints,
+        skip_cv=args.skip_cv,
+        speed=speed,
+        cfg_options=args.cfg_options,
+    )
+    return benchmark_backbones(bench)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
