@@ -14,7 +14,8 @@ inputs need, the opset, and the sha256 of the source config, checkpoint and ONNX
 runs the ONNX model with ONNX Runtime right after export on random inputs of several batch
 sizes: when the largest absolute difference to PyTorch exceeds ``tolerance * max(1, scale)``
 (``scale``: the largest absolute PyTorch output) it raises :class:`ParityError` and leaves no
-ONNX file behind. :func:`export_bundle_models` exports all three from a model bundle.
+ONNX file behind. The batch axis of every model is dynamic; the other axes keep the export's
+sizes. :func:`export_bundle_models` exports all three from a model bundle.
 :class:`gm_plugins.apis.onnx_backend.OnnxClassifier` runs an exported classifier.
 """
 
@@ -167,8 +168,8 @@ def _check_scope(config: str | os.PathLike, wanted: tuple[str | None, ...], what
     if scope not in wanted:
         other = _SUBCOMMAND.get(scope, "another tool")
         raise ConfigError(
-            f"{config} is a {scope or 'scope-less'} config, not a {what} config: export it with "
-            f"`tools/export_onnx.py {other}`"
+            f"{config} has default_scope={scope!r}, so it is not a {what} config: export it "
+            f"with `tools/export_onnx.py {other}`"
         )
 
 
