@@ -8,11 +8,23 @@ videos are skipped (an interrupted run resumes), and a video that fails or whose
 reported at the end without stopping the others. Exit code: 0 all done, 1 some videos failed,
 2 bad arguments, config or subjects.csv.
 
+Several runs may write one cache at once, on one machine or on many sharing a filesystem: each
+video is claimed (``OUT/.claim~<subject_id>``) before it starts, so none is processed twice.
+``--shard I/N`` gives a run a fixed share of the subjects (I counts from 0), e.g. one per task of
+a Slurm array; ``--check`` then reports, without processing anything, which videos are missing
+(exit code 1 if any is).
+
 Example::
 
     python tools/preprocess_videos.py \
         configs/preprocess/preprocess_unet-seg_res18-pose_farneback-k30-s3.75-64_demo.py \
         --data-root data/gm_synthetic --out data/gm_synthetic/cache_demo --workers 2
+
+    # four shares, side by side or on four machines, then a check
+    python tools/preprocess_videos.py CONFIG --data-root DATA --out CACHE --shard 0/4
+    ...
+    python tools/preprocess_videos.py CONFIG --data-root DATA --out CACHE --shard 3/4
+    python tools/preprocess_videos.py CONFIG --data-root DATA --out CACHE --check
 """
 
 from __future__ import annotations
@@ -22,6 +34,7 @@ import sys
 from pathlib import Path
 
 from gm_plugins.apis.preprocessing import run_preprocessing
+from gm_plugins.utils.sharding import SHARD_HELP, STALE_SECONDS, shard_argument
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -40,8 +53,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="accept absolute video paths in subjects.csv",
     )
+    parser.add_argument(
+        "--shard", type=shard_argument, metavar="I/N", help=SHARD_HELP + " (default: all)"
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="process nothing: list the videos (of the share, with --shard) that are not cached "
+        "yet, with their claims and last failures; exit code 1 if any is missing",
+    )
+    parser.add_argument(
+        "--stale-after",
+        type=float,
+        default=STALE_SECONDS,
+        metavar="SECONDS",
+        help="a run refreshes the claims of the videos it works on every minute (every "
+        "quarter of this, if shorter); a claim not refreshed for this long, or held by a "
+        "process of this machine that is gone, is taken over (default: %(default)s)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.stale_after <= 0:
+        parser.error(f"--stale-after {args.stale_after}: give a positive number of seconds")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
         progress=not args.quiet,
         require_labels=not args.no_labels,
         allow_absolute=args.allow_absolute_paths,
+        shard=args.shard,
+        stale_seconds=args.stale_after,
+        check=args.check,
     )
 
 

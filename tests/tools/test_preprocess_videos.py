@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,6 +22,7 @@ from mmengine.config import Config
 from gm_plugins.apis.preprocessing import run_preprocessing
 from gm_plugins.datasets import cache
 from gm_plugins.datasets.cache import is_cached, read_cached_video, read_meta
+from gm_plugins.utils.sharding import parse_shard, shard_of
 from tests.datasets.transforms.conftest import tiny_models  # noqa: F401  (session fixture)
 from tests.datasets.transforms.model_configs import (
     textured_frames,
@@ -286,3 +289,192 @@ def test_sigkill_at_a_random_point_then_rerun_gives_a_byte_identical_cache(tmp_p
     assert not [p for p in killed.iterdir() if p.name.startswith(".")]
     assert json.loads((killed / "preprocess_summary.json").read_text())["cached"] == len(names)
     assert read_meta(killed, "s0")["format"] == cache.CACHE_FORMAT
+
+
+def _videos(data: Path, names: list[str], frames: int = 12) -> None:
+    for index, name in enumerate(names):
+        write_video(data / f"v/{name}.mp4", frames_of((64, 48), frames, seed=index))
+    write_table(data, [(n, "PR", f"v/{n}.mp4") for n in names])
+
+
+def _tool(config: Path, data: Path, out: Path, *options: str) -> list[str]:
+    return [
+        sys.executable,
+        str(REPO_ROOT / "tools/preprocess_videos.py"),
+        str(config),
+        "--data-root",
+        str(data),
+        "--out",
+        str(out),
+        "--quiet",
+        "--workers",
+        "0",
+        *options,
+    ]
+
+
+def _entries(root: Path) -> dict[str, bytes]:
+    """Every file of a cache but the run summaries (they describe a run, not the cache)."""
+    return {k: v for k, v in entry_bytes(root).items() if not k.startswith("preprocess_summary")}
+
+
+def test_three_shards_at_once_make_the_cache_of_one_run(tmp_path, config, capsys):
+    """Shards 1/3 and 2/3 run as commands while shard 0/3 runs in this process (which spares
+    this test a third start of the stack)."""
+    data, names = tmp_path / "data", [f"s{i}" for i in range(6)]  # shares 2, 0, 1, 2, 0, 2
+    _videos(data, names)
+    reference = tmp_path / "reference"
+    assert run(config, data, reference, workers=0) == 0
+    sharded = tmp_path / "sharded"
+    processes = [
+        subprocess.Popen(_tool(config, data, sharded, "--shard", f"{i}/3"), stdout=subprocess.PIPE)
+        for i in (1, 2)
+    ]
+    capsys.readouterr()
+    code = run_preprocessing(
+        config, data, sharded, workers=0, progress=False, shard=parse_shard("0/3")
+    )
+    outputs = [capsys.readouterr().out]
+    outputs += [process.communicate(timeout=300)[0].decode() for process in processes]
+    assert [code] + [process.returncode for process in processes] == [0, 0, 0], outputs
+    # the same entries and chain record, byte for byte
+    assert _entries(sharded) == _entries(reference)
+    assert not [p.name for p in sharded.iterdir() if p.name.startswith(".")]
+    # each shard did its share (by the hash of the id) and wrote its own summary
+    for index, expected in enumerate([["s1", "s4"], ["s2"], ["s0", "s3", "s5"]]):
+        summary = json.loads((sharded / f"preprocess_summary.shard-{index}-of-3.json").read_text())
+        assert summary["total"] == summary["cached"] == len(expected), summary
+        assert summary["shard"] == f"{index}/3" and summary["failed"] == 0
+        assert f"{len(expected)} video(s) preprocessed" in outputs[index]
+        assert f"of {len(expected)} in shard {index}/3" in outputs[index]
+    assert not (sharded / "preprocess_summary.json").exists()
+
+
+COUNTER_PLUGIN = """\
+import os, time
+from pathlib import Path
+from mmaction.registry import TRANSFORMS
+from mmcv.transforms import BaseTransform
+
+@TRANSFORMS.register_module(force=True)
+class CountVideos(BaseTransform):
+    # Logs every video this process preprocesses; the first one waits until both runs are in.
+    def transform(self, results):
+        LOG = Path(os.environ["GM_COUNT_LOG"])
+        with open(LOG / "processed.log", "a") as log:
+            log.write(f"{os.getpid()} {Path(results['filename']).stem}\\n")
+        (LOG / f"started.{os.getpid()}").touch()
+        deadline = time.monotonic() + 120
+        while len(list(LOG.glob("started.*"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        return results
+"""
+
+
+def test_two_runs_at_once_never_process_one_video_twice(tmp_path, config, monkeypatch, capsys):
+    """One run as a command, the other in this process, both over every video at once."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "counter_plugin.py").write_text(COUNTER_PLUGIN)
+    cfg = Config.fromfile(str(config))
+    cfg.preprocess_pipeline.insert(1, dict(type="CountVideos"))
+    cfg.custom_imports = dict(imports=["gm_plugins", "counter_plugin"], allow_failed_imports=False)
+    cfg.dump(str(tmp_path / "counting.py"))
+    data, names = tmp_path / "data", [f"s{i}" for i in range(6)]
+    _videos(data, names)
+    log = tmp_path / "log"
+    log.mkdir()
+    monkeypatch.setenv("GM_COUNT_LOG", str(log))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join([str(plugins), os.environ.get("PYTHONPATH", "")])
+    )
+    monkeypatch.syspath_prepend(str(plugins))
+    out = tmp_path / "cache"
+    command = _tool(tmp_path / "counting.py", data, out)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE)
+    capsys.readouterr()
+    code = run(tmp_path / "counting.py", data, out, workers=0)
+    outputs = [capsys.readouterr().out, process.communicate(timeout=300)[0].decode()]
+    assert (code, process.returncode) == (0, 0), outputs
+    processed = [line.split() for line in (log / "processed.log").read_text().splitlines()]
+    assert sorted(name for _, name in processed) == names  # each video once
+    assert {pid for pid, _ in processed} == {str(os.getpid()), str(process.pid)}  # both worked
+    assert all(is_cached(out, name) for name in names)
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no claim left
+    assert any("left to other runs that hold their claims" in output for output in outputs)
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_check_reports_a_partial_cache_and_writes_nothing(tmp_path, config, capsys):
+    data, names = tmp_path / "data", ["done", "gone", "live", "dead", "half", "broken"]
+    _videos(data, names[:-1])
+    (data / "v/broken.mp4").write_text("not a video")
+    write_table(data, [(n, "PR", f"v/{n}.mp4") for n in names])
+    out = tmp_path / "cache"
+    assert run(config, data, out, workers=0) == 1  # 'broken' fails
+    assert not list(out.glob(".claim~*"))  # a failed video's claim is removed too
+    for name in names[1:5]:
+        shutil.rmtree(out / name)
+    host = socket.gethostname()
+    claim = dict(host=host, pid=os.getpid(), started=time.time(), token="t")
+    (out / ".claim~live").write_text(json.dumps(claim))
+    (out / ".claim~dead").write_text(json.dumps(dict(claim, pid=_dead_pid())))
+    (out / f".staging~half~{host}~{_dead_pid()}~abcd1234").mkdir()
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    capsys.readouterr()
+    assert run_preprocessing(config, data, out, check=True) == 1
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[-1] == (
+        f"check: 1 of 6 video(s) cached, 2 missing, 2 claimed (1 live, 1 stale), "
+        f"1 unfinished -> {out}"
+    )
+    lines = {line.split()[1]: line for line in printed[:-1]}
+    assert sorted(lines) == sorted(names[1:])
+    assert lines["gone"].startswith("missing ")
+    assert lines["live"].startswith("claimed ") and f"live: host {host} pid" in lines["live"]
+    assert lines["dead"].startswith("claimed ") and "process gone" in lines["dead"]
+    assert lines["half"].startswith("unfinished ") and "killed pid" in lines["half"]
+    assert lines["broken"].startswith("missing ") and "last failure" in lines["broken"]
+    assert "broken.mp4" in lines["broken"]
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before  # read only
+    # a share: only its subjects; a rerun fills the gaps and removes what dead runs left
+    assert run_preprocessing(config, data, out, check=True, shard=(1, 2)) == 1
+    share = [n for n in names if shard_of(n, 2) == 1]
+    assert f"of {len(share)} video(s) in shard 1/2" in capsys.readouterr().out
+    (out / ".claim~live").unlink()
+    (data / "v/broken.mp4").unlink()
+    write_table(data, [(n, "PR", f"v/{n}.mp4") for n in names[:-1]])
+    assert run(config, data, out, workers=0) == 0
+    assert run_preprocessing(config, data, out, check=True) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("check: 5 of 5 video(s) cached")
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_check_validates_like_a_run(tmp_path, config, capsys):
+    data = tmp_path / "data"
+    _videos(data, ["s0"])
+    (data / "subjects.csv").write_text("subject_id,label,video\ns0,XX,v/s0.mp4\n")
+    assert run_preprocessing(config, data, tmp_path / "cache", check=True) == 2
+    assert "line 2" in capsys.readouterr().err
+    assert not (tmp_path / "cache").exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "message"), [("3/3", "I counts from 0"), ("0/0", "at least 1"), ("a/b", "whole")]
+)
+def test_bad_shard_values_are_usage_errors(value, message, capsys):
+    sys.path.insert(0, str(REPO_ROOT / "tools"))
+    try:
+        import preprocess_videos
+    finally:
+        sys.path.remove(str(REPO_ROOT / "tools"))
+    with pytest.raises(SystemExit) as caught:
+        preprocess_videos.parse_args(["c.py", "--data-root", "d", "--out", "o", "--shard", value])
+    assert caught.value.code == 2
+    assert message in capsys.readouterr().err
