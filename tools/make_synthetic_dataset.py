@@ -3,6 +3,13 @@
 Example::
 
     python tools/make_synthetic_dataset.py --out data/gm_synthetic --workers 2 --preview preview.png
+
+    # a large dataset in four shares (side by side, or on four machines sharing the folder),
+    # then the same command without --shard: it makes whatever is missing and the tables
+    python tools/make_synthetic_dataset.py --out BIG --subjects 3000 --shard 0/4
+    ...
+    python tools/make_synthetic_dataset.py --out BIG --subjects 3000 --shard 3/4
+    python tools/make_synthetic_dataset.py --out BIG --subjects 3000
 """
 
 from __future__ import annotations
@@ -17,7 +24,9 @@ from gm_plugins.datasets.synthetic import (
     contact_sheet,
     generate_dataset,
 )
+from gm_plugins.datasets.synthetic.generate import check_dataset
 from gm_plugins.datasets.synthetic.writer import write_png
+from gm_plugins.utils.sharding import SHARD_HELP, format_shard, shard_argument
 
 DEFAULTS = GeneratorConfig()
 DESCRIPTION = """\
@@ -130,6 +139,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PNG",
         help="also write a contact sheet (rows: classes, columns: environment families)",
     )
+    add(
+        "--shard",
+        type=shard_argument,
+        metavar="I/N",
+        help=SHARD_HELP + "; the shard that completes the dataset writes its tables (identical "
+        "to a one-process run's), else run the command once more without --shard "
+        "(default: all)",
+    )
+    add(
+        "--check",
+        action="store_true",
+        help="generate nothing: list the subjects (of the share, with --shard) still missing; "
+        "exit code 1 if any is, or (without --shard) if the tables are not written yet",
+    )
     add("--quiet", action="store_true", help="no progress bar")
     return parser  # fmt: skip
 
@@ -148,17 +171,49 @@ def main(argv: list[str] | None = None) -> int:
         prep_frames=args.prep_frames,
         empty_scenes=args.empty_scenes,
     )
+    if args.check:
+        return check(args.out, config, args.shard)
     start = time.perf_counter()
     try:
-        meta = generate_dataset(args.out, config, workers=args.workers, progress=not args.quiet)
+        meta = generate_dataset(
+            args.out, config, workers=args.workers, progress=not args.quiet, shard=args.shard
+        )
     except (ValueError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2 if isinstance(error, ValueError) else 1
     if args.preview:
         write_png(args.preview, contact_sheet(config.size, config.seed, config.fps))
     elapsed = time.perf_counter() - start
-    print(f"wrote {args.out}: {meta['class_counts']} in {elapsed:.1f} s")
+    if meta["complete"]:
+        print(f"wrote {args.out}: {meta['class_counts']} in {elapsed:.1f} s")
+    else:
+        share = f"shard {format_shard(args.shard)}" if args.shard is not None else "this run's part"
+        print(
+            f"{share} of {args.out} done in {elapsed:.1f} s; the dataset "
+            "is complete once every shard is (the last one writes subjects.csv; add --check to "
+            "see what is missing)"
+        )
     return 0
+
+
+def check(out: Path, config: GeneratorConfig, shard: tuple[int, int] | None) -> int:
+    """--check: print what is missing and a one-line summary; the exit code."""
+    try:
+        report = check_dataset(out, config, shard)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for subject_id in report["missing"]:
+        print(f"missing {subject_id}")
+    where = f" in shard {format_shard(shard)}" if shard is not None else ""
+    done = report["total"] - len(report["missing"])
+    state = "complete" if report["complete"] else "not complete"
+    print(f"check: {done} of {report['total']} subject(s){where} done; {out} is {state}")
+    if not report["complete"] and not report["missing"] and shard is None:
+        print("every subject is done: run the command without --check to write the tables")
+    if shard is not None:
+        return 1 if report["missing"] else 0
+    return 0 if report["complete"] else 1
 
 
 if __name__ == "__main__":

@@ -10,6 +10,16 @@ Layout under the output directory::
     mmseg/{img_dir,ann_dir}/{train,val}/*.png          frames of extra subjects p0000...
     mmpose/images/{train,val}/*.png, mmpose/annotations/{train,val}.json
     meta.json                    generator version, arguments, class counts, completion
+
+Sharded generation (``shard=(I, N)``, see :mod:`gm_plugins.utils.sharding`): each run renders the
+infants, preprocessing subjects and empty scenes of its share, chosen by a hash of their ids, so
+N runs on one machine or on many sharing the folder make the dataset together. The files that
+describe the whole dataset (the tables, the COCO annotations, meta.json's ``complete``) are
+written by whichever run finds every subject done after its own work, usually the last shard to
+finish; their content depends only on the arguments, so whichever run writes them, and however
+often, the bytes are the same as a one-process run's. A run without ``shard`` writes them too
+once everything is there (the safe last step where a network filesystem shows other machines'
+files late). :func:`check_dataset` reports what is missing.
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +40,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 from tqdm import tqdm
+
+from gm_plugins.utils.io import TEMPORARY_SUFFIX, _is_running
+from gm_plugins.utils.sharding import STALE_SECONDS, select_shard
 
 from . import exports, writer
 from .empty import EMPTY_SCENE_KINDS, EmptyScene, EmptySceneSpec, make_empty_specs
@@ -135,10 +149,36 @@ def _claim_directory(out_dir: Path, config: GeneratorConfig) -> None:
                 "rerun with "
                 "its original arguments to resume it, or choose another --out (or delete it)"
             )
-    elif out_dir.exists() and any(out_dir.iterdir()):
+    elif out_dir.exists() and any(not _is_temporary(path) for path in out_dir.iterdir()):
+        # (a temporary alone is another shard writing meta.json at this moment)
         raise ValueError(
             f"{out_dir} exists, is not empty and has no meta.json: choose another --out or empty it"
         )
+
+
+def _is_temporary(path: Path) -> bool:
+    return path.name.startswith(".") and path.name.endswith(TEMPORARY_SUFFIX)
+
+
+def _remove_stale_temporaries(out_dir: Path, sharded: bool) -> None:
+    """Delete what killed runs left; with shards, only temporaries untouched for a long time.
+
+    A temporary names only its writer's process id, which says nothing about a writer on
+    another machine; a shard leaves alone what was modified in the last ``STALE_SECONDS``.
+    """
+    if not sharded:
+        writer.remove_stale_temporaries(out_dir)
+        return
+    now = time.time()
+    for path in out_dir.rglob(f".*{TEMPORARY_SUFFIX}"):
+        pid = path.name.removesuffix(TEMPORARY_SUFFIX).rpartition(".")[2].partition("-")[0]
+        if pid.isdigit() and _is_running(int(pid)):
+            continue
+        try:
+            if now - path.stat().st_mtime > STALE_SECONDS:
+                path.unlink()
+        except FileNotFoundError:
+            pass
 
 
 def _write_meta(
@@ -241,10 +281,31 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
+def _all_tasks(config: GeneratorConfig, out_dir: Path) -> tuple[list, list, list, list]:
+    """(every task, infant specs, preprocessing specs, empty-scene specs) of the dataset."""
+    specs = make_specs(config.subjects, config.seed, config.confound, DATASET_GROUP, "s")
+    prep_specs = make_specs(config.prep_subjects, config.seed, config.confound, PREP_GROUP, "p")
+    empty_specs = make_empty_specs(config.empty_scenes, config.seed)
+    tasks = (
+        [("subject", s, config, out_dir) for s in specs]
+        + [("prep", s, config, out_dir) for s in prep_specs]
+        + [("empty", s, config, out_dir) for s in empty_specs]
+    )
+    return tasks, specs, prep_specs, empty_specs
+
+
 def generate_dataset(
-    out_dir: str | Path, config: GeneratorConfig, workers: int = 1, progress: bool = True
+    out_dir: str | Path,
+    config: GeneratorConfig,
+    workers: int = 1,
+    progress: bool = True,
+    shard: tuple[int, int] | None = None,
 ) -> dict:
     """Generate (or resume) a dataset under ``out_dir``; returns the meta.json content.
+
+    Args:
+        shard: ``(I, N)``: only the subjects of share I of N (I from 0); the dataset's tables
+            are written once every share is done (``complete`` in the returned meta).
 
     Raises:
         ValueError: bad arguments, or ``out_dir`` holds something made with other arguments.
@@ -256,24 +317,32 @@ def generate_dataset(
     out_dir = Path(out_dir)
     _claim_directory(out_dir, config)
     if out_dir.exists():
-        writer.remove_stale_temporaries(out_dir)  # of a killed run
-    specs = make_specs(config.subjects, config.seed, config.confound, DATASET_GROUP, "s")
-    prep_specs = make_specs(config.prep_subjects, config.seed, config.confound, PREP_GROUP, "p")
-    empty_specs = make_empty_specs(config.empty_scenes, config.seed)
-    _write_meta(out_dir, config, specs, complete=False)
-    tasks = (
-        [("subject", s, config, out_dir) for s in specs]
-        + [("prep", s, config, out_dir) for s in prep_specs]
-        + [("empty", s, config, out_dir) for s in empty_specs]
-    )
-    todo = [task for task in tasks if not _is_done(task[0], task[1], out_dir)]
+        _remove_stale_temporaries(out_dir, sharded=shard is not None)  # of a killed run
+    tasks, specs, prep_specs, empty_specs = _all_tasks(config, out_dir)
+    missing = [task for task in tasks if not _is_done(task[0], task[1], out_dir)]
+    if missing or not (out_dir / "meta.json").exists():
+        _write_meta(out_dir, config, specs, complete=False)
+    todo = select_shard(missing, shard, key=lambda task: task[1].subject_id)
     failures = _run_all(todo, workers, progress)
     if failures:
         details = "\n".join(f"--- {subject_id}\n{error}" for subject_id, error in failures)
         raise RuntimeError(
             f"{len(failures)} subject(s) failed; re-run the same command to retry them:\n{details}"
         )
-    # Tables last: a table lists only finished videos.
+    if all(_is_done(task[0], task[1], out_dir) for task in missing):
+        _write_tables(out_dir, config, specs, prep_specs, empty_specs)
+    return json.loads((out_dir / "meta.json").read_text())
+
+
+def _write_tables(
+    out_dir: Path,
+    config: GeneratorConfig,
+    specs: list[SubjectSpec],
+    prep_specs: list[SubjectSpec],
+    empty_specs: list[EmptySceneSpec],
+) -> None:
+    """The files that describe the whole dataset, once every subject is done (tables last: a
+    table lists only finished videos)."""
     rows = [(s.subject_id, s.label, s.environment, f"videos/{s.subject_id}.mp4") for s in specs]
     writer.write_csv(out_dir / SUBJECTS_TABLE, SUBJECT_COLUMNS, rows)
     if empty_specs:
@@ -285,7 +354,36 @@ def generate_dataset(
     if prep_specs:
         exports.write_coco_annotations(out_dir, [s.subject_id for s in prep_specs])
     _write_meta(out_dir, config, specs, complete=True)
-    return json.loads((out_dir / "meta.json").read_text())
+
+
+def check_dataset(
+    out_dir: str | Path, config: GeneratorConfig, shard: tuple[int, int] | None = None
+) -> dict:
+    """What a dataset (or a share of it) still lacks; reads only.
+
+    Returns:
+        dict: ``total`` (subjects, preprocessing subjects and empty scenes of the share),
+        ``missing`` (their ids), ``complete`` (every subject of the whole dataset done and its
+        tables written).
+
+    Raises:
+        ValueError: bad arguments, or ``out_dir`` holds something made with other arguments.
+    """
+    config.validate()
+    out_dir = Path(out_dir)
+    _claim_directory(out_dir, config)
+    tasks = _all_tasks(config, out_dir)[0]
+    missing = [task[1].subject_id for task in tasks if not _is_done(task[0], task[1], out_dir)]
+    meta_file = out_dir / "meta.json"
+    complete = bool(
+        not missing
+        and meta_file.exists()
+        and json.loads(meta_file.read_text()).get("complete")
+        and (out_dir / SUBJECTS_TABLE).exists()
+    )
+    share = select_shard([task[1].subject_id for task in tasks], shard)
+    absent = set(missing)
+    return dict(total=len(share), missing=[i for i in share if i in absent], complete=complete)
 
 
 def _run_all(tasks: list, workers: int, progress: bool) -> list[tuple[str, str]]:
@@ -317,6 +415,7 @@ __all__ = [
     "GM_CLASSES",
     "SUBJECTS_TABLE",
     "GeneratorConfig",
+    "check_dataset",
     "generate_dataset",
     "generate_empty_scene",
     "generate_subject",
