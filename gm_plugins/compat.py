@@ -17,11 +17,16 @@ removed (and, where possible, one that shows it is still needed).
    caller's.
 4. numpy 2 removed ``np.Inf``, which mmaction2 1.2.0's ``PoseCompact`` and
    ``MMCompact`` (``mmaction/datasets/transforms/pose_transforms.py``) still use.
+5. mmengine 0.10.7's ``pytorch`` and ``slurm`` launchers call ``torch.cuda.set_device``
+   unconditionally (``mmengine/dist/utils.py``), so ``torchrun`` fails on a machine without
+   CUDA before any process group exists. Without CUDA we skip that call and use the gloo
+   backend (nccl needs GPUs); with CUDA mmengine's own code runs unchanged.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.abc
 import importlib.machinery
 import pickle
@@ -162,6 +167,44 @@ def restore_numpy_inf_alias() -> None:
         np.Inf = np.inf
 
 
+# 5. Distributed launchers on CPU-only machines ----------------------------------------------
+
+
+def cpu_backend(backend: str | None) -> str:
+    """The process-group backend to use without CUDA: nccl (GPU only) becomes gloo."""
+    return "gloo" if backend in (None, "nccl") else backend
+
+
+def _cpu_capable(launch):
+    """Wrap an mmengine ``_init_dist_*`` so that it runs without CUDA (gloo, no set_device)."""
+
+    @functools.wraps(launch)
+    def init_dist_anywhere(backend, *args, **kwargs) -> None:
+        import torch
+
+        if torch.cuda.is_available():
+            return launch(backend, *args, **kwargs)
+        original_set_device = torch.cuda.set_device
+        torch.cuda.set_device = lambda device: None  # the CPU rank has no device to pick
+        try:
+            return launch(cpu_backend(backend), *args, **kwargs)
+        finally:
+            torch.cuda.set_device = original_set_device
+
+    init_dist_anywhere.__wrapped_launcher__ = launch
+    return init_dist_anywhere
+
+
+def enable_cpu_distributed() -> None:
+    """Let mmengine's ``pytorch`` and ``slurm`` launchers start gloo process groups on CPUs."""
+    from mmengine.dist import utils as dist_utils
+
+    for name in ("_init_dist_pytorch", "_init_dist_slurm"):
+        launch = getattr(dist_utils, name)
+        if not hasattr(launch, "__wrapped_launcher__"):
+            setattr(dist_utils, name, _cpu_capable(launch))
+
+
 def apply() -> None:
     """Apply every workaround once (idempotent)."""
     global _applied
@@ -170,4 +213,5 @@ def apply() -> None:
     install_missing_drn_module()
     allow_mmengine_checkpoints()
     restore_numpy_inf_alias()
+    enable_cpu_distributed()
     _applied = True

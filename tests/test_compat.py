@@ -184,6 +184,53 @@ def test_pose_compact_runs_on_numpy_2():
     assert height < 100
 
 
+# 5. distributed launchers without CUDA --------------------------------------------------------
+
+INIT_SINGLE_RANK = """
+import os
+os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1",
+                  MASTER_PORT="{port}")
+{imports}
+from mmengine.dist import utils
+import torch.distributed as dist
+utils.init_dist("pytorch", backend="nccl")
+print("backend", dist.get_backend(), "world", dist.get_world_size())
+dist.destroy_process_group()
+"""
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the workaround only acts without CUDA")
+def test_mmengine_pytorch_launcher_still_needs_cuda_without_the_workaround():
+    result = run_python(INIT_SINGLE_RANK.format(port=free_port(), imports=""))
+    assert result.returncode != 0
+    assert "set_device" in result.stderr  # mmengine picks a CUDA device for every rank
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the workaround only acts without CUDA")
+def test_pytorch_launcher_starts_a_gloo_group_on_the_cpu():
+    result = run_python(INIT_SINGLE_RANK.format(port=free_port(), imports="import gm_plugins"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "backend gloo world 1" in result.stdout  # nccl (GPU only) became gloo
+
+
+def test_cpu_launcher_wrapper_is_installed_once_and_keeps_the_original():
+    from mmengine.dist import utils
+
+    wrapped = utils._init_dist_pytorch
+    compat.enable_cpu_distributed()
+    assert utils._init_dist_pytorch is wrapped
+    assert wrapped.__wrapped_launcher__.__module__ == "mmengine.dist.utils"
+    assert compat.cpu_backend("nccl") == "gloo" and compat.cpu_backend("mpi") == "mpi"
+
+
 def test_apply_is_idempotent():
     before = len(sys.meta_path)
     compat.apply()

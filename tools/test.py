@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import os.path as osp
 
+from mmengine.dist import is_main_process
+
 from gm_plugins.apis import runner as runner_api
 from gm_plugins.utils.io import write_json_atomic
 
@@ -48,10 +50,11 @@ def main(argv: list[str] | None = None) -> dict:
             ]
         )
     metrics = runner_api.build_runner(cfg).test()
-    for name, value in metrics.items():
-        print(f"{name}: {value}")
-    if args.metrics_out:
-        write_json_atomic(args.metrics_out, metrics)
+    if is_main_process():  # every rank holds the gathered metrics; one reports them
+        for name, value in metrics.items():
+            print(f"{name}: {value}")
+        if args.metrics_out:
+            write_json_atomic(args.metrics_out, metrics)
     return metrics
 
 

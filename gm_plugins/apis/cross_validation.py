@@ -44,7 +44,8 @@ class CrossValidation:
         cfg_options: overrides applied to every config.
         jobs: folds trained at once; each gets cores / jobs torch threads unless
             ``OMP_NUM_THREADS`` is set.
-        launcher: ``'none'`` or ``'pytorch'`` (each fold on ``gpus`` processes).
+        launcher: ``'none'`` or ``'pytorch'`` (each fold on ``gpus`` processes: one per GPU,
+            or CPU processes over gloo on a machine without CUDA).
         keep_checkpoints: one of :data:`KEEP_CHOICES`.
     """
 
@@ -64,11 +65,23 @@ class CrossValidation:
         return self.seed + run.repeat
 
 
-def gpus_available(count: int) -> bool:
-    """Whether ``count`` CUDA devices are visible."""
+def gpus_missing(count: int) -> bool:
+    """Whether CUDA is in use but fewer than ``count`` devices are visible.
+
+    Without CUDA, distributed folds run ``count`` CPU processes over gloo instead.
+    """
     import torch
 
-    return torch.cuda.is_available() and torch.cuda.device_count() >= count
+    return torch.cuda.is_available() and torch.cuda.device_count() < count
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now, for one fold's rendezvous."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def prune_checkpoints(directory: Path, tested: Path, keep: str) -> None:
@@ -110,14 +123,18 @@ class FoldRunner:
         self.job = job
         self.configs = configs
         self.folds_files = folds_files
-        self.threads = max(1, (os.cpu_count() or 1) // max(1, job.jobs))
+        import torch
+
+        # Distributed folds on CPUs run ``gpus`` processes each: they share the cores too.
+        cpu_ranks = job.gpus if job.launcher == "pytorch" and not torch.cuda.is_available() else 1
+        self.threads = max(1, (os.cpu_count() or 1) // max(1, job.jobs * cpu_ranks))
         self.lock = threading.Lock()
 
     def train_command(self) -> list[str]:
         if self.job.launcher == "pytorch":
             return [
                 sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={self.job.gpus}",
-                f"--master_port={29500 + os.getpid() % 1000}", str(self.job.train_script),
+                f"--master_port={free_port()}", str(self.job.train_script),
             ]  # fmt: skip
         return python_command(self.job.train_script)
 
@@ -218,10 +235,10 @@ def cross_validate(job: CrossValidation, report_only: bool = False) -> int:
         if not Path(config).is_file():
             print(f"error: config {config} not found", file=sys.stderr)
             return 2
-    if job.launcher == "pytorch" and not gpus_available(job.gpus):
+    if job.launcher == "pytorch" and gpus_missing(job.gpus):
         print(
-            f"error: --launcher pytorch --gpus {job.gpus} needs that many CUDA GPUs (mmengine's "
-            "pytorch launcher gives each rank a CUDA device); on CPUs use --jobs instead",
+            f"error: --launcher pytorch --gpus {job.gpus} needs that many CUDA GPUs; use "
+            "--gpus with the number of visible GPUs or fewer",
             file=sys.stderr,
         )
         return 2

@@ -72,7 +72,14 @@ def enable_amp(cfg: Config) -> None:
 
 
 def build_runner(cfg: Config) -> Runner:
-    """Build the runner the config asks for (``runner_type``) in the config's own scope."""
+    """Build the runner the config asks for (``runner_type``) in the config's own scope.
+
+    A distributed run (``cfg.launcher`` not ``'none'``) on a machine without CUDA wraps the
+    model in a CPU ``MMDistributedDataParallel`` (mmengine's default passes the rank as a CUDA
+    device id, which DDP refuses for CPU modules); processes talk over gloo (see
+    :func:`gm_plugins.compat.enable_cpu_distributed`).
+    """
+    use_cpu_ddp_wrapper(cfg)
     if "runner_type" not in cfg:
         return Runner.from_cfg(cfg)
     from mmengine.registry import RUNNERS
@@ -81,6 +88,25 @@ def build_runner(cfg: Config) -> Runner:
 
     with library_scope(cfg.default_scope):
         return RUNNERS.build(cfg)
+
+
+def use_cpu_ddp_wrapper(cfg: Config) -> None:
+    """Without CUDA, give a distributed config a DDP wrapper without device ids."""
+    if cfg.get("launcher", "none") == "none" or torch.cuda.is_available():
+        return
+    if cfg.get("sync_bn", None):
+        raise ValueError(
+            f"sync_bn={cfg.sync_bn!r}: torch's SyncBatchNorm runs on GPUs only. On CPUs drop "
+            "it (--cfg-options sync_bn=None): each process then keeps its own BatchNorm statistics."
+        )
+    if cfg.get("model_wrapper_cfg", None) is None:
+        cfg.model_wrapper_cfg = dict(
+            type="MMDistributedDataParallel",
+            broadcast_buffers=False,
+            find_unused_parameters=cfg.get("find_unused_parameters", False),
+        )
+    # The runner's default device_ids=[LOCAL_RANK] names a CUDA device; CPU modules take None.
+    cfg.model_wrapper_cfg.setdefault("device_ids", None)
 
 
 def set_local_rank(local_rank: int) -> None:

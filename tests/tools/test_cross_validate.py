@@ -100,16 +100,38 @@ def test_configs_of_different_infants_are_refused(tmp_path):
     assert "whose infants differ" in run.stderr and "second.py" in run.stderr
 
 
-def test_the_pytorch_launcher_without_enough_gpus_is_refused_up_front(tmp_path, capsys):
+def test_the_pytorch_launcher_without_enough_gpus_is_refused_up_front(
+    tmp_path, capsys, monkeypatch
+):
     import torch
 
     from gm_plugins.apis.cross_validation import CrossValidation, cross_validate
 
+    # A CUDA machine with one GPU asked for two processes per fold (without CUDA the
+    # processes would run on CPUs instead).
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     data, cache = write_fake_dataset(tmp_path / "a", per_class=3)
     config = tiny_config(tmp_path / "tiny.py", data, cache)
-    job = CrossValidation(
-        [str(config)], tmp_path / "w", launcher="pytorch", gpus=torch.cuda.device_count() + 1
-    )
+    job = CrossValidation([str(config)], tmp_path / "w", launcher="pytorch", gpus=2)
     assert cross_validate(job) == 2
     assert "needs that many CUDA GPUs" in capsys.readouterr().err
     assert not (tmp_path / "w").exists()  # refused before anything was written
+
+
+def test_distributed_folds_on_cpus_run_torchrun_and_share_the_cores(tmp_path, monkeypatch):
+    import torch
+
+    from gm_plugins.apis.cross_validation import CrossValidation, FoldRunner
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    job = CrossValidation(["a.py"], tmp_path, launcher="pytorch", gpus=2, jobs=2)
+    runner = FoldRunner(job, {}, {})
+    assert runner.threads == 2  # 8 cores / (2 folds at once x 2 processes each)
+    first, second = runner.train_command(), runner.train_command()
+    assert first[1:3] == ["-m", "torch.distributed.run"] and "--nproc_per_node=2" in first
+    ports = {int(c.split("=")[1]) for c in (*first, *second) if c.startswith("--master_port=")}
+    assert len(ports) == 2  # concurrent folds rendezvous on ports of their own
+    single = FoldRunner(CrossValidation(["a.py"], tmp_path, jobs=2), {}, {})
+    assert single.threads == 4 and "torch.distributed.run" not in single.train_command()
