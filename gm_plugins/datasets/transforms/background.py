@@ -10,7 +10,14 @@ import torch
 from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 
-from .openmmlab_models import BatchRunner, check_model_files, load_model, rgb_to_model_input
+from .openmmlab_models import (
+    BatchRunner,
+    SegmentationRunner,
+    check_model_files,
+    load_model,
+    rgb_to_model_input,
+    segmentation_fast_path_problem,
+)
 
 MASK_MODES = ("soft", "hard", "none")
 
@@ -24,6 +31,15 @@ def infant_probability(seg_logits: torch.Tensor, infant_class: int) -> np.ndarra
         probability = seg_logits[0].sigmoid()
     else:
         probability = seg_logits.softmax(0)[infant_class]
+    return probability.float().cpu().numpy()
+
+
+def infant_probabilities(seg_logits: torch.Tensor, infant_class: int) -> np.ndarray:
+    """(N, C, H, W) logits -> (N, H, W) float32 probabilities, as :func:`infant_probability`."""
+    if seg_logits.shape[1] == 1:
+        probability = seg_logits[:, 0].sigmoid()
+    else:
+        probability = seg_logits.softmax(1)[:, infant_class]
     return probability.float().cpu().numpy()
 
 
@@ -151,6 +167,10 @@ class BackgroundRemoval(BaseTransform):
             (None: never shrink). Defaults to 640, above the input size of the shipped models.
         keep_original (bool): also keep the unmasked frames (for ``PoseAlignment`` with
             ``pose_input='original'``). Defaults to False.
+        fast (bool): run whole-image ``EncoderDecoder`` models through
+            :class:`SegmentationRunner` (batched preprocessing and resizing of the logits, no
+            per-frame data samples; the same masks). Other models, or False, use the model's
+            ``test_step`` per batch. Defaults to True.
     """
 
     def __init__(
@@ -165,6 +185,7 @@ class BackgroundRemoval(BaseTransform):
         batch_size: int = 16,
         max_side: int | None = 640,
         keep_original: bool = False,
+        fast: bool = True,
     ) -> None:
         if mask_mode not in MASK_MODES:
             raise ValueError(f"mask_mode={mask_mode!r}: choose one of {MASK_MODES}")
@@ -183,10 +204,13 @@ class BackgroundRemoval(BaseTransform):
         self.batch_size = batch_size
         self.max_side = max_side
         self.keep_original = keep_original
+        self.fast = fast
         self._runner: BatchRunner | None = None
+        self._fast_runner: SegmentationRunner | None = None
 
     def __getstate__(self) -> dict:
-        return dict(self.__dict__, _runner=None)  # workers reload from the process cache
+        # workers reload from the process cache
+        return dict(self.__dict__, _runner=None, _fast_runner=None)
 
     @property
     def runner(self) -> BatchRunner:
@@ -196,16 +220,34 @@ class BackgroundRemoval(BaseTransform):
             self._runner = BatchRunner(model, "mmseg", self.batch_size)
         return self._runner
 
+    @property
+    def fast_runner(self) -> SegmentationRunner | None:
+        """The batched runner of the model, or None (``fast=False`` or a model it cannot run)."""
+        if self.fast and self._fast_runner is None:
+            model = self.runner.model
+            if segmentation_fast_path_problem(model) is None:
+                self._fast_runner = SegmentationRunner(model, self.batch_size)
+            else:
+                self.fast = False
+        return self._fast_runner
+
     def predict_masks(self, frames: list[np.ndarray]) -> np.ndarray:
         """Infant probability of (H, W, 3) RGB frames -> float32 (N, h, w).
 
         (h, w) is the frame size shrunk to ``max_side`` (the frame size itself for smaller
         frames); :meth:`mask_frames` enlarges each map back to its frame.
         """
+        if not frames:
+            raise ValueError("predict_masks needs at least one frame")
+        inputs = [self._model_input(frame) for frame in frames]
+        runner = self.fast_runner
         probabilities = []
-        for start in range(0, len(frames), self.batch_size):
-            batch = frames[start : start + self.batch_size]
-            predictions = self.runner([dict(img=self._model_input(frame)) for frame in batch])
+        for start in range(0, len(inputs), self.batch_size):
+            batch = inputs[start : start + self.batch_size]
+            if runner is not None and all(i.shape == batch[0].shape for i in batch):
+                probabilities.extend(infant_probabilities(runner(batch), self.infant_class))
+                continue
+            predictions = self.runner([dict(img=image) for image in batch])
             probabilities.extend(
                 infant_probability(p.seg_logits.data, self.infant_class) for p in predictions
             )
@@ -281,5 +323,5 @@ class BackgroundRemoval(BaseTransform):
             f"mask_mode='{self.mask_mode}', threshold={self.threshold}, "
             f"temporal_smoothing={self.temporal_smoothing}, batch_size={self.batch_size}, "
             f"max_side={self.max_side}, "
-            f"keep_original={self.keep_original})"
+            f"keep_original={self.keep_original}, fast={self.fast})"
         )

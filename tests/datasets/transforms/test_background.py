@@ -10,6 +10,7 @@ from mmengine.registry import DefaultScope
 from gm_plugins.compat import library_scope
 from gm_plugins.datasets.transforms import BackgroundRemoval, CheckpointMismatchError
 from gm_plugins.datasets.transforms.background import mask_box, smooth_in_time
+from gm_plugins.datasets.transforms.openmmlab_models import SegmentationRunner
 
 from .model_configs import textured_frames
 
@@ -129,3 +130,67 @@ def test_large_frames_meet_the_model_shrunk_and_get_full_size_masks(tiny_models)
     assert np.abs(unshrunk["body_masks"] - large["body_masks"]).max() > 1e-4
     with pytest.raises(ValueError, match="max_side"):
         removal(tiny_models, max_side=0)
+
+
+def _seg_config_variant(tiny_models, tmp_path, name: str, resize: dict, **preprocessor) -> str:
+    """The tiny model's config with another test Resize (and data preprocessor settings)."""
+    from mmengine.config import Config
+
+    config, _ = tiny_models[name]
+    cfg = Config.fromfile(str(config))
+    cfg.test_pipeline = [
+        dict(step, **resize) if step["type"] == "Resize" else step for step in cfg.test_pipeline
+    ]
+    cfg.model.data_preprocessor.update(preprocessor)
+    path = tmp_path / f"{name}_{len(list(tmp_path.iterdir()))}.py"
+    cfg.dump(str(path))
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "resize", "preprocessor"),
+    [
+        ("unet", {}, {}),
+        ("fastscnn", {}, {}),
+        # the paper profile: a 4:3 frame stretched to a square
+        ("unet", dict(scale=(80, 80), keep_ratio=False), {}),
+        # a size that needs padding to the divisor, which must be cropped off again
+        ("unet", dict(scale=(56, 42), keep_ratio=True), dict(test_cfg=dict(size_divisor=16))),
+        # a model fed BGR (no channel conversion in its preprocessor)
+        ("fastscnn", dict(scale=(72, 54)), dict(bgr_to_rgb=False)),
+    ],
+)
+def test_fast_path_gives_the_masks_of_the_test_step_path(
+    tiny_models, tmp_path, name, resize, preprocessor
+):
+    config = _seg_config_variant(tiny_models, tmp_path, name, resize, **preprocessor)
+    _, checkpoint = tiny_models[name]
+    frames = textured_frames(5)
+    fast = BackgroundRemoval(config=config, checkpoint=str(checkpoint), batch_size=2)
+    slow = BackgroundRemoval(config=config, checkpoint=str(checkpoint), batch_size=2, fast=False)
+    ours = fast(dict(imgs=[f.copy() for f in frames]))
+    reference = slow(dict(imgs=[f.copy() for f in frames]))
+    assert fast.fast and fast.fast_runner is not None and slow.fast_runner is None
+    assert ours["body_masks"].shape == (5, 48, 64)
+    # folded batch norms and channels-last convolutions: float rounding only
+    np.testing.assert_allclose(ours["body_masks"], reference["body_masks"], atol=1e-4)
+    assert reference["body_masks"].std() > 1e-4  # the comparison is not between constants
+    for mine, theirs in zip(ours["imgs"], reference["imgs"], strict=True):
+        assert np.abs(mine.astype(int) - theirs).max() <= 1
+    # the batched path itself, on the unchanged network, is exact
+    fast._fast_runner = SegmentationRunner(fast.runner.model, 2, optimise=False)
+    exact = fast(dict(imgs=[f.copy() for f in frames]))
+    np.testing.assert_allclose(exact["body_masks"], reference["body_masks"], atol=1e-6)
+
+
+def test_fast_path_is_not_used_for_models_it_cannot_run(tiny_models, tmp_path):
+    from mmengine.config import Config
+
+    config, checkpoint = tiny_models["unet"]
+    cfg = Config.fromfile(str(config))
+    cfg.model.test_cfg = dict(mode="slide", crop_size=(32, 32), stride=(24, 24))
+    path = tmp_path / "slide.py"
+    cfg.dump(str(path))
+    transform = BackgroundRemoval(config=str(path), checkpoint=str(checkpoint))
+    masks = transform(dict(imgs=textured_frames(2)))["body_masks"]
+    assert masks.shape == (2, 48, 64) and transform.fast_runner is None and not transform.fast
