@@ -40,6 +40,9 @@ from .quality import QualityGate
 PipelineLike = Sequence[dict | Callable] | Callable
 DEFAULT_CHUNK_FRAMES = 64
 CHUNK_BYTES = 128 * 2**20  # decoded frames held at once in pass 2 (at least one model batch)
+# Pass 1 keeps the sampled frames for pass 2 (which then decodes nothing) while they fit here:
+# a minute at 320x240 and 6 fps is 83 MB; longer or larger videos are decoded twice.
+KEEP_DECODED_BYTES = 256 * 2**20
 
 
 def build_preprocess_pipeline(pipeline: PipelineLike) -> Callable[[dict], dict]:
@@ -217,11 +220,21 @@ def _chunks(items: Iterable, size: int) -> Iterator[list]:
         yield chunk
 
 
-def _plan_pass(steps: ChainSteps, path: str) -> dict:
+def _drain(frames: list[np.ndarray]) -> Iterator[np.ndarray]:
+    """The frames in order, each let go of by the list once it is taken."""
+    frames.reverse()
+    while frames:
+        yield frames.pop()
+
+
+def _plan_pass(steps: ChainSteps, path: str, keep_bytes: int | None = None) -> dict:
     """Pass 1: decode, segment and estimate the pose on the keyframes only.
 
-    Returns the decoding results (no ``imgs``) and the alignment plan.
+    Returns the decoding results (no ``imgs``) and the alignment plan; while all sampled
+    frames fit in ``keep_bytes`` (default ``KEEP_DECODED_BYTES``) they are kept as
+    ``decoded_frames`` for pass 2.
     """
+    keep_bytes = KEEP_DECODED_BYTES if keep_bytes is None else keep_bytes
     from .transforms.alignment import (
         PoseAlignment,
         keyframe_positions,
@@ -250,9 +263,17 @@ def _plan_pass(steps: ChainSteps, path: str) -> dict:
         person = person_boxes(box_rows, len(frames), size)
         estimates.append(pose.estimate_keypoints(frames, person))
 
+    kept: list[np.ndarray] | None = []
+    kept_bytes = 0
     for index, timestamp, frame in _sampled_frames(steps.decode, path, info):
         if frame_shape is None:
             frame_shape = frame.shape[:2]
+        if kept is not None:
+            kept_bytes += frame.nbytes
+            if kept_bytes > keep_bytes:
+                kept = None
+            else:
+                kept.append(frame)
         is_key = not indices or index // interval != indices[-1] // interval
         indices.append(index)
         times.append(timestamp)
@@ -272,6 +293,7 @@ def _plan_pass(steps: ChainSteps, path: str) -> dict:
             steps.decode.frame_step,
         ),
         filename=path,
+        decoded_frames=kept,
     )
     height, width = frame_shape
     if pose is None:
@@ -318,7 +340,11 @@ def _write_pass(
     brightness: list[np.ndarray] = []
     previous: np.ndarray | None = None
     position = 0
-    frames = (frame for _, _, frame in _sampled_frames(steps.decode, path, {}))
+    decoded = results.pop("decoded_frames", None)
+    if decoded is not None:
+        frames = _drain(decoded)
+    else:
+        frames = (frame for _, _, frame in _sampled_frames(steps.decode, path, {}))
     keep = getattr(writer, "keep_original", None)  # one source frame the caller wants to see
     for chunk in _chunks(frames, chunk_frames):
         if keep is not None and position <= keep < position + len(chunk):

@@ -125,3 +125,31 @@ def test_chains_that_cannot_stream_run_in_memory(tmp_path, tiny_models, video, m
     meta = preprocess_to_cache(steps, video, tmp_path, "s0")
     assert calls and meta["num_frames"] == 14
     assert read_cached_video(tmp_path, "s0").frames.shape[0] == 14
+
+
+def test_pass_two_reuses_the_frames_of_pass_one_when_they_fit(
+    tmp_path,
+    tiny_models,  # noqa: F811
+    video,
+    monkeypatch,
+):
+    """Small videos are decoded once; the entry is the one of decoding twice."""
+    built = build_preprocess_pipeline(chain(tiny_models, min_keypoint_score=-np.inf))
+    decodes = []
+    real = preprocessing._sampled_frames
+
+    def counting(*args):
+        decodes.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(preprocessing, "_sampled_frames", counting)
+    preprocess_to_cache(built, video, tmp_path, "once", chunk_frames=5)
+    assert len(decodes) == 1
+    decodes.clear()
+    monkeypatch.setattr(preprocessing, "KEEP_DECODED_BYTES", 1000)  # not even one frame
+    preprocess_to_cache(built, video, tmp_path, "twice", chunk_frames=5)
+    assert len(decodes) == 2
+    once, twice = read_cached_video(tmp_path, "once"), read_cached_video(tmp_path, "twice")
+    np.testing.assert_array_equal(once.frames, twice.frames)
+    np.testing.assert_array_equal(once.flow, twice.flow)
+    assert once.meta["alignment"] == twice.meta["alignment"]
