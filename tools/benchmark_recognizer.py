@@ -7,6 +7,15 @@ preprocessor, forward, backward and an AdamW step for training; data preprocesso
     python tools/benchmark_recognizer.py \
         --models configs/_base_/models/two-stream_r50-concat-fusion.py:224 \
                  configs/_base_/models/two-stream_r18-3stage-concat-fusion.py:112
+
+``--compare-reference`` times the paper-size two-stream recognizer, run as ``tools/train.py``
+runs it (config model, data preprocessor, mmengine optimiser wrapper), against a plain-PyTorch
+version of the paper's network (torchvision ResNet-50 pair, concat, 1x1 conv, pooling, linear)
+in one run: same threads, inputs (one 224 px RGB frame, 12 flow channels), batch sizes and
+AdamW settings; median of the repeats after warm-up, peak memory of each side's process
+(:mod:`gm_plugins.apis.reference_benchmark`):
+
+    python tools/benchmark_recognizer.py --compare-reference --threads 2
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import gm_plugins  # noqa: F401  (compat and registration before any model impor
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 MODEL_DIR = REPO_ROOT / "configs" / "_base_" / "models"
+PAPER_CONFIG = REPO_ROOT / "configs" / "gm" / "two-stream_r50-concat-fusion_12x30f_gm3.py"
 DEFAULT_MODELS = (
     f"{MODEL_DIR / 'two-stream_r50-concat-fusion.py'}:224",
     f"{MODEL_DIR / 'two-stream_r18-3stage-concat-fusion.py'}:112",
@@ -43,6 +53,22 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--iters", type=int, default=5, help="timed steps per measurement")
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps first")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    reference = parser.add_argument_group("--compare-reference")
+    reference.add_argument(
+        "--compare-reference",
+        action="store_true",
+        help="time gm_plugins against the plain-PyTorch reference of the paper's network",
+    )
+    reference.add_argument("--config", default=str(PAPER_CONFIG), help="gm_plugins' config")
+    reference.add_argument("--batch-sizes", type=int, nargs="+", default=[4, 16])
+    reference.add_argument("--repeats", type=int, default=3, help="timed repeats per side")
+    reference.add_argument("--size", type=int, default=224, help="window height and width")
+    reference.add_argument(
+        "--kinds", nargs="+", default=["train", "infer"], choices=["train", "infer"]
+    )
+    reference.add_argument(
+        "--channels-last", action="store_true", help="both sides in channels_last memory format"
+    )
     return parser.parse_args()
 
 
@@ -106,8 +132,50 @@ def benchmark(config_path: str, size: int, args: argparse.Namespace) -> dict:
     )
 
 
+def compare_reference(args: argparse.Namespace) -> None:
+    """Print gm_plugins vs the plain-PyTorch reference: rates, their ratio, peak memory."""
+    import platform
+
+    from gm_plugins.apis import reference_benchmark as rb
+
+    threads = args.threads or torch.get_num_threads()
+    difference = rb.check_same_function(args.config)
+    print(
+        f"{Path(args.config).name} vs plain PyTorch (torchvision ResNet-50 x 2); torch "
+        f"{torch.__version__}, {threads} threads, {platform.processor() or platform.machine()}; "
+        f"windows of {args.frames} RGB frame(s) and {args.flow_fields} flow fields at "
+        f"{args.size} px; AdamW {rb.optimizer_settings(args.config)}; median of {args.repeats} "
+        f"repeats of {args.iters} steps after {args.warmup} warm-up step(s)"
+    )
+    print(f"same function: max |logit difference| with the reference's weights {difference:.1e}")
+    settings = rb.Settings(
+        config=args.config, size=args.size, frames=args.frames, flow_fields=args.flow_fields,
+        threads=threads, iters=args.iters, channels_last=args.channels_last,
+    )  # fmt: skip
+    results = rb.compare(
+        settings, tuple(args.batch_sizes), args.repeats, args.warmup, tuple(args.kinds),
+        log=lambda line: print(f"  {line}", flush=True),
+    )  # fmt: skip
+    unit = dict(train="samples/s", infer="windows/s")
+    print(
+        f"{'':<6} {'batch':>5} {'gm_plugins':>11} {'reference':>10} {'ratio':>6} "
+        f"{'peak MiB gm / ref':>18}"
+    )
+    for kind in args.kinds:
+        for batch in args.batch_sizes:
+            ours, theirs = results[("gm_plugins", kind, batch)], results[("reference", kind, batch)]
+            print(
+                f"{kind:<6} {batch:>5} {ours.rate(batch):>11.2f} {theirs.rate(batch):>10.2f} "
+                f"{ours.rate(batch) / theirs.rate(batch):>6.2f} "
+                f"{ours.peak_mib:>8.0f} / {theirs.peak_mib:<8.0f} ({unit[kind]})"
+            )
+
+
 def main() -> None:
     args = parse_args()
+    if args.compare_reference:
+        compare_reference(args)
+        return
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     print(
