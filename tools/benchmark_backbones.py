@@ -20,10 +20,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from mmengine.config import DictAction
-
 from gm_plugins.apis.backbone_benchmark import BackboneBenchmark, SpeedSettings, benchmark_backbones
-from gm_plugins.apis.cross_validation import KEEP_CHOICES
+from gm_plugins.apis.cross_validation import add_fold_arguments
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -37,27 +35,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="two-stream configs (default: the demo config and configs/backbones/*.py)",
     )
     add("--work-dir", required=True, type=Path, help="figures, cross-validation, leaderboard")
-    add("--folds", type=int, default=5, help="k of the k-fold split (default: %(default)s)")
-    add(
-        "--seed",
-        type=int,
-        default=0,
-        help="fold and training seed of repeat 0; repeat r uses seed + r (default: %(default)s)",
-    )
-    add("--repeats", type=int, default=1, help="repeat the k folds with new splits (default: 1)")
-    add(
-        "--jobs",
-        type=int,
-        default=1,
-        help="folds trained at once; each gets cores / jobs torch "
-        "threads unless OMP_NUM_THREADS is set (default: %(default)s)",
-    )
-    add(
-        "--keep-checkpoints",
-        choices=KEEP_CHOICES,
-        default="tested",
-        help="checkpoints kept after a fold is tested (default: %(default)s)",
-    )
+    add_fold_arguments(parser)
     add(
         "--skip-cv",
         action="store_true",
@@ -77,13 +55,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=3,
         help="timings per speed; the median is reported (default: %(default)s)",
-    )
-    add(
-        "--cfg-options",
-        nargs="+",
-        action=DictAction,
-        default={},
-        help="overrides applied to every config, e.g. train_cfg.max_epochs=4",
     )
     return parser.parse_args(argv)  # fmt: skip
 

@@ -23,9 +23,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mmengine.config import DictAction
-
-from gm_plugins.apis.cross_validation import KEEP_CHOICES, CrossValidation, cross_validate
+from gm_plugins.apis.cross_validation import CrossValidation, add_fold_arguments, cross_validate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,42 +35,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add = parser.add_argument
     add("configs", nargs="+", help="classifier configs to compare (reported by file name)")
     add("--work-dir", required=True, type=Path, help="folds, per-fold runs and the report")
-    add("--folds", type=int, default=5, help="k of the k-fold split (default: %(default)s)")
-    add(
-        "--seed",
-        type=int,
-        default=0,
-        help="fold and training seed of repeat 0; repeat r uses seed + r (default: %(default)s)",
-    )
-    add("--repeats", type=int, default=1, help="repeat the k folds with new splits (default: 1)")
-    add(
-        "--jobs",
-        type=int,
-        default=1,
-        help="folds trained at once; each gets cores / jobs torch threads unless "
-        "OMP_NUM_THREADS is set (default: %(default)s)",
-    )
+    add_fold_arguments(parser)
     add(
         "--launcher",
         choices=["none", "pytorch"],
         default="none",
         help="'pytorch': run each fold on --gpus processes with torch.distributed.run",
     )
-    add("--gpus", type=int, default=1, help="processes per fold with --launcher pytorch")
     add(
-        "--keep-checkpoints",
-        choices=KEEP_CHOICES,
-        default="tested",
-        help="checkpoints kept after a fold is tested (default: %(default)s)",
+        "--gpus",
+        type=int,
+        default=1,
+        help="processes per fold with --launcher pytorch (GPUs; CPU processes without CUDA)",
     )
     add("--report-only", action="store_true", help="only rebuild the report from finished folds")
-    add(
-        "--cfg-options",
-        nargs="+",
-        action=DictAction,
-        default={},
-        help="overrides applied to every config, e.g. train_cfg.max_epochs=4",
-    )
     return parser.parse_args(argv)  # fmt: skip
 
 

@@ -84,6 +84,43 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def add_fold_arguments(parser) -> None:
+    """The options of a shared-fold cross-validation (tools/cross_validate.py and
+    tools/benchmark_backbones.py): --folds, --seed, --repeats, --jobs, --keep-checkpoints,
+    --cfg-options."""
+    from mmengine.config import DictAction
+
+    add = parser.add_argument
+    add("--folds", type=int, default=5, help="k of the k-fold split (default: %(default)s)")
+    add(
+        "--seed",
+        type=int,
+        default=0,
+        help="fold and training seed of repeat 0; repeat r uses seed + r (default: %(default)s)",
+    )
+    add("--repeats", type=int, default=1, help="repeat the k folds with new splits (default: 1)")
+    add(
+        "--jobs",
+        type=int,
+        default=1,
+        help="folds trained at once; each gets cores / jobs torch threads unless "
+        "OMP_NUM_THREADS is set (default: %(default)s)",
+    )
+    add(
+        "--keep-checkpoints",
+        choices=KEEP_CHOICES,
+        default="tested",
+        help="checkpoints kept after a fold is tested (default: %(default)s)",
+    )
+    add(
+        "--cfg-options",
+        nargs="+",
+        action=DictAction,
+        default={},
+        help="overrides applied to every config, e.g. train_cfg.max_epochs=4",
+    )
+
+
 def prune_checkpoints(directory: Path, tested: Path, keep: str) -> None:
     """Delete a tested fold's checkpoints: all but the tested one (``'tested'``) or all."""
     if keep == "all":
