@@ -239,7 +239,7 @@ class BackgroundRemoval(BaseTransform):
         """
         if not frames:
             raise ValueError("predict_masks needs at least one frame")
-        inputs = [self._model_input(frame) for frame in frames]
+        inputs = [self._shrunk(frame) for frame in frames]
         runner = self.fast_runner
         probabilities = []
         for start in range(0, len(inputs), self.batch_size):
@@ -247,18 +247,18 @@ class BackgroundRemoval(BaseTransform):
             if runner is not None and all(i.shape == batch[0].shape for i in batch):
                 probabilities.extend(infant_probabilities(runner(batch), self.infant_class))
                 continue
-            predictions = self.runner([dict(img=image) for image in batch])
+            predictions = self.runner([dict(img=rgb_to_model_input(image)) for image in batch])
             probabilities.extend(
                 infant_probability(p.seg_logits.data, self.infant_class) for p in predictions
             )
         return np.stack(probabilities)
 
-    def _model_input(self, frame: np.ndarray) -> np.ndarray:
+    def _shrunk(self, frame: np.ndarray) -> np.ndarray:
         height, width = frame.shape[:2]
         size = model_input_size(width, height, self.max_side)
         if size != (width, height):
             frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
-        return rgb_to_model_input(frame)
+        return frame
 
     def mask_frames(
         self,

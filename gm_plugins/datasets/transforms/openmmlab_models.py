@@ -163,13 +163,16 @@ _SEG_PACK = "PackSegInputs"
 def segmentation_fast_path_problem(model: torch.nn.Module) -> str | None:
     """Why :class:`SegmentationRunner` cannot run ``model`` (None when it can).
 
-    It runs mmseg ``EncoderDecoder`` models in ``whole`` test mode whose test pipeline only
-    loads, resizes and packs the image.
+    It runs mmseg ``EncoderDecoder`` models with mmseg's ``SegDataPreProcessor`` in ``whole``
+    test mode whose test pipeline only loads, resizes and packs the image.
     """
+    from mmseg.models import SegDataPreProcessor
     from mmseg.models.segmentors import EncoderDecoder
 
     if not isinstance(model, EncoderDecoder):
         return f"{type(model).__name__} is not an EncoderDecoder"
+    if type(model.data_preprocessor) is not SegDataPreProcessor:
+        return f"data preprocessor {type(model.data_preprocessor).__name__}"
     if model.test_cfg.get("mode", "whole") != "whole":
         return f"test_cfg.mode={model.test_cfg.get('mode')!r} (only 'whole')"
     kinds = [step["type"].split(".")[-1] for step in inference_pipeline_config(model, "mmseg")]
@@ -192,9 +195,10 @@ class SegmentationRunner:
 
     The same computation as :class:`BatchRunner` + mmseg's ``postprocess_result`` for the
     logits, without the per-sample overhead: each frame goes through the config's own
-    ``Resize`` steps, the batch through the model's data preprocessor (channel order,
-    normalisation, padding) and ``inference``; the padding is cropped and the logits resized
-    back to the frame size for the whole batch at once. No arg-max (the masks use the logits).
+    ``Resize`` steps, the batch is normalised and padded as the model's data preprocessor
+    does (:meth:`inputs`, on the whole batch) and goes through ``inference``; the padding is
+    cropped and the logits resized back to the frame size for the whole batch at once. No
+    arg-max (the masks use the logits). Frames are RGB, as the transforms hold them.
 
     With ``optimise`` the network runs on a copy of the model whose batch norms are folded
     into the preceding convolutions (mmcv's ``fuse_conv_bn``) in channels-last memory layout,
@@ -217,11 +221,45 @@ class SegmentationRunner:
         with library_scope("mmseg"):
             self.resize = Compose(resizes)
 
+    def inputs(self, frames: list[np.ndarray]) -> tuple[torch.Tensor, tuple[int, int]]:
+        """RGB (H, W, 3) uint8 frames of one size -> the network's input (N, 3, h', w') and
+        the resized (h, w) before padding.
+
+        What the test pipeline and the data preprocessor give, for the whole batch at once:
+        the config's ``Resize``, the preprocessor's channel order, ``(x - mean) / std`` and
+        zero padding at the right and bottom to its test ``size`` or ``size_divisor``.
+        """
+        preprocessor = self.model.data_preprocessor
+        shape = frames[0].shape[:2]
+        images = np.stack(
+            [
+                self.resize(dict(img=frame, img_shape=shape, ori_shape=shape))["img"]
+                for frame in frames
+            ]
+        )
+        batch = torch.from_numpy(images)
+        if not preprocessor.channel_conversion:  # the network sees BGR, the loaders' order
+            batch = batch.flip(-1)
+        batch = batch.permute(0, 3, 1, 2).float()  # a channels-last view of (N, 3, h, w)
+        if preprocessor._enable_normalize:
+            batch = (batch - preprocessor.mean) / preprocessor.std
+        height, width = images.shape[1:3]
+        test_cfg = preprocessor.test_cfg or {}
+        padded = (height, width)
+        if test_cfg.get("size"):
+            padded = tuple(max(a, b) for a, b in zip(test_cfg["size"], padded, strict=True))
+        elif test_cfg.get("size_divisor"):
+            divisor = test_cfg["size_divisor"]
+            padded = tuple(-(-side // divisor) * divisor for side in padded)
+        if padded != (height, width):
+            padding = (0, padded[1] - width, 0, padded[0] - height)
+            batch = torch.nn.functional.pad(batch, padding, value=preprocessor.pad_val)
+        return batch.contiguous(memory_format=self.memory_format), (height, width)
+
     def __call__(self, frames: list[np.ndarray]) -> torch.Tensor:
-        """(H, W, 3) uint8 frames in the order mmseg's loader gives (BGR), all of one size
-        -> float32 logits (N, C, H, W) at the frames' size."""
+        """RGB (H, W, 3) uint8 frames, all of one size -> float32 logits (N, C, H, W) at the
+        frames' size."""
         from mmseg.models.utils import resize
-        from mmseg.structures import SegDataSample
 
         if not frames:
             raise ValueError("no frames")
@@ -231,25 +269,15 @@ class SegmentationRunner:
         outputs = []
         with library_scope("mmseg"), torch.no_grad():
             for start in range(0, len(frames), self.batch_size):
-                inputs = []
-                for frame in frames[start : start + self.batch_size]:
-                    image = self.resize(dict(img=frame, img_shape=shape, ori_shape=shape))["img"]
-                    inputs.append(torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1))
-                samples = [SegDataSample() for _ in inputs]
-                data = self.model.data_preprocessor(dict(inputs=inputs, data_samples=samples))
-                image_shape = tuple(inputs[0].shape[1:])
-                metas = [
-                    dict(sample.metainfo, ori_shape=shape, img_shape=image_shape)
-                    for sample in data["data_samples"]
-                ]
-                images = data["inputs"].contiguous(memory_format=self.memory_format)
-                logits = self.model.inference(images, metas).contiguous()
-                # the preprocessor pads each image at its right and bottom (img_padding_size)
-                padding = metas[0].get("img_padding_size", metas[0].get("padding_size"))
-                left, right, top, bottom = padding or (0, 0, 0, 0)
-                logits = logits[
-                    :, :, top : logits.shape[2] - bottom, left : logits.shape[3] - right
-                ]
+                batch, (height, width) = self.inputs(frames[start : start + self.batch_size])
+                meta = dict(
+                    ori_shape=shape,
+                    img_shape=(height, width),
+                    pad_shape=tuple(batch.shape[2:]),
+                    img_padding_size=[0, batch.shape[3] - width, 0, batch.shape[2] - height],
+                )
+                logits = self.model.inference(batch, [meta] * len(batch))
+                logits = logits[:, :, :height, :width].contiguous()  # padding off
                 outputs.append(
                     resize(
                         logits,
