@@ -3,10 +3,13 @@
 Two profiles: ``demo`` runs the config as it is; ``paper`` switches to the paper's sizes (the
 segmentation model's test input resized to 320x320, aligned frames of 224x224) with the same
 weights. Without ``--video`` a 60 s, 30 fps, 320x240 synthetic video is rendered once.
+``--random-weights`` times a chain whose models are not trained yet (the work per frame does not
+depend on the weights); ``--baseline`` first times the same chain with the segmentation model's
+own ``test_step`` per batch (``BackgroundRemoval(fast=False)``), in the same process.
 
 Example::
 
-    python tools/benchmark_preprocessing.py --config \
+    python tools/benchmark_preprocessing.py --profiles paper --random-weights --baseline --config \
         configs/preprocess/preprocess_unet-c16-seg_res18-192-pose_farneback-k30-s3.75-112_synthetic.py
 """
 
@@ -20,9 +23,9 @@ import time
 from pathlib import Path
 
 from gm_plugins.apis.preprocessing import load_preprocess_pipeline
-from gm_plugins.datasets.preprocessing import build_preprocess_pipeline
+from gm_plugins.datasets.preprocessing import build_preprocess_pipeline, preprocess_in_memory
 from gm_plugins.datasets.transforms import OpticalFlow
-from gm_plugins.utils.config import load_config
+from gm_plugins.utils.config import PREPROCESS_SCOPES, load_config
 
 DEFAULT_VIDEO = Path("work_dirs/benchmark_preprocessing/synthetic_60s_320x240.mp4")
 
@@ -35,6 +38,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--profiles", nargs="+", default=["demo", "paper"], choices=["demo", "paper"]
     )
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    parser.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="build the models without their checkpoints (timing only: the work per frame does "
+        "not depend on the weights), for chains whose models are not trained yet",
+    )
+    parser.add_argument(
+        "--baseline",
+        action="store_true",
+        help="also time each profile with BackgroundRemoval(fast=False) (the model's own "
+        "test_step per batch), before the default path, in the same process",
+    )
+    parser.add_argument(
+        "--streamed",
+        action="store_true",
+        help="also time the streaming driver (preprocess_in_memory: the cache's and inference's)",
+    )
+    parser.add_argument(
+        "--flows",
+        nargs="*",
+        default=["farneback", "dis"],
+        choices=["farneback", "dis", "tvl1"],
+        help="optical flow algorithms also timed on the aligned frames (tvl1 is slow)",
+    )
+    parser.add_argument(
+        "--profile-out", type=Path, default=None, help="also write a cProfile of each chain here"
+    )
     return parser.parse_args(argv)
 
 
@@ -83,8 +113,18 @@ def time_steps(pipeline, video: Path) -> tuple[list[tuple[str, float, int]], dic
     return timings, results
 
 
-def report(profile: str, pipeline, video: Path) -> None:
-    time_steps(pipeline, video)  # warm-up: loads the models once, as a long run would
+def load_models(pipeline) -> None:
+    """Load the chain's models before timing, as a long run would have them loaded."""
+    for transform in pipeline.transforms:
+        if hasattr(transform, "runner"):
+            transform.runner  # noqa: B018  (loads on first access)
+        if getattr(transform, "fast", False):
+            transform.fast_runner  # noqa: B018
+
+
+def report(profile: str, pipeline, video: Path, flows: list[str]) -> float:
+    """Time each step on ``video``, print the table and return the whole chain's seconds."""
+    load_models(pipeline)
     timings, results = time_steps(pipeline, video)
     total = sum(seconds for _, seconds, _ in timings)
     kept = len(results["imgs"])
@@ -100,26 +140,82 @@ def report(profile: str, pipeline, video: Path) -> None:
         f"({results['total_frames'] / results['fps'] / total:.1f}x real time: "
         f"{results['total_frames'] / results['fps']:.0f} s of video at {results['fps']:.0f} fps)"
     )
-    for algorithm in ("farneback", "dis", "tvl1"):
+    for algorithm in flows:
         start = time.perf_counter()
         OpticalFlow(algorithm=algorithm)(dict(imgs=results["imgs"]))
         seconds = time.perf_counter() - start
         print(f"  flow {algorithm:13s} {seconds:7.2f} s  {(kept - 1) / seconds:8.1f} pairs/s")
+    return total
+
+
+def with_test_step_segmentation(steps: list[dict]) -> list[dict]:
+    """The chain with BackgroundRemoval(fast=False): the model's own test_step per batch."""
+    steps = copy.deepcopy(steps)
+    for step in steps:
+        if step["type"] == "BackgroundRemoval":
+            step["fast"] = False
+    return steps
+
+
+def chain_steps(config: str, random_weights: bool) -> list[dict]:
+    """The config's ``preprocess_pipeline``; with ``random_weights`` its models lose their
+    checkpoints (randomly initialised weights of the same architecture)."""
+    if not random_weights:
+        return load_preprocess_pipeline(config).steps
+    cfg = load_config(config, scopes=PREPROCESS_SCOPES, required=("preprocess_pipeline",))
+    steps = [
+        step.to_dict() if hasattr(step, "to_dict") else dict(step)
+        for step in cfg.preprocess_pipeline
+    ]
+    for step in steps:
+        if "checkpoint" in step:
+            step["checkpoint"] = None
+    return steps
+
+
+def time_streamed(pipeline, video: Path) -> float:
+    """Seconds of :func:`preprocess_in_memory` (the driver of the cache and of inference)."""
+    start = time.perf_counter()
+    preprocess_in_memory(pipeline, video)
+    return time.perf_counter() - start
 
 
 def main(argv: list[str] | None = None) -> int:
+    import cProfile
+
     import torch
 
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     video = args.video or render_video(DEFAULT_VIDEO)
-    steps = load_preprocess_pipeline(args.config).steps
+    steps = chain_steps(args.config, args.random_weights)
     print(f"torch threads: {torch.get_num_threads()}, video: {video}")
     with tempfile.TemporaryDirectory() as folder:
         for profile in args.profiles:
             profile_steps = steps if profile == "demo" else paper_sizes(steps, Path(folder))
-            report(profile, build_preprocess_pipeline(profile_steps), video)
+            variants = [(profile, profile_steps)]
+            if args.baseline:
+                baseline = with_test_step_segmentation(profile_steps)
+                variants.insert(0, (f"{profile}, test_step segmentation", baseline))
+            totals = {}
+            for name, variant_steps in variants:
+                pipeline = build_preprocess_pipeline(variant_steps)
+                totals[name] = report(name, pipeline, video, args.flows)
+                if args.streamed:
+                    seconds = time_streamed(pipeline, video)
+                    print(f"  {'streamed (cache)':18s} {seconds:7.2f} s  (both passes)")
+                if args.profile_out is not None:
+                    args.profile_out.mkdir(parents=True, exist_ok=True)
+                    cProfile.runctx(
+                        "preprocess_in_memory(pipeline, video)",
+                        globals(),
+                        dict(pipeline=pipeline, video=video),
+                        str(args.profile_out / f"{name.replace(', ', '_').replace(' ', '-')}.prof"),
+                    )
+            if len(totals) == 2:
+                before, after = totals.values()
+                print(f"  whole chain {before:.2f} s -> {after:.2f} s ({before / after:.2f}x)")
     return 0
 
 
