@@ -69,6 +69,12 @@ def parse_args() -> argparse.Namespace:
     reference.add_argument(
         "--channels-last", action="store_true", help="both sides in channels_last memory format"
     )
+    reference.add_argument(
+        "--fast-inference",
+        action="store_true",
+        help="gm_plugins infers as tools/infer.py does: BatchNorm folded into the convolutions, "
+        "NHWC convolution weights (gm_plugins.models.inference_speed)",
+    )
     return parser.parse_args()
 
 
@@ -151,6 +157,7 @@ def compare_reference(args: argparse.Namespace) -> None:
     settings = rb.Settings(
         config=args.config, size=args.size, frames=args.frames, flow_fields=args.flow_fields,
         threads=threads, iters=args.iters, channels_last=args.channels_last,
+        fast_inference=args.fast_inference,
     )  # fmt: skip
     results = rb.compare(
         settings, tuple(args.batch_sizes), args.repeats, args.warmup, tuple(args.kinds),

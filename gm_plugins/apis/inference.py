@@ -76,8 +76,12 @@ class GMModel:
     device: str = "cpu"
 
 
-def _load_recognizer(cfg: Config, checkpoint: str | os.PathLike, device: str) -> torch.nn.Module:
-    """Build with ``mmaction.apis.init_recognizer``, then load the checkpoint strictly."""
+def _load_recognizer(
+    cfg: Config, checkpoint: str | os.PathLike, device: str, optimize: bool = True
+) -> torch.nn.Module:
+    """Build with ``mmaction.apis.init_recognizer``, then load the checkpoint strictly; with
+    ``optimize``, fold BatchNorm into the convolutions and store them NHWC when the result is
+    checked to be the same function (:mod:`gm_plugins.models.inference_speed`)."""
     from mmaction.apis import init_recognizer
     from mmengine.runner import load_checkpoint
 
@@ -96,7 +100,15 @@ def _load_recognizer(cfg: Config, checkpoint: str | os.PathLike, device: str) ->
             f"checkpoint {checkpoint} does not match the classifier config: {error}\n"
             "Pass the checkpoint tools/train.py wrote for this config."
         ) from error
-    return model.to(device).eval()
+    model = model.to(device).eval()
+    if optimize:
+        from mmengine.logging import print_log
+
+        from ..models.inference_speed import optimize_for_inference
+
+        model, record = optimize_for_inference(model)
+        print_log(f"classifier optimised for inference: {record}", logger="current")
+    return model
 
 
 def init_gm_model(
@@ -105,6 +117,7 @@ def init_gm_model(
     device: str = "cpu",
     preprocess_config: str | os.PathLike | None = None,
     abstention: Abstention | None = None,
+    optimize: bool = True,
 ) -> GMModel:
     """Load a classifier for inference from a bundle, or from a config and its checkpoint.
 
@@ -116,6 +129,9 @@ def init_gm_model(
         device: torch device of the classifier.
         preprocess_config: the chain config, overriding the config's key (configs only).
         abstention: overrides the bundle's (or the default) abstention settings.
+        optimize: fold BatchNorm into the convolutions and store their weights NHWC (about
+            twice as fast on CPUs), kept only if example windows give the same logits within
+            1e-4; False runs the checkpoint's modules as they are.
     """
     path = None if isinstance(bundle_or_config, Config) else Path(bundle_or_config)
     if path is not None and (path.is_dir() or path.suffix == ".zip"):
@@ -123,7 +139,7 @@ def init_gm_model(
             raise ValueError(f"{path} is a bundle: it holds its checkpoint and chain already")
         bundle = load_bundle(path)
         recognizer = _load_recognizer(
-            bundle.classifier_config, bundle.classifier_checkpoint, device
+            bundle.classifier_config, bundle.classifier_checkpoint, device, optimize
         )
         return GMModel(
             recognizer=recognizer,
@@ -152,7 +168,7 @@ def init_gm_model(
     dataset = cfg.test_dataloader.dataset
     evaluator = cfg.get("test_evaluator", {})
     return GMModel(
-        recognizer=_load_recognizer(cfg, checkpoint, device),
+        recognizer=_load_recognizer(cfg, checkpoint, device, optimize),
         cfg=cfg,
         preprocess_pipeline=[dict(step) for step in chain.preprocess_pipeline],
         class_names=tuple(cfg.get("classes", None) or GM_CLASSES),

@@ -74,6 +74,7 @@ class Settings:
     threads: int = 2
     iters: int = 2
     channels_last: bool = False
+    fast_inference: bool = False
     extra: dict = field(default_factory=dict)
 
 
@@ -199,6 +200,8 @@ def _steps(side: str, settings: Settings, batch_size: int, training: bool) -> Ca
         data = packed_batch(rgb, flow)
         if training:
             return lambda: model.train_step(data, optim_wrapper)
+        if settings.fast_inference:
+            model = fast_copy(model, data)
         return lambda: model.test_step(data)
     reference, optimizer = _state["reference"]
     reference.train(training)
@@ -221,19 +224,35 @@ def _steps(side: str, settings: Settings, batch_size: int, training: bool) -> Ca
 _state: dict = {}
 
 
+def fast_copy(model: nn.Module, data: dict) -> nn.Module:
+    """The eval-mode model with BatchNorm folded and NHWC convolutions, checked on ``data``."""
+    from ..models.inference_speed import optimize_for_inference
+
+    with torch.no_grad():
+        inputs = model.data_preprocessor(data, False)["inputs"]
+    optimized, record = optimize_for_inference(model.eval(), inputs)
+    if not record["applied"]:
+        raise RuntimeError(f"the optimised model is not the same function: {record['reason']}")
+    return optimized
+
+
 def _side_worker(side: str, settings: Settings, connection) -> None:
     """Child process: build ``side`` once, then time steps on request until told to stop."""
     torch.set_num_threads(settings.threads)
     torch.manual_seed(0)
     import gm_plugins  # noqa: F401  (compat and registration)
 
-    memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
+    from ..models.inference_speed import channels_last_convolutions
+
     if side == "gm_plugins":
         model, optim_wrapper = build_gm_model(settings.config)
-        _state["gm"] = (model.to(memory_format=memory_format), optim_wrapper)
+        if settings.channels_last:
+            channels_last_convolutions(model)
+        _state["gm"] = (model, optim_wrapper)
     else:
         reference = ReferenceTwoStream(flow_channels=2 * settings.flow_fields)
-        reference = reference.to(memory_format=memory_format)
+        if settings.channels_last:
+            channels_last_convolutions(reference)
         optimizer = reference_optimizer(reference, optimizer_settings(settings.config))
         _state["reference"] = (reference, optimizer)
     connection.send(("ready", torch.get_num_threads()))
