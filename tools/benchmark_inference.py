@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import sys
 import tempfile
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 import gm_plugins  # noqa: F401
-from gm_plugins.apis.inference import GMInferencer
+from gm_plugins.apis.inference import GMInferencer, init_gm_model
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -46,6 +47,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     parser.add_argument("--videos", type=Path, default=None, help="keep the videos here")
     parser.add_argument("--no-1080p", action="store_true", help="skip the 1920x1080 video")
+    parser.add_argument(
+        "--segmentation-backends",
+        nargs="+",
+        default=["pytorch"],
+        choices=["pytorch", "onnxruntime"],
+        help="time each bundle with its segmentation network on each of these",
+    )
     return parser.parse_args(argv)
 
 
@@ -112,8 +120,10 @@ def random_weight_bundle(chain: str, classifier: str, folder: Path) -> Path:
                          name=name, overwrite=True)  # fmt: skip
 
 
-def time_bundle(bundle: str, videos: dict[str, Path], repeats: int) -> dict[str, dict]:
-    inferencer = GMInferencer(bundle, keep_images=True)
+def time_bundle(
+    bundle: str, videos: dict[str, Path], repeats: int, backend: str = "pytorch"
+) -> dict[str, dict]:
+    inferencer = GMInferencer(init_gm_model(bundle, segmentation_backend=backend), keep_images=True)
     inferencer(next(iter(videos.values())))  # warm-up: models, first-call allocations
     table = {}
     for size, video in videos.items():
@@ -150,15 +160,16 @@ def main(argv: list[str] | None = None) -> int:
     bundles = list(args.bundle)
     for index, (chain, classifier) in enumerate(args.timing_bundle):
         bundles.append(str(random_weight_bundle(chain, classifier, folder / f"timing_{index}")))
-    for bundle in bundles:
-        table = time_bundle(bundle, videos, args.repeats)
+    for bundle, backend in itertools.product(bundles, args.segmentation_backends):
+        table = time_bundle(bundle, videos, args.repeats, backend)
+        name = label(bundle) + ("" if backend == "pytorch" else f", {backend} segmentation")
         for size, row in table.items():
-            print(f"| {label(bundle)} | {size} | {row['preprocess']:.2f} | "
+            print(f"| {name} | {size} | {row['preprocess']:.2f} | "
                   f"{row['classify']:.2f} | {row.get('images', np.nan):.2f} | "
                   f"{row['total']:.2f} | {row['windows']} |")  # fmt: skip
         if len(table) == 2:
             ratio = table["1920x1080"]["total"] / table["320x240"]["total"]
-            print(f"| {label(bundle)} | 1080p / 240p | | | | {ratio:.2f}x | |")
+            print(f"| {name} | 1080p / 240p | | | | {ratio:.2f}x | |")
     return 0
 
 

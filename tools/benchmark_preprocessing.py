@@ -5,7 +5,9 @@ segmentation model's test input resized to 320x320, aligned frames of 224x224) w
 weights. Without ``--video`` a 60 s, 30 fps, 320x240 synthetic video is rendered once.
 ``--random-weights`` times a chain whose models are not trained yet (the work per frame does not
 depend on the weights); ``--baseline`` first times the same chain with the segmentation model's
-own ``test_step`` per batch (``BackgroundRemoval(fast=False)``), in the same process.
+own ``test_step`` per batch (``BackgroundRemoval(fast=False)``), in the same process;
+``--onnxruntime`` times it again with the segmentation network in ONNX Runtime
+(``BackgroundRemoval(backend='onnxruntime')``; exported and parity-checked before timing).
 
 Example::
 
@@ -49,6 +51,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="also time each profile with BackgroundRemoval(fast=False) (the model's own "
         "test_step per batch), before the default path, in the same process",
+    )
+    parser.add_argument(
+        "--onnxruntime",
+        action="store_true",
+        help="also time each profile with BackgroundRemoval(backend='onnxruntime'), after the "
+        "default path, in the same process",
     )
     parser.add_argument(
         "--streamed",
@@ -148,13 +156,30 @@ def report(profile: str, pipeline, video: Path, flows: list[str]) -> float:
     return total
 
 
-def with_test_step_segmentation(steps: list[dict]) -> list[dict]:
-    """The chain with BackgroundRemoval(fast=False): the model's own test_step per batch."""
+def with_segmentation(steps: list[dict], **settings) -> list[dict]:
+    """The chain with these BackgroundRemoval settings (``fast=False``: the model's own
+    test_step per batch; ``backend='onnxruntime'``)."""
     steps = copy.deepcopy(steps)
     for step in steps:
         if step["type"] == "BackgroundRemoval":
-            step["fast"] = False
+            step.update(settings)
     return steps
+
+
+def export_before_timing(pipeline, video: Path) -> None:
+    """Make ONNX Runtime segmentation export its model now, on a frame of the video's size."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(video))
+    ok, frame = capture.read()
+    capture.release()
+    if not ok:
+        raise ValueError(f"cannot read a frame of {video}")
+    for transform in pipeline.transforms:
+        if getattr(transform, "backend", "pytorch") == "onnxruntime":
+            start = time.perf_counter()
+            transform.predict_masks([frame])
+            print(f"  (ONNX export and session: {time.perf_counter() - start:.1f} s, not timed)")
 
 
 def chain_steps(config: str, random_weights: bool) -> list[dict]:
@@ -196,11 +221,19 @@ def main(argv: list[str] | None = None) -> int:
             profile_steps = steps if profile == "demo" else paper_sizes(steps, Path(folder))
             variants = [(profile, profile_steps)]
             if args.baseline:
-                baseline = with_test_step_segmentation(profile_steps)
+                baseline = with_segmentation(profile_steps, fast=False)
                 variants.insert(0, (f"{profile}, test_step segmentation", baseline))
+            if args.onnxruntime:
+                variants.append(
+                    (
+                        f"{profile}, onnxruntime segmentation",
+                        with_segmentation(profile_steps, backend="onnxruntime"),
+                    )
+                )
             totals = {}
             for name, variant_steps in variants:
                 pipeline = build_preprocess_pipeline(variant_steps)
+                export_before_timing(pipeline, video)
                 totals[name] = report(name, pipeline, video, args.flows)
                 if args.streamed:
                     seconds = time_streamed(pipeline, video)
@@ -213,9 +246,12 @@ def main(argv: list[str] | None = None) -> int:
                         dict(pipeline=pipeline, video=video),
                         str(args.profile_out / f"{name.replace(', ', '_').replace(' ', '-')}.prof"),
                     )
-            if len(totals) == 2:
-                before, after = totals.values()
-                print(f"  whole chain {before:.2f} s -> {after:.2f} s ({before / after:.2f}x)")
+            first, *others = totals.items()
+            for name, seconds in others:
+                print(
+                    f"  whole chain {first[1]:.2f} s ({first[0]}) -> {seconds:.2f} s ({name}): "
+                    f"{first[1] / seconds:.2f}x"
+                )
     return 0
 
 

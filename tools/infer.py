@@ -35,6 +35,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="override the bundle's abstention threshold on the top probability",
     )
     parser.add_argument("--no-images", action="store_true", help="reports without stage images")
+    parser.add_argument(
+        "--segmentation-backend",
+        choices=["pytorch", "onnxruntime"],
+        default=None,
+        help="run the segmentation network in PyTorch or ONNX Runtime (same masks within float "
+        "rounding, ONNX Runtime about 2x faster on CPUs; exported on first use into "
+        "$GM_PLUGINS_ONNX_CACHE or ~/.cache/gm_plugins/onnx); default: as the bundle's chain",
+    )
     return parser.parse_args(argv)
 
 
@@ -43,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parse_args(argv)
     videos = find_videos(args.videos)
-    model = init_gm_model(args.bundle, device=args.device)
+    model = init_gm_model(
+        args.bundle, device=args.device, segmentation_backend=args.segmentation_backend
+    )
     if args.min_probability is not None:
         rules = model.abstention
         model.abstention = Abstention(args.min_probability, rules.min_windows, rules.on_fallback)

@@ -118,6 +118,7 @@ def init_gm_model(
     preprocess_config: str | os.PathLike | None = None,
     abstention: Abstention | None = None,
     optimize: bool = True,
+    segmentation_backend: str | None = None,
 ) -> GMModel:
     """Load a classifier for inference from a bundle, or from a config and its checkpoint.
 
@@ -132,7 +133,41 @@ def init_gm_model(
         optimize: fold BatchNorm into the convolutions and store their weights NHWC (about
             twice as fast on CPUs), kept only if example windows give the same logits within
             1e-4; False runs the checkpoint's modules as they are.
+        segmentation_backend: 'pytorch' or 'onnxruntime' for the chain's BackgroundRemoval
+            (None: as the chain says); ONNX Runtime gives the same masks within float rounding,
+            about twice as fast on CPUs (see :class:`BackgroundRemoval`).
     """
+    model = _init_gm_model(
+        bundle_or_config, checkpoint, device, preprocess_config, abstention, optimize
+    )
+    if segmentation_backend is not None:
+        model.preprocess_pipeline = with_segmentation_backend(
+            model.preprocess_pipeline, segmentation_backend
+        )
+    return model
+
+
+def with_segmentation_backend(steps: list[dict], backend: str) -> list[dict]:
+    """A copy of a chain whose BackgroundRemoval steps run on ``backend``."""
+    from ..datasets.transforms.openmmlab_models import SEGMENTATION_BACKENDS
+
+    if backend not in SEGMENTATION_BACKENDS:
+        raise ValueError(f"segmentation backend {backend!r}: choose one of {SEGMENTATION_BACKENDS}")
+    steps = [dict(step) for step in steps]
+    for step in steps:
+        if str(step.get("type", "")).split(".")[-1] == "BackgroundRemoval":
+            step["backend"] = backend
+    return steps
+
+
+def _init_gm_model(
+    bundle_or_config: str | os.PathLike | Config,
+    checkpoint: str | os.PathLike | None,
+    device: str,
+    preprocess_config: str | os.PathLike | None,
+    abstention: Abstention | None,
+    optimize: bool,
+) -> GMModel:
     path = None if isinstance(bundle_or_config, Config) else Path(bundle_or_config)
     if path is not None and (path.is_dir() or path.suffix == ".zip"):
         if checkpoint is not None or preprocess_config is not None:

@@ -251,7 +251,8 @@ def _quiet_tracing() -> Iterator[None]:
         yield
 
 
-def _ort_session(path: str | os.PathLike, num_threads: int | None = None):
+def ort_session(path: str | os.PathLike, num_threads: int | None = None):
+    """An ONNX Runtime CPU session of ``path`` (``num_threads`` intra-op threads, else ORT's)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -282,7 +283,7 @@ def check_parity(
     Raises:
         ParityError: an output differs in shape, or by more than the tolerance.
     """
-    session = _ort_session(onnx_path)
+    session = ort_session(onnx_path)
     output_names = [output.name for output in session.get_outputs()]
     max_diff, scale = 0.0, 0.0
     for feed in inputs:
@@ -700,6 +701,68 @@ def export_segmentation(
     )
 
 
+def onnx_cache_dir() -> Path:
+    """Where preprocessing keeps the ONNX models it exports on first use.
+
+    ``$GM_PLUGINS_ONNX_CACHE`` if set, else ``~/.cache/gm_plugins/onnx``.
+    """
+    folder = os.environ.get("GM_PLUGINS_ONNX_CACHE")
+    return Path(folder) if folder else Path.home() / ".cache" / "gm_plugins" / "onnx"
+
+
+def segmentation_onnx(
+    model: nn.Module,
+    input_size: tuple[int, int],
+    source_key: str | None,
+    cache_dir: str | os.PathLike | None = None,
+    tolerance: float = PARITY_TOLERANCE,
+) -> Path:
+    """The ONNX file of a loaded segmentation model at one input size, exported once.
+
+    The file is ``segmentation-<source_key>-<H>x<W>.onnx`` in ``cache_dir`` (default
+    :func:`onnx_cache_dir`) and is reused while its sidecar's sha256 matches; ``source_key``
+    names the weights (say, the sha256 of the config and checkpoint files), so a retrained
+    checkpoint gets a new file. Without a key (random weights, which differ per build) the
+    export goes to a private temporary folder. Every export passes the parity check of
+    :func:`export_module` first.
+
+    Args:
+        model: an mmseg ``EncoderDecoder`` in eval mode (a BatchNorm-fused copy is fine).
+        input_size: (H, W) of the normalised, padded network input.
+    """
+    from .onnx_backend import OnnxModelError, read_sidecar
+
+    height, width = (int(side) for side in input_size)
+    if source_key is None:
+        import tempfile
+
+        folder = Path(tempfile.mkdtemp(prefix="gm_plugins_onnx_"))
+        name = "segmentation"
+    else:
+        folder = Path(cache_dir) if cache_dir is not None else onnx_cache_dir()
+        name = f"segmentation-{source_key[:24]}"
+    path = folder / f"{name}-{height}x{width}.onnx"
+    if path.is_file():
+        try:
+            read_sidecar(path)
+            return path
+        except OnnxModelError:
+            pass  # a half-written or changed file: export again (atomic replace)
+    folder.mkdir(parents=True, exist_ok=True)
+    shape = (height, width)
+    export_module(
+        SegmentationGraph(model).eval(),
+        {"image": _random((2, 3, *shape), 0)},
+        path,
+        ("logits",),
+        {"image": {0: "batch"}},
+        [{"image": _random((batch, 3, *shape), batch)} for batch in PARITY_BATCH_SIZES],
+        dict(kind="segmentation", input_size=[height, width], source_key=source_key),
+        tolerance=tolerance,
+    )
+    return path
+
+
 def pose_input_size(model: nn.Module) -> tuple[int, int]:
     """The (h, w) of the pose model's crops: its codec's ``input_size``, else the test
     pipeline's ``TopdownAffine``.
@@ -874,7 +937,7 @@ def benchmark_classifier(
                 stream: _random((batch_size, *shape), seed)
                 for seed, (stream, shape) in enumerate(shapes.items())
             }
-            session = _ort_session(onnx_path, num_threads=threads)
+            session = ort_session(onnx_path, num_threads=threads)
             numpy_feed = {name: tensor.numpy() for name, tensor in feed.items()}
             with torch.no_grad():
                 torch_rate = _rate(lambda: graph(*feed.values()), batch_size, iters, warmup)

@@ -227,3 +227,29 @@ def test_infer_tool_writes_reports_and_reports_a_bad_video(setup, tmp_path):
     assert not [p for p in out.rglob("*") if p.name.startswith(".")]  # no temporaries left
     with zipfile.ZipFile(setup["root"] / "bundle.zip") as archive:
         assert "manifest.json" in archive.namelist()
+
+
+def test_onnxruntime_segmentation_gives_the_pytorch_decision(
+    setup, inferencer, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("GM_PLUGINS_ONNX_CACHE", str(tmp_path / "onnx"))
+    model = init_gm_model(setup["bundle"], segmentation_backend="onnxruntime")
+    steps = {step["type"]: step for step in model.preprocess_pipeline}
+    assert steps["BackgroundRemoval"]["backend"] == "onnxruntime"
+    # the bundle's own chain is left as it was
+    assert (
+        "backend"
+        not in {s["type"]: s for s in load_bundle(setup["bundle"]).preprocess_pipeline}[
+            "BackgroundRemoval"
+        ]
+    )
+    video = setup["data"] / "videos" / "c03.mp4"
+    ours = GMInferencer(model)(video)[0]
+    theirs = inferencer(video)[0]
+    assert ours["decision"] == theirs["decision"]
+    for mine, reference in zip(ours["windows"], theirs["windows"], strict=True):
+        for name, probability in reference["probabilities"].items():
+            assert mine["probabilities"][name] == pytest.approx(probability, abs=1e-4)
+    assert list((tmp_path / "onnx").glob("segmentation-*.onnx"))
+    with pytest.raises(ValueError, match="choose one of"):
+        init_gm_model(setup["bundle"], segmentation_backend="tensorrt")

@@ -110,6 +110,17 @@ def test_mask_box_is_half_open_pixel_box():
     mask = np.zeros((10, 10), np.float32)
     mask[2:5, 3:8] = 0.9
     np.testing.assert_array_equal(mask_box(mask), [3, 2, 8, 5])
+    mask[7, 1] = 0.6  # a second blob widens the box; one at the threshold does not count
+    mask[9, 9] = 0.5
+    np.testing.assert_array_equal(mask_box(mask), [1, 2, 8, 8])
+    assert np.isnan(mask_box(np.zeros((4, 4), np.float32))).all()
+    # the same box as listing every pixel above the threshold, on random blobs
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        noisy = (rng.random((30, 40)) > 0.97).astype(np.float32)
+        ys, xs = np.nonzero(noisy > 0.5)
+        expected = [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1] if len(xs) else [np.nan] * 4
+        np.testing.assert_array_equal(mask_box(noisy), expected)
 
 
 def test_large_frames_meet_the_model_shrunk_and_get_full_size_masks(tiny_models):
@@ -194,3 +205,96 @@ def test_fast_path_is_not_used_for_models_it_cannot_run(tiny_models, tmp_path):
     transform = BackgroundRemoval(config=str(path), checkpoint=str(checkpoint))
     masks = transform(dict(imgs=textured_frames(2)))["body_masks"]
     assert masks.shape == (2, 48, 64) and transform.fast_runner is None and not transform.fast
+
+
+@pytest.mark.parametrize(
+    ("name", "resize", "preprocessor"),
+    [
+        ("unet", dict(scale=(80, 80), keep_ratio=False), {}),
+        ("unet", dict(scale=(56, 42), keep_ratio=True), dict(test_cfg=dict(size_divisor=16))),
+    ],
+)
+def test_onnxruntime_backend_gives_the_masks_of_pytorch(
+    tiny_models, tmp_path, monkeypatch, name, resize, preprocessor
+):
+    monkeypatch.setenv("GM_PLUGINS_ONNX_CACHE", str(tmp_path / "onnx"))
+    config = _seg_config_variant(tiny_models, tmp_path, name, resize, **preprocessor)
+    _, checkpoint = tiny_models[name]
+    frames = textured_frames(5)
+    torch_path = BackgroundRemoval(config=config, checkpoint=str(checkpoint), batch_size=2)
+    ort_path = BackgroundRemoval(
+        config=config, checkpoint=str(checkpoint), batch_size=2, backend="onnxruntime"
+    )
+    ours = ort_path(dict(imgs=[f.copy() for f in frames]))
+    reference = torch_path(dict(imgs=[f.copy() for f in frames]))
+    assert ort_path.fast_runner.backend == "onnxruntime"
+    np.testing.assert_allclose(ours["body_masks"], reference["body_masks"], atol=1e-4)
+    assert reference["body_masks"].std() > 1e-4
+    np.testing.assert_array_equal(ours["body_box"], reference["body_box"])
+    # exported once per weights and input size, into the cache, and reused by the next transform
+    exported = sorted((tmp_path / "onnx").glob("segmentation-*.onnx"))
+    assert len(exported) == 1 and exported[0].with_suffix(".json").is_file()
+    modified = exported[0].stat().st_mtime_ns
+    again = BackgroundRemoval(config=config, checkpoint=str(checkpoint), backend="onnxruntime")
+    np.testing.assert_allclose(
+        again(dict(imgs=[f.copy() for f in frames]))["body_masks"], ours["body_masks"], atol=1e-6
+    )
+    assert exported[0].stat().st_mtime_ns == modified
+
+
+def test_onnxruntime_backend_exports_again_for_other_weights(tiny_models, tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setenv("GM_PLUGINS_ONNX_CACHE", str(tmp_path / "onnx"))
+    config, checkpoint = tiny_models["unet"]
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    state["state_dict"]["decode_head.conv_seg.bias"][1] += 1.0  # the infant class is likelier
+    retrained = tmp_path / "retrained.pth"
+    torch.save(state, retrained)
+    frames = textured_frames(2)
+    masks = [
+        BackgroundRemoval(config=str(config), checkpoint=str(path), backend="onnxruntime")(
+            dict(imgs=[f.copy() for f in frames])
+        )["body_masks"]
+        for path in (checkpoint, retrained)
+    ]
+    assert len(list((tmp_path / "onnx").glob("segmentation-*.onnx"))) == 2
+    assert np.abs(masks[0] - masks[1]).max() > 1e-3
+
+
+def test_onnxruntime_backend_refuses_what_it_cannot_run(tiny_models, tmp_path):
+    from mmengine.config import Config
+
+    config, checkpoint = tiny_models["unet"]
+    with pytest.raises(ValueError, match="fast=True"):
+        BackgroundRemoval(config=str(config), backend="onnxruntime", fast=False)
+    with pytest.raises(ValueError, match="choose one of"):
+        BackgroundRemoval(config=str(config), backend="tensorrt")
+    cfg = Config.fromfile(str(config))
+    cfg.model.test_cfg = dict(mode="slide", crop_size=(32, 32), stride=(24, 24))
+    path = tmp_path / "slide.py"
+    cfg.dump(str(path))
+    transform = BackgroundRemoval(
+        config=str(path), checkpoint=str(checkpoint), backend="onnxruntime"
+    )
+    with pytest.raises(ValueError, match="backend='pytorch'"):
+        transform(dict(imgs=textured_frames(2)))
+
+
+def test_onnxruntime_backend_falls_back_to_pytorch_for_a_model_onnx_cannot_express(
+    tiny_models, tmp_path, monkeypatch
+):
+    # Fast-SCNN's pyramid pooling at this size: adaptive pooling ONNX cannot export.
+    monkeypatch.setenv("GM_PLUGINS_ONNX_CACHE", str(tmp_path / "onnx"))
+    config, checkpoint = tiny_models["fastscnn"]
+    frames = textured_frames(3)
+    transform = BackgroundRemoval(
+        config=str(config), checkpoint=str(checkpoint), backend="onnxruntime"
+    )
+    masks = transform(dict(imgs=[f.copy() for f in frames]))["body_masks"]
+    reference = BackgroundRemoval(config=str(config), checkpoint=str(checkpoint))(
+        dict(imgs=[f.copy() for f in frames])
+    )["body_masks"]
+    assert transform.fast_runner.backend == "pytorch"
+    np.testing.assert_allclose(masks, reference, atol=1e-5)
+    assert not list((tmp_path / "onnx").glob("*.onnx"))  # no half-written export left
