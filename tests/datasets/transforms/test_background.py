@@ -9,7 +9,7 @@ from mmengine.registry import DefaultScope
 
 from gm_plugins.compat import library_scope
 from gm_plugins.datasets.transforms import BackgroundRemoval, CheckpointMismatchError
-from gm_plugins.datasets.transforms.background import mask_box, smooth_in_time
+from gm_plugins.datasets.transforms.background import mask_box, multiply_by_mask, smooth_in_time
 from gm_plugins.datasets.transforms.openmmlab_models import SegmentationRunner
 
 from .model_configs import textured_frames
@@ -298,3 +298,17 @@ def test_onnxruntime_backend_falls_back_to_pytorch_for_a_model_onnx_cannot_expre
     assert transform.fast_runner.backend == "pytorch"
     np.testing.assert_allclose(masks, reference, atol=1e-5)
     assert not list((tmp_path / "onnx").glob("*.onnx"))  # no half-written export left
+
+
+def test_multiply_by_mask_rounds_as_numpy_does():
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    mask = rng.random((60, 80), dtype=np.float32)
+    mask[:10] = 0.5  # products exactly halfway between integers: half to even
+    mask[10:20] = 1.0
+    mask[20:25] = 0.0
+    expected = (frame * mask[..., None]).round().astype(np.uint8)
+    got = multiply_by_mask(frame, mask)
+    assert got.dtype == np.uint8 and got.shape == frame.shape
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(got[10:20], frame[10:20])
