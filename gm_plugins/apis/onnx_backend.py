@@ -11,7 +11,8 @@ does, so :func:`with_onnx_classifier` can put it in place of the recognizer of a
     model = with_onnx_classifier(init_gm_model("work_dirs/demo/bundle"), "onnx/classifier.onnx")
     results = GMInferencer(model)("infant.mp4")
 
-The preprocessing chain still runs its segmentation and pose models in PyTorch.
+The preprocessing chain runs its pose model in PyTorch, and its segmentation model too unless
+``BackgroundRemoval(backend='onnxruntime')`` (``init_gm_model(segmentation_backend=...)``).
 """
 
 from __future__ import annotations
