@@ -20,6 +20,8 @@ Both write the same cache entry (:func:`cache_record` + :mod:`gm_plugins.dataset
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -41,8 +43,15 @@ PipelineLike = Sequence[dict | Callable] | Callable
 DEFAULT_CHUNK_FRAMES = 64
 CHUNK_BYTES = 128 * 2**20  # decoded frames held at once in pass 2 (at least one model batch)
 # Pass 1 keeps the sampled frames for pass 2 (which then decodes nothing) while they fit here:
-# a minute at 320x240 and 6 fps is 83 MB; longer or larger videos are decoded twice.
+# a minute at 320x240 and 6 fps is 83 MB.
 KEEP_DECODED_BYTES = 256 * 2**20
+# Beyond that it writes them to an anonymous temporary file (gone when closed or when the process
+# dies) while the file stays within SPILL_BYTES and its disk keeps SPILL_FREE_BYTES free: a
+# minute at 1920x1080 and 6 fps is 2.2 GB, written once instead of decoded twice (about 18 s on
+# 2 cores). Longer or larger videos are decoded twice.
+SPILL_BYTES = 8 * 2**30
+SPILL_FREE_BYTES = 2 * 2**30
+_SPILL_CHECK_BYTES = 256 * 2**20
 
 
 def build_preprocess_pipeline(pipeline: PipelineLike) -> Callable[[dict], dict]:
@@ -220,6 +229,63 @@ def _chunks(items: Iterable, size: int) -> Iterator[list]:
         yield chunk
 
 
+class _SpilledFrames:
+    """Decoded frames of one shape in an anonymous temporary file, read back in order."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        # open across both passes; closed by close() or after iterating
+        self.file = tempfile.TemporaryFile(prefix="gm_plugins_frames_")  # noqa: SIM115
+        self.shape = tuple(shape)
+        self.count = 0
+        self.nbytes = 0
+        self._checked = 0
+
+    @classmethod
+    def start(cls, frames: list[np.ndarray]) -> _SpilledFrames | None:
+        """Move ``frames`` (emptied) into a new file; None when spilling is off or has no room."""
+        if SPILL_BYTES <= 0 or sum(frame.nbytes for frame in frames) > SPILL_BYTES:
+            return None
+        spilled = cls(frames[0].shape)
+        if not spilled.has_room():
+            spilled.close()
+            return None
+        for frame in _drain(frames):
+            spilled.append(frame)
+        return spilled
+
+    def append(self, frame: np.ndarray) -> None:
+        if frame.shape != self.shape:
+            raise ValueError(f"frame of shape {frame.shape} among frames of {self.shape}")
+        self.file.write(np.ascontiguousarray(frame, dtype=np.uint8).data)
+        self.count += 1
+        self.nbytes += frame.nbytes
+
+    def has_room(self) -> bool:
+        """Within SPILL_BYTES, and SPILL_FREE_BYTES left on the disk (checked every 256 MiB)."""
+        if self.nbytes > SPILL_BYTES:
+            return False
+        if self.nbytes and self.nbytes - self._checked < _SPILL_CHECK_BYTES:
+            return True
+        self._checked = self.nbytes
+        return shutil.disk_usage(tempfile.gettempdir()).free > SPILL_FREE_BYTES
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """The frames in order (writable arrays), then the file is closed."""
+        try:
+            self.file.flush()
+            self.file.seek(0)
+            for _ in range(self.count):
+                frame = np.empty(self.shape, np.uint8)
+                if self.file.readinto(memoryview(frame).cast("B")) != frame.nbytes:
+                    raise OSError("the temporary file of decoded frames was cut short")
+                yield frame
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.file.close()
+
+
 def _drain(frames: list[np.ndarray]) -> Iterator[np.ndarray]:
     """The frames in order, each let go of by the list once it is taken."""
     frames.reverse()
@@ -232,7 +298,7 @@ def _plan_pass(steps: ChainSteps, path: str, keep_bytes: int | None = None) -> d
 
     Returns the decoding results (no ``imgs``) and the alignment plan; while all sampled
     frames fit in ``keep_bytes`` (default ``KEEP_DECODED_BYTES``) they are kept as
-    ``decoded_frames`` for pass 2.
+    ``decoded_frames`` for pass 2, beyond that in a temporary file (``SPILL_BYTES``).
     """
     keep_bytes = KEEP_DECODED_BYTES if keep_bytes is None else keep_bytes
     from .transforms.alignment import (
@@ -263,17 +329,19 @@ def _plan_pass(steps: ChainSteps, path: str, keep_bytes: int | None = None) -> d
         person = person_boxes(box_rows, len(frames), size)
         estimates.append(pose.estimate_keypoints(frames, person))
 
-    kept: list[np.ndarray] | None = []
+    kept: list[np.ndarray] | _SpilledFrames | None = []
     kept_bytes = 0
     for index, timestamp, frame in _sampled_frames(steps.decode, path, info):
         if frame_shape is None:
             frame_shape = frame.shape[:2]
         if kept is not None:
+            kept.append(frame)
             kept_bytes += frame.nbytes
-            if kept_bytes > keep_bytes:
+            if isinstance(kept, list) and kept_bytes > keep_bytes:
+                kept = _SpilledFrames.start(kept)
+            elif isinstance(kept, _SpilledFrames) and not kept.has_room():
+                kept.close()
                 kept = None
-            else:
-                kept.append(frame)
         is_key = not indices or index // interval != indices[-1] // interval
         indices.append(index)
         times.append(timestamp)
@@ -341,7 +409,9 @@ def _write_pass(
     previous: np.ndarray | None = None
     position = 0
     decoded = results.pop("decoded_frames", None)
-    if decoded is not None:
+    if isinstance(decoded, _SpilledFrames):
+        frames = iter(decoded)
+    elif decoded is not None:
         frames = _drain(decoded)
     else:
         frames = (frame for _, _, frame in _sampled_frames(steps.decode, path, {}))

@@ -147,9 +147,41 @@ def test_pass_two_reuses_the_frames_of_pass_one_when_they_fit(
     assert len(decodes) == 1
     decodes.clear()
     monkeypatch.setattr(preprocessing, "KEEP_DECODED_BYTES", 1000)  # not even one frame
+    spilled = []
+    real_start = preprocessing._SpilledFrames.start.__func__
+
+    def recording_start(cls, frames):
+        spilled.append(real_start(cls, frames))
+        return spilled[-1]
+
+    monkeypatch.setattr(preprocessing._SpilledFrames, "start", classmethod(recording_start))
+    preprocess_to_cache(built, video, tmp_path, "spilled", chunk_frames=5)
+    assert len(decodes) == 1  # beyond the memory budget the frames went to a temporary file
+    assert spilled[0] is not None and spilled[0].count == 14 and spilled[0].file.closed
+    decodes.clear()
+    monkeypatch.setattr(preprocessing, "SPILL_BYTES", 0)  # no temporary file either
     preprocess_to_cache(built, video, tmp_path, "twice", chunk_frames=5)
     assert len(decodes) == 2
-    once, twice = read_cached_video(tmp_path, "once"), read_cached_video(tmp_path, "twice")
-    np.testing.assert_array_equal(once.frames, twice.frames)
-    np.testing.assert_array_equal(once.flow, twice.flow)
-    assert once.meta["alignment"] == twice.meta["alignment"]
+    once = read_cached_video(tmp_path, "once")
+    for name in ("spilled", "twice"):
+        other = read_cached_video(tmp_path, name)
+        np.testing.assert_array_equal(once.frames, other.frames)
+        np.testing.assert_array_equal(once.flow, other.flow)
+        assert once.meta["alignment"] == other.meta["alignment"]
+
+
+def test_spilling_stops_when_the_disk_runs_low(tmp_path, monkeypatch):
+    frames = [np.full((4, 6, 3), i, np.uint8) for i in range(5)]
+    spilled = preprocessing._SpilledFrames.start(list(frames))
+    assert spilled is not None and spilled.count == 5 and spilled.nbytes == 5 * 72
+    assert [int(frame[0, 0, 0]) for frame in spilled] == [0, 1, 2, 3, 4] and spilled.file.closed
+    monkeypatch.setattr(preprocessing, "SPILL_FREE_BYTES", 2**62)  # more than any disk has
+    assert preprocessing._SpilledFrames.start(list(frames)) is None
+    monkeypatch.setattr(preprocessing, "SPILL_FREE_BYTES", 0)
+    monkeypatch.setattr(preprocessing, "SPILL_BYTES", 3 * 72)
+    assert preprocessing._SpilledFrames.start(list(frames)) is None  # larger than allowed
+    spilled = preprocessing._SpilledFrames.start(frames[:3])
+    spilled.append(frames[3])
+    assert not spilled.has_room()
+    with pytest.raises(ValueError, match="shape"):
+        spilled.append(np.zeros((2, 2, 3), np.uint8))
