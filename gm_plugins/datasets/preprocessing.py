@@ -24,6 +24,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -242,8 +243,11 @@ class _SpilledFrames:
 
     @classmethod
     def start(cls, frames: list[np.ndarray]) -> _SpilledFrames | None:
-        """Move ``frames`` (emptied) into a new file; None when spilling is off or has no room."""
+        """Move ``frames`` (emptied) into a new file; None when spilling is off or has no room
+        (or the temporary folder is in memory, where spilling would not save any)."""
         if SPILL_BYTES <= 0 or sum(frame.nbytes for frame in frames) > SPILL_BYTES:
+            return None
+        if _in_memory_filesystem(tempfile.gettempdir()):
             return None
         spilled = cls(frames[0].shape)
         if not spilled.has_room():
@@ -284,6 +288,23 @@ class _SpilledFrames:
 
     def close(self) -> None:
         self.file.close()
+
+
+def _in_memory_filesystem(folder: str) -> bool:
+    """Whether ``folder`` lies on tmpfs or ramfs (Linux's /proc/mounts; False elsewhere)."""
+    try:
+        table = Path("/proc/mounts").read_text()
+    except OSError:
+        return False
+    mounts = [line.split()[1:3] for line in table.splitlines() if len(line.split()) > 2]
+    folder = os.path.realpath(folder)
+    best, kind = "", ""
+    for point, fstype in mounts:
+        point = point.replace("\\040", " ")
+        inside = folder == point or folder.startswith(point.rstrip("/") + "/")
+        if inside and len(point) > len(best):
+            best, kind = point, fstype
+    return kind in ("tmpfs", "ramfs")
 
 
 def _drain(frames: list[np.ndarray]) -> Iterator[np.ndarray]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -171,6 +173,7 @@ def test_pass_two_reuses_the_frames_of_pass_one_when_they_fit(
 
 
 def test_spilling_stops_when_the_disk_runs_low(tmp_path, monkeypatch):
+    monkeypatch.setattr(preprocessing, "_in_memory_filesystem", lambda folder: False)
     frames = [np.full((4, 6, 3), i, np.uint8) for i in range(5)]
     spilled = preprocessing._SpilledFrames.start(list(frames))
     assert spilled is not None and spilled.count == 5 and spilled.nbytes == 5 * 72
@@ -185,3 +188,12 @@ def test_spilling_stops_when_the_disk_runs_low(tmp_path, monkeypatch):
     assert not spilled.has_room()
     with pytest.raises(ValueError, match="shape"):
         spilled.append(np.zeros((2, 2, 3), np.uint8))
+
+
+def test_no_spilling_into_a_temporary_folder_held_in_memory(monkeypatch):
+    mounts = Path("/proc/mounts").read_text().splitlines()
+    shm_is_tmpfs = any(line.split()[1:3] == ["/dev/shm", "tmpfs"] for line in mounts)
+    assert preprocessing._in_memory_filesystem("/dev/shm") == shm_is_tmpfs
+    assert preprocessing._in_memory_filesystem("/dev/shm/sub/folder") == shm_is_tmpfs
+    monkeypatch.setattr(preprocessing, "_in_memory_filesystem", lambda folder: True)
+    assert preprocessing._SpilledFrames.start([np.zeros((2, 2, 3), np.uint8)]) is None
