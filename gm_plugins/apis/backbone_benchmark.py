@@ -45,6 +45,11 @@ from mmengine.config import Config
 
 from ..datasets.subjects import GM_CLASSES
 from ..evaluation import cross_validation as cv
+from ..evaluation.statistics import (  # re-exported: users import them from here too
+    accuracy_from_confusion,
+    bootstrap_intervals,
+    mcc_from_confusion,
+)
 from ..utils.config import load_config
 from ..utils.io import remove_stale_temporaries, write_json_atomic, write_text_atomic
 from .cross_validation import KEEP_CHOICES, CrossValidation, cross_validate, make_folds
@@ -349,61 +354,6 @@ def measure_all(
 # -- accuracy --------------------------------------------------------------------------------
 
 
-def mcc_from_confusion(matrices: np.ndarray) -> np.ndarray:
-    """Matthews correlation of (..., K, K) confusion matrices (rows: truth).
-
-    The K-class form sklearn's ``matthews_corrcoef`` computes, 0 where it is undefined (only
-    one class true or predicted), as sklearn returns; batched, because sklearn takes one label
-    vector per call (milliseconds each, seconds per config for a bootstrap).
-    """
-    m = np.asarray(matrices, np.float64)
-    total = m.sum(axis=(-2, -1))
-    correct = np.trace(m, axis1=-2, axis2=-1)
-    true, predicted = m.sum(axis=-1), m.sum(axis=-2)
-    covariance = correct * total - (true * predicted).sum(axis=-1)
-    spread = (total**2 - (predicted**2).sum(axis=-1)) * (total**2 - (true**2).sum(axis=-1))
-    safe = np.where(spread > 0, spread, 1.0)
-    return np.where(spread > 0, covariance / np.sqrt(safe), 0.0)
-
-
-def accuracy_from_confusion(matrices: np.ndarray) -> np.ndarray:
-    """Accuracy of (..., K, K) confusion matrices."""
-    m = np.asarray(matrices, np.float64)
-    return np.trace(m, axis1=-2, axis2=-1) / m.sum(axis=(-2, -1))
-
-
-def bootstrap_intervals(
-    pooled: np.ndarray,
-    infants: int,
-    resamples: int = BOOTSTRAP_RESAMPLES,
-    level: float = CI_LEVEL,
-    seed: int = BOOTSTRAP_SEED,
-) -> dict[str, tuple[float, float]]:
-    """Percentile bootstrap intervals of infant accuracy and MCC.
-
-    Each resample draws ``infants`` decisions with replacement from ``pooled`` (the confusion
-    matrix of every fold's infant decisions): as many as there are infants, not decisions, so
-    repeats of the cross-validation do not pass for more infants.
-
-    Returns:
-        ``{'accuracy': (low, high), 'mcc': (low, high)}``.
-    """
-    pooled = np.asarray(pooled, np.int64)
-    shape = pooled.shape
-    rng = np.random.default_rng(seed)
-    draws = rng.multinomial(infants, pooled.ravel() / pooled.sum(), size=resamples)
-    matrices = draws.reshape(resamples, *shape)
-    tail = (1 - level) / 2
-    intervals = {}
-    for metric, values in (
-        ("accuracy", accuracy_from_confusion(matrices)),
-        ("mcc", mcc_from_confusion(matrices)),
-    ):
-        low, high = np.quantile(values, [tail, 1 - tail])
-        intervals[metric] = (float(low), float(high))
-    return intervals
-
-
 def accuracy_summary(results: Sequence[Mapping]) -> dict[str, float]:
     """Infant accuracy and MCC of finished folds: mean and sd over folds, pooled, 95 % CI.
 
@@ -419,7 +369,11 @@ def accuracy_summary(results: Sequence[Mapping]) -> dict[str, float]:
             matrices[repeat] = matrices.get(repeat, 0) + np.asarray(matrix, np.int64)
     pooled = np.sum(list(matrices.values()), axis=0) if matrices else None
     infants = max((int(m.sum()) for m in matrices.values()), default=0)
-    intervals = bootstrap_intervals(pooled, infants) if infants else {}
+    intervals = (
+        bootstrap_intervals(pooled, infants, BOOTSTRAP_RESAMPLES, CI_LEVEL, BOOTSTRAP_SEED)
+        if infants
+        else {}
+    )
     for metric, pooled_value in (
         ("accuracy", accuracy_from_confusion),
         ("mcc", mcc_from_confusion),

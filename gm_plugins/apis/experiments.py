@@ -1,16 +1,18 @@
-"""The shipped experiments (``make demo``, ``make table1``, ``make confounding``,
-``make preprocessing``) and the driver that runs them: tools/run_benchmark.py and tools/demo.py
-parse arguments and call :func:`run_experiment`.
+"""The shipped experiments of the demo's size (``make demo``, ``make preprocessing``, and the
+48-infant cross-validations ``table1-demo`` and ``confounding-demo``) and the driver that runs
+them: tools/run_benchmark.py and tools/demo.py parse arguments and call :func:`run_experiment`.
+``make table1`` and ``make confounding`` run the synthetic benchmark
+(:mod:`gm_plugins.apis.benchmark`) instead.
 
 * ``demo``: the main job on synthetic infants: data, preprocessing models, cache, the
   two-stream classifier trained once and tested on held-out infants, metrics and figures.
   Its stages keep marker files (``WORK/stages/<stage>.done``), so a second run reuses the
   stages that finished; delete a marker to redo that stage.
-* ``table1``: the paper's Table 1 protocol on the synthetic default dataset (48 infants,
+* ``table1-demo``: the paper's Table 1 protocol on the synthetic default dataset (48 infants,
   environment independent of class): stratified 5-fold cross-validation by infant of the
   two-stream model, its ablations (only spatial, only temporal, late fusion, without
   background removal, without alignment) and the baselines (C3D, TSN, CNN + LSTM, ST-GCN).
-* ``confounding``: the paper's central claim. Training infants (data/gm_confound) are
+* ``confounding-demo``: the paper's central claim. Training infants (data/gm_confound) are
   recorded in environments tied to their class; the test infants (all of data/gm_synthetic)
   are not. The two-stream model is cross-validated on the confounded infants with and without
   background removal and alignment, and every fold's model is tested on the independent ones.
@@ -31,6 +33,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,7 +129,7 @@ EXPERIMENTS = {
     "demo": Experiment(
         caches=(("data/gm_synthetic", "cache_demo"),), classifier=DEMO_CLASSIFIER, staged=True
     ),
-    "table1": Experiment(
+    "table1-demo": Experiment(
         configs=(
             DEMO_CLASSIFIER,
             f"{GM}/spatial-only_r18-3stage_demo_gm-synthetic.py",
@@ -149,7 +152,7 @@ EXPERIMENTS = {
             )
         ),
     ),
-    "confounding": Experiment(
+    "confounding-demo": Experiment(
         configs=tuple(
             f"{CONFOUNDING}/two-stream_r18-3stage-concat-fusion{variant}_demo_gm-confound.py"
             for variant in ("", "_no-preprocessing", "_no-background-removal", "_no-alignment")
@@ -164,6 +167,25 @@ EXPERIMENTS = {
         datasets=("data/gm_synthetic", "data/gm_preprocessing"), pipeline=EVALUATION_PIPELINE
     ),
 }
+
+
+def prepare_model(
+    model: Model,
+    root: Path,
+    run: Callable[[Stage], None],
+    make_stage: Callable[..., Stage],
+) -> None:
+    """Put ``model``'s checkpoint in place: from the per-machine model cache
+    (:mod:`gm_plugins.apis.model_cache`) when it holds it, else trained (resuming an interrupted
+    training) and then stored there."""
+    from .model_cache import restore_model, store_model
+
+    if restore_model(model.config, model.checkpoint, root):
+        return
+    run(make_stage(f"{model.role} model", model.role, "tools/train.py", model.config,
+                   "--resume"))  # fmt: skip
+    stored = store_model(model.config, model.checkpoint, root)
+    print(f"{model.checkpoint}: stored in the model cache ({stored.parent})", flush=True)
 
 
 def model_config_of(checkpoint: str) -> str:
@@ -251,19 +273,18 @@ class Driver:
                          "tools/make_synthetic_dataset.py", "--out", root, *DATASETS[root],
                          "--workers", workers))  # fmt: skip
         models = self.models
-        model_stages = [
-            self.stage(f"{2 + i}/{count} {model.role} model", model.role, "tools/train.py",
-                       model.config)
-            for i, model in enumerate(models)
-            if staged or not (self.root / model.checkpoint).is_file()
-        ]  # fmt: skip
         if staged:
+            model_stages = [
+                self.stage(f"{2 + i}/{count} {model.role} model", model.role, "tools/train.py",
+                           model.config)
+                for i, model in enumerate(models)
+            ]  # fmt: skip
             for stage in model_stages:
                 stage.log = self.options.work_dir / "logs" / f"{stage.marker.stem}.log"
             run_stages_in_parallel(model_stages, self.env, self.root)
         else:
-            for stage in model_stages:
-                self.run(stage)
+            for model in models:
+                prepare_model(model, self.root, self.run, self.stage)
         for root, name in self.experiment.caches:
             quiet = () if staged else ("--quiet",)
             title = "preprocessing: background removal, alignment, optical flow"

@@ -6,6 +6,12 @@ from .aggregation import (
     classification_metrics,
     write_subject_predictions,
 )
+from .statistics import (
+    infant_bootstrap,
+    mcnemar_exact,
+    paired_bootstrap,
+    plot_bars_with_ci,
+)
 from .subject_metric import SubjectMetric
 
 __all__ = [
@@ -13,5 +19,9 @@ __all__ = [
     "SubjectPrediction",
     "aggregate_by_subject",
     "classification_metrics",
+    "infant_bootstrap",
+    "mcnemar_exact",
+    "paired_bootstrap",
+    "plot_bars_with_ci",
     "write_subject_predictions",
 ]

@@ -30,7 +30,7 @@ def test_every_config_reads_a_cache_the_experiment_prepares(name):
 
 
 def test_confounding_trains_on_confounded_infants_and_tests_on_independent_ones():
-    experiment = experiments.EXPERIMENTS["confounding"]
+    experiment = experiments.EXPERIMENTS["confounding-demo"]
     assert "--confound" in experiments.DATASETS["data/gm_confound"]
     assert "--confound" not in experiments.DATASETS["data/gm_synthetic"]  # default 0
     caches = set()

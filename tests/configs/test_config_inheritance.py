@@ -14,7 +14,7 @@ DEFAULT_CHAIN = CONFIGS / "_base_/preprocess/default_chain.py"
 CHAIN_CONFIGS = [*sorted(PREPROCESS.glob("preprocess_*.py")), DEFAULT_CHAIN]
 CLASSIFIER_CONFIGS = sorted(
     path
-    for folder in ("gm", "baselines", "confounding", "backbones")
+    for folder in ("gm", "baselines", "confounding", "backbones", "benchmark")
     for path in CONFIGS.glob(f"{folder}/*.py")
 )
 #: The name under which a chain config keeps each kind of step.

@@ -19,7 +19,7 @@ from tests.datasets.fake_cache import write_fake_dataset
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 CLASSIFIER_CONFIGS = sorted(
     path
-    for folder in ("gm", "baselines", "confounding", "backbones")
+    for folder in ("gm", "baselines", "confounding", "backbones", "benchmark")
     for path in CONFIGS.glob(f"{folder}/*.py")
 )
 LOADERS = ("train_dataloader", "val_dataloader", "test_dataloader")

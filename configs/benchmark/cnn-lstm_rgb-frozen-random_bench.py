@@ -1,0 +1,4 @@
+# cnn-lstm on the benchmark, RGB stream kept at its random initial weights.
+_base_ = ["./_base_/cnn-lstm.py"]
+
+optim_wrapper = _base_.rgb_frozen

@@ -1,0 +1,5 @@
+# late-fusion on the benchmark, RGB stream started from the pose model's backbone and fine-tuned.
+_base_ = ["./_base_/late-fusion.py"]
+
+model = dict(rgb_backbone=dict(init_cfg=_base_.rgb_pose_init))
+optim_wrapper = _base_.rgb_fine_tune

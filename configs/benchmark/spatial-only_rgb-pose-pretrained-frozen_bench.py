@@ -1,0 +1,5 @@
+# spatial-only on the benchmark, RGB stream started from the pose model's backbone and kept.
+_base_ = ["./_base_/spatial-only.py"]
+
+model = dict(rgb_backbone=dict(init_cfg=_base_.rgb_pose_init))
+optim_wrapper = _base_.rgb_frozen

@@ -1,0 +1,4 @@
+# tsn on the benchmark, RGB stream kept at its random initial weights.
+_base_ = ["./_base_/tsn.py"]
+
+optim_wrapper = _base_.rgb_frozen

@@ -1,0 +1,3 @@
+# two-stream on the benchmark, RGB stream trained from random initial weights (see
+# _base_/rgb-r18c32.py for the four variants).
+_base_ = ["./_base_/two-stream.py"]
