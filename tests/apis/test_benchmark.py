@@ -138,6 +138,19 @@ def test_validation_figures_are_those_of_the_chosen_checkpoint(tmp_path):
     assert bm.validation_figures(tmp_path)["epoch"] == 3  # no best: the last epoch
 
 
+def test_a_dataset_counts_as_made_only_with_its_own_arguments(tmp_path):
+    dataset = bm.DataSet("d", ("--subjects", "6", "--seconds", "2.5", "--size", "96x72"))
+    assert not bm.dataset_complete(dataset, tmp_path)
+    (tmp_path / "d").mkdir()
+    meta = dict(arguments=dict(subjects=6, seconds=2.5, size="96x72", seed=0), complete=True)
+    (tmp_path / "d/meta.json").write_text(json.dumps(meta))
+    assert bm.dataset_complete(dataset, tmp_path)
+    other = bm.DataSet("d", ("--subjects", "6", "--seconds", "3", "--size", "96x72"))
+    assert not bm.dataset_complete(other, tmp_path)  # the tool then refuses or resumes
+    (tmp_path / "d/meta.json").write_text(json.dumps(dict(meta, complete=False)))
+    assert not bm.dataset_complete(dataset, tmp_path)
+
+
 def test_progress_estimates_the_time_left_from_finished_runs():
     runs = [bm.Run(f"r{i}", "c.py", 0, Path("w"), "a", "b", "c", "x", "x", cost=c)
             for i, c in enumerate((1.0, 1.0, 0.5))]  # fmt: skip
@@ -213,6 +226,8 @@ def _miniature(tmp_path: Path) -> bm.Benchmark:
     )  # fmt: skip
 
 
+# About 4 minutes on 2 quiet cores (seven training processes, two at a time); more when shared.
+@pytest.mark.timeout(2400)
 def test_a_miniature_benchmark_runs_end_to_end_and_resumes_without_rerunning(tmp_path, capsys):
     bench = _miniature(tmp_path)
     work = tmp_path / "work"
@@ -246,4 +261,5 @@ def test_a_miniature_benchmark_runs_end_to_end_and_resumes_without_rerunning(tmp
     assert bm.run_benchmark("table1", REPO_ROOT, work, bench=bench, jobs=2, workers=1) == 0
     out = capsys.readouterr().out
     assert "variant study: 3 runs, 3 done already" in out
+    assert out.count("every video cached by this chain; reused") == 3  # no tool started
     assert {path: path.stat().st_mtime_ns for path in work.rglob("run.json")} == stamps
