@@ -1,6 +1,7 @@
 # gm_plugins: `make demo` runs the main job, `make test` the checks. Both install first.
 # `make demo`, `make table1`, `make confounding` and `make preprocessing` run the experiments of
-# tools/run_benchmark.py (listed in gm_plugins/apis/experiments.py).
+# tools/run_benchmark.py: table1 and confounding are the synthetic benchmark
+# (gm_plugins/apis/benchmark.py), demo and preprocessing are listed in gm_plugins/apis/experiments.py.
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.gm_plugins-installed
