@@ -89,7 +89,7 @@ def test_the_demo_trains_the_models_its_chain_loads_and_tests_on_the_cache_it_ma
         ("pose", chain.pose_config, chain.pose_checkpoint),
     ]
     assert demo.caches == (("data/gm_synthetic", "cache_demo"),) and demo.staged
-    assert demo.classifier in experiments.EXPERIMENTS["table1"].configs
+    assert demo.classifier in experiments.EXPERIMENTS["table1-demo"].configs
     # the cross-validated experiments use the demo's models for their demo-size caches
-    for name in ("table1", "confounding"):
+    for name in ("table1-demo", "confounding-demo"):
         assert experiment_models(experiments.EXPERIMENTS[name], REPO_ROOT) == models
