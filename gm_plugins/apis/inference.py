@@ -464,7 +464,11 @@ class GMInferencer:
             decode = steps.decode
             target_fps = None if decode.frame_step else decode.target_fps
             frames = iter_sampled_frames(
-                video, target_fps, decode.backend, frame_step=decode.frame_step
+                video,
+                target_fps,
+                decode.backend,
+                frame_step=decode.frame_step,
+                max_side=decode.max_side,
             )
             for position, (_, _, frame) in enumerate(frames):
                 if position == middle:
@@ -502,10 +506,11 @@ def quality_summary(meta: dict) -> tuple[dict, list[str]]:
     """The preprocessing quality record of a video for a result, and its warnings.
 
     Returns:
-        (quality, warnings): fps, sample_fps, duration_s, sampled frames, original_shape,
-        alignment mode, the gate's figures (brightness, mask area and its variation, mask
-        compactness, keypoint score, plausible skeletons), ``fallback`` (a reason code or
-        None) and ``fallback_detail``; warnings are plain sentences.
+        (quality, warnings): fps, sample_fps, duration_s, sampled frames, original_shape
+        (decoded frames) and source_shape (the video), alignment mode, the gate's figures
+        (brightness, mask area and its variation, mask compactness, keypoint score, plausible
+        skeletons), ``fallback`` (a reason code or None) and ``fallback_detail``; warnings
+        are plain sentences.
     """
     recorded = dict(meta.get("quality") or {})
     fps = float(meta.get("fps") or 0.0)
@@ -517,6 +522,7 @@ def quality_summary(meta: dict) -> tuple[dict, list[str]]:
         duration_s=recorded.get("duration_s", round(total / fps, 3) if fps > 0 else None),
         sampled_frames=len(meta.get("frame_indices", ())),
         original_shape=meta.get("original_shape"),
+        source_shape=meta.get("source_shape", meta.get("original_shape")),
         alignment_mode=alignment.get("mode"),
     )
     for figure, _, _ in GATE_CHECKS:

@@ -106,6 +106,8 @@ def _video_meta(results: dict, video: str, out_size: int) -> dict:
         total_frames=int(results["total_frames"]),
         frame_step=results.get("frame_step"),
         original_shape=[int(v) for v in results["original_shape"]],
+        source_shape=[int(v) for v in results.get("source_shape", results["original_shape"])],
+        decode_scale=float(results.get("decode_scale", 1.0)),
         out_size=int(out_size),
         alignment=_alignment_meta(results),
         flow=dict(algorithm=results.get("flow_algorithm"), bound=float(results["flow_bound"])),
@@ -215,7 +217,12 @@ def _sampled_frames(decode, path: str, info: dict) -> Iterator[tuple[int, float,
 
     target_fps = None if decode.frame_step else decode.target_fps
     return iter_sampled_frames(
-        path, target_fps, decode.backend, frame_step=decode.frame_step, info=info
+        path,
+        target_fps,
+        decode.backend,
+        frame_step=decode.frame_step,
+        info=info,
+        max_side=getattr(decode, "max_side", None),
     )
 
 

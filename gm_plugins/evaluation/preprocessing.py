@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from gm_plugins.datasets.transforms import geometry as geo
@@ -53,6 +54,28 @@ def mask_counts(predicted: np.ndarray, truth: np.ndarray) -> tuple[int, int]:
     """(intersection, union) pixel counts of (N, H, W) masks."""
     predicted, truth = predicted > 0.5, truth > 0
     return int((predicted & truth).sum()), int((predicted | truth).sum())
+
+
+def truth_in_frame_pixels(
+    results: dict, masks: np.ndarray, keypoints: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Ground truth in the decoded frames' pixels (the decoder may have shrunk the video).
+
+    Args:
+        masks: (N, H, W) true masks of the kept frames at the video's size.
+        keypoints: (T, K, 3) true keypoints (x, y, visibility) at the video's size.
+    """
+    height, width = results["original_shape"]
+    if masks.shape[1:] == (height, width):
+        return masks, keypoints
+    resized = np.stack(
+        [cv2.resize(m.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST)
+         for m in masks]
+    )  # fmt: skip
+    scaled = keypoints.astype(np.float64, copy=True)
+    scaled[..., 0] *= width / masks.shape[2]
+    scaled[..., 1] *= height / masks.shape[1]
+    return resized, scaled
 
 
 def trunk_hits(results: dict, keypoints: np.ndarray, threshold: float) -> np.ndarray:
@@ -92,9 +115,12 @@ def evaluate_video(
     results = preprocess_video(pipeline, resolve_video(data_root, row["video"]))
     seconds = time.perf_counter() - start
     truth = np.load(data_root / "gt" / f"{row['subject_id']}.npz")
-    intersection, union = mask_counts(results["body_masks"], truth["masks"][results["frame_inds"]])
-    hits = trunk_hits(results, truth["keypoints"], tolerances.pck_threshold)
-    trunk = aligned_trunk(results, truth["keypoints"])
+    masks, keypoints = truth_in_frame_pixels(
+        results, truth["masks"][results["frame_inds"]], truth["keypoints"]
+    )
+    intersection, union = mask_counts(results["body_masks"], masks)
+    hits = trunk_hits(results, keypoints, tolerances.pck_threshold)
+    trunk = aligned_trunk(results, keypoints)
     angle_error = abs(np.degrees(trunk.angle) - 90.0)
     length_error = abs(trunk.length / target_length - 1.0)
     return dict(

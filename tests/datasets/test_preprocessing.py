@@ -197,3 +197,23 @@ def test_no_spilling_into_a_temporary_folder_held_in_memory(monkeypatch):
     assert preprocessing._in_memory_filesystem("/dev/shm/sub/folder") == shm_is_tmpfs
     monkeypatch.setattr(preprocessing, "_in_memory_filesystem", lambda folder: True)
     assert preprocessing._SpilledFrames.start([np.zeros((2, 2, 3), np.uint8)]) is None
+
+
+def test_a_large_video_is_preprocessed_at_the_decoder_s_size(tmp_path, tiny_models):  # noqa: F811
+    """DecodeFrames(max_side) shrinks frames once, while decoding; both paths record it."""
+    large = write_video(tmp_path / "large.mp4", textured_frames(20, size=(128, 96), seed=5))
+    steps = chain(tiny_models, min_keypoint_score=-np.inf)
+    steps[0] = dict(steps[0], max_side=64)
+    meta = preprocess_to_cache(steps, large, tmp_path / "stream", "s0", chunk_frames=4)
+    in_memory = preprocess_video(steps, large)
+    assert meta["original_shape"] == [48, 64] and meta["source_shape"] == [96, 128]
+    assert meta["decode_scale"] == pytest.approx(0.5)
+    assert in_memory["original_shape"] == (48, 64)
+    assert in_memory["source_shape"] == (96, 128)
+    # keypoints and matrices are in the decoded frames' pixels
+    keypoints = np.asarray(in_memory["pose_keypoints"])
+    assert keypoints[..., 0].max() <= 64 and keypoints[..., 1].max() <= 48
+    streamed = read_cached_video(tmp_path / "stream", "s0")
+    np.testing.assert_allclose(
+        np.load(streamed.path / "matrices.npy"), in_memory["alignment_matrix"], atol=1e-3
+    )

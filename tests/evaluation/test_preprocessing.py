@@ -138,3 +138,20 @@ def test_the_tool_exits_2_on_a_bad_table_and_removes_an_old_summary(tmp_path):
     assert run.returncode == 2, run.stderr[-2000:]
     assert "error:" in run.stderr and "leads outside the data root" in run.stderr
     assert not (out / "summary.json").exists()
+
+
+def test_truth_is_scaled_to_the_decoded_frames():
+    from gm_plugins.evaluation.preprocessing import truth_in_frame_pixels
+
+    masks = np.zeros((2, 96, 128), np.uint8)
+    masks[:, 20:60, 40:100] = 1
+    keypoints = np.array([[[100.0, 50.0, 2.0], [10.0, 90.0, 1.0]]])
+    same_masks, same_keypoints = truth_in_frame_pixels(
+        dict(original_shape=(96, 128)), masks, keypoints
+    )
+    assert same_masks is masks and same_keypoints is keypoints
+    small_masks, small_keypoints = truth_in_frame_pixels(
+        dict(original_shape=(48, 64)), masks, keypoints
+    )
+    assert small_masks.shape == (2, 48, 64) and small_masks.sum() == 2 * 20 * 30
+    np.testing.assert_allclose(small_keypoints, [[[50.0, 25.0, 2.0], [5.0, 45.0, 1.0]]])

@@ -7,8 +7,10 @@
 default_scope = "mmaction"
 custom_imports = dict(imports=["gm_plugins"], allow_failed_imports=False)
 
-# Frames sampled at 6 fps: every 5th frame of 30 fps, the nearest frame to every 1/6 s otherwise.
-decode = dict(type="DecodeFrames", target_fps=6.0)
+# Frames sampled at 6 fps: every 5th frame of 30 fps, the nearest frame to every 1/6 s otherwise;
+# frames larger than 640 px (HD recordings) are shrunk to 640 on the long side as they are
+# decoded, which is more than the crop around the infant needs at 224 px output.
+decode = dict(type="DecodeFrames", target_fps=6.0, max_side=640)
 # Soft masks of the infant from a segmentation model.
 background_removal = dict(type="BackgroundRemoval", mask_mode="soft", batch_size=32)
 # Pose every 30 source frames; one similarity per video cropping 3.75 trunk lengths to 224x224.

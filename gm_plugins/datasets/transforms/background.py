@@ -10,6 +10,7 @@ import torch
 from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 
+from .geometry import shrunk_size
 from .openmmlab_models import (
     SEGMENTATION_BACKENDS,
     BatchRunner,
@@ -114,10 +115,7 @@ def union_box(boxes: np.ndarray) -> np.ndarray:
 
 def model_input_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
     """(width, height) a frame is shrunk to before segmentation: long side at most ``max_side``."""
-    if max_side is None or max(width, height) <= max_side:
-        return width, height
-    factor = max_side / max(width, height)
-    return max(1, round(width * factor)), max(1, round(height * factor))
+    return shrunk_size(width, height, max_side)
 
 
 @dataclass

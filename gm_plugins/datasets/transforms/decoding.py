@@ -27,9 +27,12 @@ from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 
 from ..windows import round_half_up
+from .geometry import shrunk_size
 
 DEFAULT_TARGET_FPS = 6.0
 MAX_PLAUSIBLE_FPS = 1000.0
+#: The smallest ``max_side`` a decoder accepts (pixels).
+MIN_MAX_SIDE = 64
 _REENCODE = (
     "re-encode it with a constant frame rate, e.g. "
     "`ffmpeg -i IN -r 30 -c:v libx264 -pix_fmt yuv420p OUT.mp4`"
@@ -171,7 +174,7 @@ def _pyav_fps(stream) -> float:
 
 
 def _pyav_sampled(
-    path: str, make_sampler: Callable, info: dict
+    path: str, make_sampler: Callable, info: dict, max_side: int | None
 ) -> Iterator[tuple[int, np.ndarray]]:
     import av
 
@@ -183,7 +186,14 @@ def _pyav_sampled(
         k, wanted, total = 0, sampler.index(0), 0
         for frame in container.decode(stream):
             if total == wanted:
-                # rgb24 also expands grayscale and paletted sources to three channels.
+                info.setdefault("source_shape", (frame.height, frame.width))
+                width, height = shrunk_size(frame.width, frame.height, max_side)
+                # rgb24 also expands grayscale and paletted sources to three channels; a
+                # large frame is shrunk in the same conversion (area averaging).
+                if (width, height) != (frame.width, frame.height):
+                    frame = frame.reformat(
+                        width=width, height=height, format="rgb24", interpolation="AREA"
+                    )
                 yield total, as_rgb(frame.to_ndarray(format="rgb24"))
                 k += 1
                 wanted = sampler.index(k)
@@ -192,8 +202,9 @@ def _pyav_sampled(
 
 
 def _decord_sampled(
-    path: str, make_sampler: Callable, info: dict
+    path: str, make_sampler: Callable, info: dict, max_side: int | None
 ) -> Iterator[tuple[int, np.ndarray]]:
+    import cv2
     import decord
 
     reader = decord.VideoReader(path, num_threads=1)
@@ -201,7 +212,12 @@ def _decord_sampled(
     info["sampler"] = sampler
     total, k = len(reader), 0
     while (index := sampler.index(k)) < total:
-        yield index, as_rgb(reader[index].asnumpy())
+        frame = as_rgb(reader[index].asnumpy())
+        info.setdefault("source_shape", frame.shape[:2])
+        size = shrunk_size(frame.shape[1], frame.shape[0], max_side)
+        if size != (frame.shape[1], frame.shape[0]):
+            frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+        yield index, frame
         k += 1
     info["total_frames"] = total
 
@@ -214,23 +230,36 @@ def _check_backend(backend: str) -> None:
         raise ValueError(f"backend={backend!r}: choose one of {sorted(_BACKENDS)}")
 
 
+def _check_max_side(max_side: int | None) -> None:
+    if max_side is not None and (
+        isinstance(max_side, bool) or int(max_side) != max_side or max_side < MIN_MAX_SIDE
+    ):
+        raise ValueError(
+            f"max_side={max_side!r}: give None (decode at the video's size) or a whole number "
+            f">= {MIN_MAX_SIDE} (the longest side of a decoded frame, in pixels)"
+        )  # fmt: skip
+
+
 def _sampled(
     path: str | os.PathLike,
     target_fps: float | None,
     frame_step: int | None,
     backend: str,
     info: dict,
+    max_side: int | None = None,
 ) -> Iterator[tuple[int, float, np.ndarray]]:
     """Generator behind :func:`iter_sampled_frames`; fills ``info`` with ``sampler`` (at the
-    first frame) and ``total_frames`` (once exhausted)."""
+    first frame), ``source_shape`` (at the first kept frame) and ``total_frames`` (once
+    exhausted)."""
     _check_backend(backend)
+    _check_max_side(max_side)
     check_rate_arguments(target_fps, frame_step)
     path = _check_file(path)
 
     def make_sampler(fps: float) -> FrameSampler:
         return FrameSampler(fps, target_fps, frame_step, path)
 
-    source = _BACKENDS[backend](path, make_sampler, info)
+    source = _BACKENDS[backend](path, make_sampler, info, max_side)
     try:
         for index, frame in source:
             yield index, index / info["sampler"].fps, frame
@@ -247,6 +276,7 @@ def iter_sampled_frames(
     *,
     frame_step: int | None = None,
     info: dict | None = None,
+    max_side: int | None = None,
 ) -> Iterator[tuple[int, float, np.ndarray]]:
     """Yield the sampled frames of a video one at a time, never holding more than one.
 
@@ -257,8 +287,11 @@ def iter_sampled_frames(
         backend: ``'pyav'`` (decodes sequentially) or ``'decord'`` (seeks to each frame).
         frame_step: keep every ``frame_step``-th source frame instead (target_fps is ignored).
         info: optional dict that receives ``'sampler'`` (the :class:`FrameSampler`, with
-            ``fps``, ``sample_fps`` and ``regular_step``) once decoding starts and
+            ``fps``, ``sample_fps`` and ``regular_step``) once decoding starts,
+            ``'source_shape'`` (the video's (H, W)) at the first kept frame and
             ``'total_frames'`` (source frames counted) once the video is exhausted.
+        max_side: frames whose long side exceeds it come out shrunk to it (area averaging
+            in the colour conversion, aspect kept); None keeps the video's size.
 
     Yields:
         ``(source index, timestamp in seconds, (H, W, 3) uint8 RGB frame)``.
@@ -269,7 +302,8 @@ def iter_sampled_frames(
             rate; the message names the file and the fix.
     """
     target_fps = None if frame_step is not None else target_fps
-    yield from _sampled(path, target_fps, frame_step, backend, {} if info is None else info)
+    info = {} if info is None else info
+    yield from _sampled(path, target_fps, frame_step, backend, info, max_side)
 
 
 def probe_video(path: str | os.PathLike) -> dict:
@@ -315,6 +349,7 @@ def decode_video(
     backend: str = "pyav",
     min_frames: int = 2,
     frame_step: int | None = None,
+    max_side: int | None = None,
 ) -> dict:
     """Decode the sampled frames of a video into memory (see :func:`iter_sampled_frames`).
 
@@ -322,7 +357,8 @@ def decode_video(
         dict with ``imgs`` (list of N (H, W, 3) uint8 RGB), ``frame_inds`` (int64 (N,) source
         indices), ``timestamps`` (float64 (N,) seconds), ``fps`` (source), ``sample_fps``,
         ``frame_step`` (the source step when every k-th frame was kept exactly, else None),
-        ``total_frames``, ``original_shape`` and ``img_shape`` (H, W).
+        ``total_frames``, ``original_shape`` and ``img_shape`` (H, W of the decoded frames),
+        ``source_shape`` (H, W of the video) and ``decode_scale`` (decoded / source width).
 
     Raises:
         VideoDecodeError: as :func:`iter_sampled_frames`, or fewer than ``min_frames`` frames.
@@ -330,7 +366,7 @@ def decode_video(
     info: dict = {}
     frames, indices, times = [], [], []
     for index, timestamp, frame in iter_sampled_frames(
-        path, target_fps, backend, frame_step=frame_step, info=info
+        path, target_fps, backend, frame_step=frame_step, info=info, max_side=max_side
     ):
         frames.append(frame)
         indices.append(index)
@@ -358,7 +394,9 @@ def sampling_record(
 
     Returns:
         dict with ``frame_inds``, ``timestamps``, ``fps``, ``sample_fps``, ``frame_step``,
-        ``total_frames`` and ``original_shape`` (H, W).
+        ``total_frames``, ``original_shape`` (H, W of the decoded frames, the pixels every
+        later coordinate refers to), ``source_shape`` (H, W of the video) and
+        ``decode_scale`` (decoded / source width; 1.0 unless the decoder shrank the frames).
 
     Raises:
         VideoDecodeError: fewer than ``min_frames`` (at least 1) sampled frames.
@@ -374,6 +412,8 @@ def sampling_record(
             f"preprocessing needs at least {min_frames} (optical flow pairs consecutive "
             f"frames). Use a longer video or {fix}."
         )
+    source_shape = tuple(info.get("source_shape") or frame_shape or (0, 0))
+    decode_scale = frame_shape[1] / source_shape[1] if frame_shape and source_shape[1] else 1.0
     return dict(
         frame_inds=np.asarray(indices, np.int64),
         timestamps=np.asarray(times, np.float64),
@@ -382,6 +422,8 @@ def sampling_record(
         frame_step=sampler.regular_step,
         total_frames=info["total_frames"],
         original_shape=frame_shape,
+        source_shape=source_shape,
+        decode_scale=decode_scale,
     )
 
 
@@ -414,6 +456,11 @@ class DecodeFrames(BaseTransform):
             Given, it replaces ``target_fps``. Defaults to None.
         backend (str): 'pyav' (decodes sequentially) or 'decord'. Defaults to 'pyav'.
         min_frames (int): fewer kept frames raise :class:`VideoDecodeError`. Defaults to 2.
+        max_side (int, optional): kept frames whose long side exceeds it are shrunk to it
+            while they are converted to RGB (area averaging, aspect kept), so a 1080p
+            recording is masked, aligned and held at that size; keypoints, boxes and matrices
+            are then in the shrunk frame's pixels (``decode_scale`` says by how much).
+            None keeps the video's size. Defaults to None.
     """
 
     def __init__(
@@ -422,15 +469,18 @@ class DecodeFrames(BaseTransform):
         frame_step: int | None = None,
         backend: str = "pyav",
         min_frames: int = 2,
+        max_side: int | None = None,
     ) -> None:
         if frame_step is not None:
             target_fps = None
         check_rate_arguments(target_fps, frame_step)
         _check_backend(backend)
+        _check_max_side(max_side)
         self.target_fps = None if target_fps is None else float(target_fps)
         self.frame_step = frame_step
         self.backend = backend
         self.min_frames = min_frames
+        self.max_side = None if max_side is None else int(max_side)
 
     def transform(self, results: dict) -> dict:
         results.update(
@@ -440,6 +490,7 @@ class DecodeFrames(BaseTransform):
                 backend=self.backend,
                 min_frames=self.min_frames,
                 frame_step=self.frame_step,
+                max_side=self.max_side,
             )
         )
         return results
@@ -450,7 +501,8 @@ class DecodeFrames(BaseTransform):
             if self.frame_step is not None
             else f"target_fps={self.target_fps:g}"
         )
+        size = "" if self.max_side is None else f", max_side={self.max_side}"
         return (
             f"{self.__class__.__name__}({rate}, backend='{self.backend}', "
-            f"min_frames={self.min_frames})"
+            f"min_frames={self.min_frames}{size})"
         )

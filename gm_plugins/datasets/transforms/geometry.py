@@ -23,6 +23,15 @@ TRUNK_KEYPOINTS = (*SHOULDERS, *HIPS)
 UPRIGHT_ANGLE = np.pi / 2
 
 
+def shrunk_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
+    """(width, height) with the long side at most ``max_side``, aspect kept (unchanged when
+    ``max_side`` is None or the frame is small enough)."""
+    if max_side is None or max(width, height) <= max_side:
+        return width, height
+    factor = max_side / max(width, height)
+    return max(1, round(width * factor)), max(1, round(height * factor))
+
+
 @dataclass(frozen=True)
 class BodyFrame:
     """Position, size and orientation of the trunk in pixels (angle in radians)."""

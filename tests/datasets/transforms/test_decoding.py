@@ -265,3 +265,43 @@ def test_bad_arguments_are_refused():
     assert repr(DecodeFrames(frame_step=5)) == (
         "DecodeFrames(frame_step=5, backend='pyav', min_frames=2)"
     )
+
+
+@pytest.mark.parametrize("backend", ["pyav", "decord"])
+def test_large_frames_are_shrunk_while_decoding(tmp_path, backend):
+    # 256x128 frames of a bright block on the left half: shrunk to 128x64, the block keeps its
+    # place and level, and the record says how the coordinates relate to the video's pixels.
+    frames = []
+    for t in range(12):
+        frame = np.full((128, 256, 3), 30, np.uint8)
+        frame[32:96, 16 + t : 112 + t] = (220, 180, 140)
+        frames.append(frame)
+    path = write_video(tmp_path / "large.mp4", frames)
+    full = DecodeFrames(target_fps=6, backend=backend)(dict(filename=str(path)))
+    small = DecodeFrames(target_fps=6, backend=backend, max_side=128)(dict(filename=str(path)))
+    assert small["frame_inds"].tolist() == full["frame_inds"].tolist() == [0, 5, 10]
+    assert small["imgs"][0].shape == (64, 128, 3) and small["img_shape"] == (64, 128)
+    assert small["original_shape"] == (64, 128) and small["source_shape"] == (128, 256)
+    assert small["decode_scale"] == pytest.approx(0.5)
+    assert full["decode_scale"] == 1.0 and full["source_shape"] == full["original_shape"]
+    # The same picture at half size: area averaging of the full-size decode, within codec noise.
+    import cv2
+
+    for big, shrunk in zip(full["imgs"], small["imgs"], strict=True):
+        expected = cv2.resize(big, (128, 64), interpolation=cv2.INTER_AREA).astype(int)
+        assert np.abs(shrunk.astype(int) - expected).mean() < 3
+    # A frame at most max_side long is decoded unchanged.
+    same = DecodeFrames(target_fps=6, backend=backend, max_side=256)(dict(filename=str(path)))
+    for a, b in zip(full["imgs"], same["imgs"], strict=True):
+        np.testing.assert_array_equal(a, b)
+    streamed = list(iter_sampled_frames(path, 6, backend, max_side=100))
+    assert [frame.shape for _, _, frame in streamed] == [(50, 100, 3)] * 3
+
+
+def test_max_side_is_checked_and_shown():
+    for bad in (0, 10, 63, 640.5, True, "640"):
+        with pytest.raises(ValueError, match="max_side"):
+            DecodeFrames(max_side=bad)
+    assert repr(DecodeFrames(max_side=640)) == (
+        "DecodeFrames(target_fps=6, backend='pyav', min_frames=2, max_side=640)"
+    )
