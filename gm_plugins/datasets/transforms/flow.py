@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
 
 import cv2
@@ -27,8 +29,23 @@ def tvl1_available() -> bool:
     return hasattr(cv2, "optflow") and hasattr(cv2.optflow, "DualTVL1OpticalFlow_create")
 
 
+def _one_engine_per_thread(make_engine: Callable[[], object]) -> FlowFunction:
+    """``engine.calc(previous, next, None)`` with one OpenCV flow object per thread (they keep
+    buffers between calls, so threads must not share one)."""
+    local = threading.local()
+
+    def flow(previous: np.ndarray, current: np.ndarray) -> np.ndarray:
+        engine = getattr(local, "engine", None)
+        if engine is None:
+            engine = local.engine = make_engine()
+        return engine.calc(previous, current, None)
+
+    return flow
+
+
 def make_flow_function(algorithm: str, **params) -> FlowFunction:
-    """A function (previous, next) grayscale uint8 (H, W) -> float32 (H, W, 2) pixels (x, y).
+    """A function (previous, next) grayscale uint8 (H, W) -> float32 (H, W, 2) pixels (x, y);
+    safe to call from several threads at once.
 
     Args:
         algorithm: 'farneback' (params: cv2.calcOpticalFlowFarneback's, default the paper's),
@@ -46,25 +63,37 @@ def make_flow_function(algorithm: str, **params) -> FlowFunction:
             raise ValueError(
                 f"DIS takes preset in {sorted(DIS_PRESETS)} only, got {preset}, {params}"
             )
-        dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
-        return lambda previous, current: dis.calc(previous, current, None)
+        return _one_engine_per_thread(lambda: cv2.DISOpticalFlow_create(DIS_PRESETS[preset]))
     if algorithm == "tvl1":
         if not tvl1_available():
             raise RuntimeError(
                 "algorithm='tvl1' needs OpenCV's contrib modules (cv2.optflow): install "
                 "opencv-contrib-python-headless, or use 'farneback' or 'dis'"
             )
-        tvl1 = cv2.optflow.DualTVL1OpticalFlow_create(**params)
-        return lambda previous, current: tvl1.calc(previous, current, None)
+        cv2.optflow.DualTVL1OpticalFlow_create(**params)  # bad settings fail here
+        return _one_engine_per_thread(lambda: cv2.optflow.DualTVL1OpticalFlow_create(**params))
     raise ValueError(f"algorithm={algorithm!r}: choose 'farneback', 'dis' or 'tvl1'")
 
 
-def compute_flow(frames: list[np.ndarray], flow_function: FlowFunction) -> np.ndarray:
-    """Flow from each RGB frame (H, W, 3) to the next -> float32 (N-1, H, W, 2) in pixels."""
+def compute_flow(
+    frames: list[np.ndarray], flow_function: FlowFunction, threads: int | None = None
+) -> np.ndarray:
+    """Flow from each RGB frame (H, W, 3) to the next -> float32 (N-1, H, W, 2) in pixels.
+
+    Args:
+        threads: pairs computed at once (OpenCV's flow runs on one core; it releases the GIL,
+            so threads share the work exactly). Default: ``cv2.getNumThreads()``, which the
+            multi-process tools set to 1 in their workers.
+    """
     if len(frames) < 2:
         raise ValueError(f"optical flow needs at least 2 frames, got {len(frames)}")
     gray = [cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY) for frame in frames]
-    return np.stack([flow_function(a, b) for a, b in pairwise(gray)])
+    pairs = list(pairwise(gray))
+    threads = min(len(pairs), max(1, cv2.getNumThreads() if threads is None else threads))
+    if threads == 1:
+        return np.stack([flow_function(a, b) for a, b in pairs])
+    with ThreadPoolExecutor(threads, thread_name_prefix="gm_plugins_flow") as pool:
+        return np.stack(list(pool.map(lambda pair: flow_function(*pair), pairs)))
 
 
 @TRANSFORMS.register_module()

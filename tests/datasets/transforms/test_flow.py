@@ -77,3 +77,22 @@ def test_transform_survives_pickling_for_dataloader_workers():
 
     transform = pickle.loads(pickle.dumps(OpticalFlow(algorithm="dis")))
     assert transform(dict(imgs=shifted_pair(1, 0)))["flows"].shape == (1, 64, 64, 2)
+
+
+@pytest.mark.parametrize("algorithm", ["farneback", "dis", "tvl1"])
+def test_pairs_computed_on_several_threads_equal_the_serial_ones(algorithm):
+    if algorithm == "tvl1" and not tvl1_available():
+        pytest.skip("TV-L1 needs opencv-contrib (cv2.optflow)")
+    from gm_plugins.datasets.transforms.flow import compute_flow, make_flow_function
+
+    rng = np.random.default_rng(1)
+    clip = [
+        np.ascontiguousarray(np.roll(f, t, axis=1)) for t, f in enumerate(shifted_pair(2, 1) * 5)
+    ]
+    clip += [rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)]
+    flow_function = make_flow_function(algorithm)
+    serial = compute_flow(clip, flow_function, threads=1)
+    threaded = compute_flow(clip, flow_function, threads=3)
+    assert serial.shape == (10, 64, 64, 2)
+    np.testing.assert_array_equal(threaded, serial)
+    assert np.abs(serial).max() > 0.5  # a real flow, not zeros
