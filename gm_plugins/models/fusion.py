@@ -203,7 +203,8 @@ class SpatialAlignment:
     def align(self, maps: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """``{stream: (N, C_s, H_s, W_s)}`` -> maps of one size, as ``spatial_align`` says."""
         name = type(self).__name__
-        sizes = {stream: tuple(fmap.shape[-2:]) for stream, fmap in maps.items()}
+        # int(): under tracing (FLOP counters) sizes are tensors, which never compare equal
+        sizes = {stream: tuple(int(v) for v in fmap.shape[-2:]) for stream, fmap in maps.items()}
         if len(set(sizes.values())) <= 1:
             return maps
         if self.spatial_align is None:

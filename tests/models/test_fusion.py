@@ -129,6 +129,32 @@ def test_alignment_is_logged_once_per_size_combination(monkeypatch):
     assert len(messages) == 2 and "to 4x4" in messages[1]
 
 
+def test_equal_sizes_are_not_reported_as_different_under_tracing(monkeypatch):
+    """FLOP counters trace the model; traced sizes are tensors and must still compare equal."""
+    from mmengine.analysis import FlopAnalyzer
+
+    messages = []
+    monkeypatch.setattr(
+        "gm_plugins.models.fusion.print_log", lambda msg, **kwargs: messages.append(msg)
+    )
+    fusion = build(dict(type="ConcatConvFusion", in_channels=dict(rgb=8, flow=8))).eval()
+
+    class Wrapper(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fusion = fusion
+
+        def forward(self, rgb, flow):
+            return self.fusion(dict(rgb=rgb, flow=flow))
+
+    maps = _maps((1, 8, 4, 4), (1, 8, 4, 4))
+    analyzer = FlopAnalyzer(Wrapper(), (maps["rgb"], maps["flow"]))
+    analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+    with torch.no_grad():
+        assert analyzer.total() > 0
+    assert messages == []
+
+
 def test_mismatched_channels_say_which_setting_to_change():
     fusion = build(dict(type="ConcatConvFusion", in_channels=dict(rgb=8, flow=16)))
     with pytest.raises(ValueError, match=r"set fusion.in_channels.flow=8"):
