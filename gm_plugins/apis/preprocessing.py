@@ -167,7 +167,7 @@ def _init_worker(chain: ChainConfig, torch_threads: int) -> None:
     for module in chain.imports:
         importlib.import_module(module)
     torch.set_num_threads(torch_threads)
-    cv2.setNumThreads(1)  # processes already share the cores
+    cv2.setNumThreads(torch_threads)  # the cores left to this worker (flow pairs, resizes)
     _chain = build_preprocess_pipeline(chain.steps)
 
 
