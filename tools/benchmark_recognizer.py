@@ -9,7 +9,8 @@ preprocessor, forward, backward and an AdamW step for training; data preprocesso
                  configs/_base_/models/two-stream_r18-3stage-concat-fusion.py:112
 
 ``--compare-reference`` times the paper-size two-stream recognizer, run as ``tools/train.py``
-runs it (config model, data preprocessor, mmengine optimiser wrapper), against a plain-PyTorch
+runs it (config model, data preprocessor, mmengine optimiser wrapper, malloc keeping freed
+memory), against a plain-PyTorch
 version of the paper's network (torchvision ResNet-50 pair, concat, 1x1 conv, pooling, linear)
 in one run: same threads, inputs (one 224 px RGB frame, 12 flow channels), batch sizes and
 AdamW settings; median of the repeats after warm-up, peak memory of each side's process
@@ -27,6 +28,7 @@ from pathlib import Path
 import torch
 
 import gm_plugins  # noqa: F401  (compat and registration before any model import)
+from gm_plugins.utils.allocator import keep_freed_memory
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,6 +70,12 @@ def parse_args() -> argparse.Namespace:
     )
     reference.add_argument(
         "--channels-last", action="store_true", help="both sides in channels_last memory format"
+    )
+    reference.add_argument(
+        "--reference-kept-memory",
+        action="store_true",
+        help="also time the reference with gm_plugins' allocator setting (glibc malloc keeps "
+        "freed memory, as tools/train.py sets it): a third column, reference+kept",
     )
     reference.add_argument(
         "--fast-inference",
@@ -157,25 +165,30 @@ def compare_reference(args: argparse.Namespace) -> None:
     settings = rb.Settings(
         config=args.config, size=args.size, frames=args.frames, flow_fields=args.flow_fields,
         threads=threads, iters=args.iters, channels_last=args.channels_last,
-        fast_inference=args.fast_inference,
+        fast_inference=args.fast_inference, reference_kept_memory=args.reference_kept_memory,
     )  # fmt: skip
     results = rb.compare(
         settings, tuple(args.batch_sizes), args.repeats, args.warmup, tuple(args.kinds),
         log=lambda line: print(f"  {line}", flush=True),
     )  # fmt: skip
     unit = dict(train="samples/s", infer="windows/s")
+    kept = rb.KEPT_REFERENCE in settings.sides
     print(
         f"{'':<6} {'batch':>5} {'gm_plugins':>11} {'reference':>10} {'ratio':>6} "
-        f"{'peak MiB gm / ref':>18}"
+        f"{'peak MiB gm / ref':>18}" + (f"   {rb.KEPT_REFERENCE:>14} {'ratio':>6}" if kept else "")
     )
     for kind in args.kinds:
         for batch in args.batch_sizes:
             ours, theirs = results[("gm_plugins", kind, batch)], results[("reference", kind, batch)]
-            print(
+            line = (
                 f"{kind:<6} {batch:>5} {ours.rate(batch):>11.2f} {theirs.rate(batch):>10.2f} "
                 f"{ours.rate(batch) / theirs.rate(batch):>6.2f} "
                 f"{ours.peak_mib:>8.0f} / {theirs.peak_mib:<8.0f} ({unit[kind]})"
             )
+            if kept:
+                other = results[(rb.KEPT_REFERENCE, kind, batch)]
+                line += f" {other.rate(batch):>14.2f} {ours.rate(batch) / other.rate(batch):>6.2f}"
+            print(line)
 
 
 def main() -> None:
@@ -185,6 +198,8 @@ def main() -> None:
         return
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    allocator = keep_freed_memory()  # as tools/train.py runs
+    print(f"memory allocator: {allocator['reason']}")
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads; windows of T={args.frames} "
         f"RGB frames and L={args.flow_fields} flow fields; train batch {args.train_batch}, "

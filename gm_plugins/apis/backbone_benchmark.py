@@ -235,8 +235,16 @@ def median_rate(step: Callable[[], object], items_per_step: int, speed: SpeedSet
 def measure_speed(
     recognizer: torch.nn.Module, train_batch: int, test_batch: int, speed: SpeedSettings
 ) -> dict:
-    """Training samples/s and inference windows/s of ``recognizer`` on random windows."""
+    """Training samples/s and inference windows/s of ``recognizer`` on random windows.
+
+    malloc is set as ``tools/train.py`` sets it, process-wide
+    (:func:`~gm_plugins.utils.allocator.keep_freed_memory`).
+    """
     from mmengine.optim import OptimWrapper
+
+    from ..utils.allocator import keep_freed_memory
+
+    keep_freed_memory()
 
     classes = recognizer.cls_head.num_classes
     train_data = random_windows(recognizer.input_shapes, train_batch, classes, seed=0)

@@ -11,6 +11,10 @@ mmengine optimiser wrapper built from the config's ``optim_wrapper``, through ``
 
 Each side lives in a child process of its own (so its peak memory is its own); the parent asks
 them in turn for one timed repeat at a time, so a change of machine load hits both sides alike.
+gm_plugins' side sets the memory allocator as ``tools/train.py`` does
+(:func:`gm_plugins.utils.allocator.keep_freed_memory`); the reference runs with glibc's own
+settings, as the paper's code does, and with ``Settings.reference_kept_memory`` also as a third
+side, ``reference+kept``, given the same allocator setting.
 :func:`check_same_function` copies the reference's weights into gm_plugins' model and compares
 the logits, which shows that the two time the same computation.
 """
@@ -75,7 +79,18 @@ class Settings:
     iters: int = 2
     channels_last: bool = False
     fast_inference: bool = False
+    reference_kept_memory: bool = False
     extra: dict = field(default_factory=dict)
+
+    @property
+    def sides(self) -> tuple[str, ...]:
+        """The timed sides: gm_plugins, the reference and maybe ``reference+kept``."""
+        kept = (KEPT_REFERENCE,) if self.reference_kept_memory else ()
+        return ("gm_plugins", "reference", *kept)
+
+
+#: The reference given gm_plugins' allocator setting (``Settings.reference_kept_memory``).
+KEPT_REFERENCE = "reference+kept"
 
 
 def random_uint8_batch(
@@ -238,6 +253,13 @@ def fast_copy(model: nn.Module, data: dict) -> nn.Module:
 
 def _side_worker(side: str, settings: Settings, connection) -> None:
     """Child process: build ``side`` once, then time steps on request until told to stop."""
+    from ..utils.allocator import keep_freed_memory
+
+    allocator = (
+        keep_freed_memory()
+        if side in ("gm_plugins", KEPT_REFERENCE)
+        else dict(applied=False, reason="glibc's own malloc settings")
+    )
     torch.set_num_threads(settings.threads)
     torch.manual_seed(0)
     import gm_plugins  # noqa: F401  (compat and registration)
@@ -250,12 +272,13 @@ def _side_worker(side: str, settings: Settings, connection) -> None:
             channels_last_convolutions(model)
         _state["gm"] = (model, optim_wrapper)
     else:
+        side = "reference"
         reference = ReferenceTwoStream(flow_channels=2 * settings.flow_fields)
         if settings.channels_last:
             channels_last_convolutions(reference)
         optimizer = reference_optimizer(reference, optimizer_settings(settings.config))
         _state["reference"] = (reference, optimizer)
-    connection.send(("ready", torch.get_num_threads()))
+    connection.send(("ready", torch.get_num_threads(), allocator))
     steps: dict = {}
     while True:
         request = connection.recv()
@@ -300,7 +323,7 @@ def compare(
 ) -> dict[tuple[str, str, int], Measurement]:
     """Time both sides, repeat by repeat in turn. Returns ``{(side, kind, batch): Measurement}``."""
     context = mp.get_context("spawn")
-    sides = ("gm_plugins", "reference")
+    sides = settings.sides
     workers = {}
     for side in sides:
         parent, child = context.Pipe()
@@ -310,8 +333,8 @@ def compare(
     results: dict[tuple[str, str, int], Measurement] = {}
     try:
         for side, (_, connection) in workers.items():
-            _, threads = connection.recv()
-            log(f"{side}: ready, {threads} torch threads")
+            _, threads, allocator = connection.recv()
+            log(f"{side}: ready, {threads} torch threads; {allocator['reason']}")
         for kind in kinds:
             for batch_size in batch_sizes:
                 for repeat in range(repeats):

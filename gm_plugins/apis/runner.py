@@ -15,6 +15,7 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
+from ..utils.allocator import keep_freed_memory
 from ..utils.config import SUPPORTED_SCOPES, load_config
 
 __all__ = [
@@ -78,16 +79,25 @@ def build_runner(cfg: Config) -> Runner:
     model in a CPU ``MMDistributedDataParallel`` (mmengine's default passes the rank as a CUDA
     device id, which DDP refuses for CPU modules); processes talk over gloo (see
     :func:`gm_plugins.compat.enable_cpu_distributed`).
+
+    glibc's malloc is first told to keep the memory each step frees
+    (:func:`gm_plugins.utils.allocator.keep_freed_memory`; ``GM_PLUGINS_MALLOC=default`` keeps
+    its own settings); the runner's log says which.
     """
+    allocator = keep_freed_memory()
     use_cpu_ddp_wrapper(cfg)
     if "runner_type" not in cfg:
-        return Runner.from_cfg(cfg)
-    from mmengine.registry import RUNNERS
+        runner = Runner.from_cfg(cfg)
+    else:
+        from mmengine.registry import RUNNERS
 
-    from ..compat import library_scope
+        from ..compat import library_scope
 
-    with library_scope(cfg.default_scope):
-        return RUNNERS.build(cfg)
+        with library_scope(cfg.default_scope):
+            runner = RUNNERS.build(cfg)
+    state = "set" if allocator["applied"] else "not set"
+    runner.logger.info(f"memory allocator {state}: {allocator['reason']}")
+    return runner
 
 
 def use_cpu_ddp_wrapper(cfg: Config) -> None:

@@ -61,15 +61,23 @@ def test_optimizer_settings_come_from_the_config():
 def test_compare_reference_prints_both_sides_and_their_ratio():
     result = subprocess.run(
         [sys.executable, "tools/benchmark_recognizer.py", "--compare-reference", "--size", "64",
-         "--batch-sizes", "2", "--repeats", "2", "--iters", "1", "--warmup", "0", "--threads", "1"],
+         "--batch-sizes", "2", "--repeats", "2", "--iters", "1", "--warmup", "0", "--threads", "1",
+         "--reference-kept-memory"],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     lines = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line.strip()}
     difference = re.search(r"reference's weights ([0-9.e+-]+)", result.stdout)
     assert difference and float(difference.group(1)) < 1e-4
+    # gm_plugins sets malloc as tools/train.py does; the reference runs with glibc's settings,
+    # and once more with gm_plugins' (the third column).
+    assert lines["gm_plugins:"][-1] != lines["reference:"][-1]
+    assert " ".join(lines["reference:"]).endswith("glibc's own malloc settings")
+    assert " ".join(lines["reference+kept:"])[-40:] == " ".join(lines["gm_plugins:"])[-40:]
     for kind in ("train", "infer"):
-        _, batch, ours, theirs, ratio, peak_ours, _, peak_theirs, _ = lines[kind]
+        _, batch, ours, theirs, ratio, peak_ours, _, peak_theirs, _, kept, kept_ratio = lines[kind]
+        assert float(kept) > 0
+        assert float(kept_ratio) == pytest.approx(float(ours) / float(kept), rel=0.05, abs=0.02)
         assert batch == "2" and float(ours) > 0 and float(theirs) > 0
         ours, theirs = float(ours), float(theirs)
         rounding = ours / theirs * (0.005 / ours + 0.005 / theirs) + 0.005  # 2 decimals printed

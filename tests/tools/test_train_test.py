@@ -43,10 +43,15 @@ def test_train_then_test_then_resume_with_the_tools(tmp_path):
     config = write_config(tmp_path / "toy_tsn.py", toy_runner_config(str(tmp_path / "unused")))
     work_dir = tmp_path / "work"
 
-    train = run_tool("tools/train.py", str(config), "--work-dir", str(work_dir), "--seed", "1")
+    train = run_tool(
+        "tools/train.py", str(config), "--work-dir", str(work_dir), "--seed", "1",
+        "--cfg-options", "log_level=INFO",
+    )  # fmt: skip
     assert train.returncode == 0, train.stderr[-3000:]
     checkpoint = work_dir / "iter_1.pth"
     assert checkpoint.is_file()
+    # The runner's log says how malloc was set (glibc keeps freed memory unless told not to).
+    assert "memory allocator " in train.stdout + train.stderr
 
     test = run_tool(
         "tools/test.py", str(config), str(checkpoint), "--work-dir", str(work_dir),
