@@ -183,12 +183,12 @@ def compare_reference(args: argparse.Namespace) -> None:
             line = (
                 f"{kind:<6} {batch:>5} {ours.rate(batch):>11.2f} {theirs.rate(batch):>10.2f} "
                 f"{ours.rate(batch) / theirs.rate(batch):>6.2f} "
-                f"{ours.peak_mib:>8.0f} / {theirs.peak_mib:<8.0f} ({unit[kind]})"
+                f"{ours.peak_mib:>8.0f} / {theirs.peak_mib:<8.0f}"
             )
             if kept:
                 other = results[(rb.KEPT_REFERENCE, kind, batch)]
                 line += f" {other.rate(batch):>14.2f} {ours.rate(batch) / other.rate(batch):>6.2f}"
-            print(line)
+            print(f"{line} ({unit[kind]})")
 
 
 def main() -> None:

@@ -75,7 +75,7 @@ def test_compare_reference_prints_both_sides_and_their_ratio():
     assert " ".join(lines["reference:"]).endswith("glibc's own malloc settings")
     assert " ".join(lines["reference+kept:"])[-40:] == " ".join(lines["gm_plugins:"])[-40:]
     for kind in ("train", "infer"):
-        _, batch, ours, theirs, ratio, peak_ours, _, peak_theirs, _, kept, kept_ratio = lines[kind]
+        _, batch, ours, theirs, ratio, peak_ours, _, peak_theirs, kept, kept_ratio, _ = lines[kind]
         assert float(kept) > 0
         assert float(kept_ratio) == pytest.approx(float(ours) / float(kept), rel=0.05, abs=0.02)
         assert batch == "2" and float(ours) > 0 and float(theirs) > 0
