@@ -27,9 +27,14 @@ from pathlib import Path
 
 import gm_plugins  # noqa: F401
 from gm_plugins.apis.preprocessing import format_summary, preprocess_dataset
-from gm_plugins.datasets.quality import QualityGate
+from gm_plugins.datasets.quality import EVIDENCE_FIGURES, QualityGate
 from gm_plugins.datasets.subjects import read_subjects
-from gm_plugins.evaluation.quality_gate import figures_table, fit_on_validation, gate_report
+from gm_plugins.evaluation.quality_gate import (
+    cross_validate_gate,
+    figures_table,
+    fit_on_validation,
+    gate_report,
+)
 from gm_plugins.utils.io import write_json_atomic, write_text_atomic
 
 
@@ -54,6 +59,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--evidence-margin", type=float, default=0.0, help="logit slack beyond that quantile"
+    )
+    parser.add_argument(
+        "--evidence-figures",
+        nargs="+",
+        choices=EVIDENCE_FIGURES,
+        default=list(EVIDENCE_FIGURES),
+        help="the figures the evidence model combines (default: all)",
+    )
+    parser.add_argument(
+        "--cross-validate",
+        type=int,
+        default=0,
+        metavar="K",
+        help="before fitting, K-fold cross-validate the evidence quantiles of --cv-quantiles "
+        "on the fitting videos (the --fit-figures tables, else this data) and write cv.csv",
+    )
+    parser.add_argument(
+        "--cv-quantiles",
+        type=float,
+        nargs="+",
+        default=[0.99, 0.995, 0.998, 1.0],
+        help="evidence quantiles compared by --cross-validate",
     )
     parser.add_argument(
         "--fit-figures",
@@ -102,6 +129,25 @@ def main(argv: list[str] | None = None) -> int:
         frames.append(figures_table(cache_root, rows, kind))
     table = pd.concat(frames, ignore_index=True)
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.cross_validate:
+        cv_table = table
+        if args.fit_figures:
+            cv_table = pd.concat([pd.read_csv(path) for path in args.fit_figures])
+        settings = {
+            f"quantile {quantile:g}": dict(
+                infant_quantile=quantile,
+                evidence_margin=args.evidence_margin,
+                evidence_figures=args.evidence_figures,
+                evidence_model=not args.no_evidence_model,
+            )
+            for quantile in args.cv_quantiles
+        }
+        cv = cross_validate_gate(
+            cv_table.reset_index(drop=True), settings, args.cross_validate, args.margin
+        )
+        write_text_atomic(args.out / "cv.csv", cv.to_csv(index=False))
+        print(f"{args.cross_validate}-fold cross-validation on the fitting videos:")
+        print(cv.to_string(index=False))
     if args.gate is not None:
         gate = QualityGate(**json.loads(args.gate.read_text()))
         source = f"measured as given in {args.gate}"
@@ -118,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             halves=halves,
             evidence_margin=args.evidence_margin,
             infant_quantile=args.evidence_quantile,
+            evidence_figures=args.evidence_figures,
         )
         source = f"fitted on the {' and '.join(halves)} half"
         if args.fit_figures:

@@ -7,13 +7,19 @@ decided from the evidence they leave, measured over the whole video:
 * mask area: the fraction of each sampled frame the segmentation calls body, its median and its
   stability over time (coefficient of variation: a lying infant keeps its size, a hand or a toy
   passing by does not);
+* mask steadiness: how far the box around the body moves from one sampled frame to the next,
+  relative to its size (a lying infant stays where it lies; a swinging toy or a hand passing
+  by does not, and what the model finds in moving texture jumps about);
 * mask compactness: the median share of the body pixels in the largest blob (one lying infant
   is one blob; what the model finds in moving texture is scattered);
 * keypoint confidence: the median over keyframes of the mean keypoint score;
 * brightness: the median grey level of the frames (0-255) before masking; a black or nearly
   black recording shows nothing, whatever the models say;
 * skeleton plausibility: on each keyframe, limb-to-trunk length ratios within human infant
-  ranges and left/right limbs of similar length (COCO-17 order).
+  ranges and left/right limbs of similar length (COCO-17 order);
+* skeleton stability: how much the trunk (shoulders to hips) changes its length and moves
+  between keyframes, relative to its length (a lying infant keeps its trunk; the pose a model
+  finds in an empty cot or moving texture jumps from keyframe to keyframe).
 
 Each figure has its own threshold; the optional "no-infant evidence" model combines them all
 (a logistic regression fitted on validation videos with and without an infant, see
@@ -72,12 +78,61 @@ def limb_plausibility(
     return plausible
 
 
+def trunk_stability(keypoints: np.ndarray) -> tuple[float | None, float | None]:
+    """How steady the trunk of the pose estimates is over the keyframes.
+
+    Args:
+        keypoints: (M, K, 2) pixels, COCO-17 order (K >= 17), in keyframe order.
+
+    Returns:
+        ``(trunk_length_cv, trunk_motion)``: std / mean of the trunk length (neck to crotch),
+        and the median distance the trunk centre moves from one keyframe to the next divided
+        by the median trunk length; None where fewer than two keyframes have a trunk.
+    """
+    points = np.asarray(keypoints, np.float64)
+    if points.ndim != 3 or points.shape[1] < 17:
+        return None, None
+    neck = points[:, list(SHOULDERS)].mean(1)
+    crotch = points[:, list(HIPS)].mean(1)
+    length = np.linalg.norm(crotch - neck, axis=1)
+    has_trunk = np.isfinite(length) & (length > 1e-6)
+    if has_trunk.sum() < 2:
+        return None, None
+    length = length[has_trunk]
+    centre = ((neck + crotch) / 2)[has_trunk]
+    typical = float(np.median(length))
+    steps = np.linalg.norm(np.diff(centre, axis=0), axis=1)
+    return float(length.std() / length.mean()), float(np.median(steps) / typical)
+
+
+def box_motion(boxes: np.ndarray) -> float | None:
+    """Median move of the box centre between consecutive frames, in box diagonals.
+
+    Args:
+        boxes: (N, 4) x1, y1, x2, y2 per sampled frame (NaN where no body was found).
+
+    Returns:
+        The median over consecutive pairs of found boxes of the centre distance divided by
+        the median box diagonal; None where fewer than two frames have a box.
+    """
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    found = np.isfinite(boxes).all(1)
+    pairs = found[1:] & found[:-1]
+    if not pairs.any():
+        return None
+    centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+    diagonal = float(np.median(np.linalg.norm(boxes[found, 2:] - boxes[found, :2], axis=1)))
+    steps = np.linalg.norm(np.diff(centres, axis=0), axis=1)[pairs]
+    return float(np.median(steps) / max(diagonal, 1.0))
+
+
 def quality_figures(
     mask_areas: np.ndarray | None,
     keypoints: np.ndarray | None,
     keypoint_scores: np.ndarray | None,
     brightness: np.ndarray | None = None,
     mask_compactness: np.ndarray | None = None,
+    mask_boxes: np.ndarray | None = None,
 ) -> dict:
     """Evidence that an infant is in view, as JSON-ready floats (None where not measured).
 
@@ -89,14 +144,18 @@ def quality_figures(
         brightness: (N,) mean grey level of each sampled frame, or None.
         mask_compactness: (N,) share of each frame's body pixels in its largest blob (NaN
             where no body was found), or None without background removal.
+        mask_boxes: (N, 4) box around each frame's body (NaN where none), or None.
     """
     figures: dict = dict(
         brightness_median=None,
         mask_area_median=None,
         mask_area_cv=None,
         mask_compactness_median=None,
+        mask_box_motion=None,
         keypoint_score_median=None,
         plausible_skeleton_fraction=None,
+        trunk_length_cv=None,
+        trunk_motion=None,
     )
     if brightness is not None and len(brightness):
         figures["brightness_median"] = float(np.median(brightness))
@@ -109,11 +168,14 @@ def quality_figures(
         figures["mask_compactness_median"] = float(np.nanmedian(mask_compactness))
     elif mask_areas is not None and len(mask_areas):
         figures["mask_compactness_median"] = 0.0  # no body in any frame
+    if mask_boxes is not None and len(mask_boxes):
+        figures["mask_box_motion"] = box_motion(mask_boxes)
     if keypoint_scores is not None and len(keypoint_scores):
         scores = np.asarray(keypoint_scores, np.float64)
         figures["keypoint_score_median"] = float(np.median(scores.mean(1)))
     if keypoints is not None and len(keypoints):
         figures["plausible_skeleton_fraction"] = float(limb_plausibility(keypoints).mean())
+        figures["trunk_length_cv"], figures["trunk_motion"] = trunk_stability(keypoints)
     return figures
 
 
@@ -128,6 +190,11 @@ class QualityGate:
         min_keypoint_score: the median keyframe mean keypoint score must reach this.
         min_plausible_skeleton: this fraction of keyframes must show a plausible skeleton.
         min_mask_compactness: the median share of the body in its largest blob must reach this.
+        max_trunk_length_cv: the trunk length must not vary more than this over the keyframes.
+        max_mask_box_motion: the box around the body must not move more than this many box
+            diagonals from one sampled frame to the next (median).
+        max_trunk_motion: the trunk centre must not move more than this many trunk lengths
+            from one keyframe to the next (median).
         no_infant_model: the fitted "no-infant evidence" model (see :func:`fit_gate`), a dict
             with ``features``, ``mean``, ``scale``, ``weights``, ``bias`` and ``max_logit``
             (and, for the record, the ``margin`` it includes): a video whose logit exceeds
@@ -141,6 +208,9 @@ class QualityGate:
     min_plausible_skeleton: float | None = 0.3
     min_mask_compactness: float | None = None
     no_infant_model: dict | None = None
+    max_trunk_length_cv: float | None = None
+    max_trunk_motion: float | None = None
+    max_mask_box_motion: float | None = None
 
     def failures(self, figures: dict) -> list[str]:
         """The checks ``figures`` (from :func:`quality_figures`) fail, each with its values."""
@@ -205,6 +275,9 @@ GATE_CHECKS = (  # (figure, QualityGate field, side that fails)
     ("keypoint_score_median", "min_keypoint_score", "below"),
     ("plausible_skeleton_fraction", "min_plausible_skeleton", "below"),
     ("mask_compactness_median", "min_mask_compactness", "below"),
+    ("trunk_length_cv", "max_trunk_length_cv", "above"),
+    ("trunk_motion", "max_trunk_motion", "above"),
+    ("mask_box_motion", "max_mask_box_motion", "above"),
 )
 # Figures the no-infant evidence model may combine (brightness stays a plain floor).
 EVIDENCE_FIGURES = (
@@ -213,22 +286,27 @@ EVIDENCE_FIGURES = (
     "mask_compactness_median",
     "keypoint_score_median",
     "plausible_skeleton_fraction",
+    "trunk_length_cv",
+    "trunk_motion",
+    "mask_box_motion",
 )
-MAX_AREA_CV = 10.0  # the cv of a mask that is empty in (nearly) every frame
+#: Figures that enter the evidence model as logarithms (positive, spread over decades).
+LOG_FIGURES = ("mask_area_cv", "trunk_length_cv", "trunk_motion", "mask_box_motion")
+MAX_AREA_CV = 10.0  # the cv of a mask empty in (nearly) every frame; cap of every variation
 
 
 def evidence_features(figures: dict, names: tuple[str, ...] | list[str]) -> np.ndarray:
     """The evidence model's inputs from quality figures -> float64 (len(names),).
 
-    Areas and their variation enter as logarithms; a missing figure means the models found
-    no body (area 0, variation ``MAX_AREA_CV``, compactness and scores 0).
+    Areas and the :data:`LOG_FIGURES` enter as logarithms; a missing figure means the models
+    found no body (area 0, variations ``MAX_AREA_CV``, compactness and scores 0).
     """
     values = []
     for name in names:
         value = figures.get(name)
         if name == "mask_area_median":
             values.append(np.log((value or 0.0) + 1e-3))
-        elif name == "mask_area_cv":
+        elif name in LOG_FIGURES:
             value = MAX_AREA_CV if value is None else min(value, MAX_AREA_CV)
             values.append(np.log(value + 1e-2))
         else:
@@ -249,6 +327,7 @@ def fit_gate(
     regularisation: float = 1.0,
     evidence_margin: float = 0.0,
     infant_quantile: float = 1.0,
+    evidence_figures: tuple[str, ...] | list[str] = EVIDENCE_FIGURES,
 ) -> QualityGate:
     """Fit the gate on validation videos: per-figure thresholds and the evidence model.
 
@@ -281,8 +360,18 @@ def fit_gate(
         else:
             thresholds[field_name] = round(max(values) * (1 + margin), 4)
     if empty_figures:
+        unknown = set(evidence_figures) - set(EVIDENCE_FIGURES)
+        if unknown:
+            raise ValueError(
+                f"unknown evidence figures {sorted(unknown)}; choose from {list(EVIDENCE_FIGURES)}"
+            )
         thresholds["no_infant_model"] = _fit_evidence_model(
-            infant_figures, empty_figures, regularisation, evidence_margin, infant_quantile
+            infant_figures,
+            empty_figures,
+            regularisation,
+            evidence_margin,
+            infant_quantile,
+            evidence_figures,
         )
     return QualityGate(**thresholds)
 
@@ -293,10 +382,11 @@ def _fit_evidence_model(
     regularisation: float,
     evidence_margin: float,
     infant_quantile: float = 1.0,
+    evidence_figures: tuple[str, ...] | list[str] = EVIDENCE_FIGURES,
 ) -> dict:
     from sklearn.linear_model import LogisticRegression
 
-    names = [n for n in EVIDENCE_FIGURES if any(f.get(n) is not None for f in infants)]
+    names = [n for n in evidence_figures if any(f.get(n) is not None for f in infants)]
     if not names:
         raise ValueError("the infants have none of the evidence figures: nothing to fit")
     features = np.stack([evidence_features(f, names) for f in [*infants, *empties]])

@@ -7,11 +7,13 @@ import pytest
 
 from gm_plugins.datasets.quality import (
     QualityGate,
+    box_motion,
     fallback_of,
     fit_gate,
     limb_plausibility,
     quality_figures,
     quality_record,
+    trunk_stability,
 )
 
 
@@ -50,6 +52,66 @@ def test_figures_measure_area_stability_and_confidence():
     assert figures["plausible_skeleton_fraction"] == 1.0
     flicker = quality_figures(np.array([0.0, 0.4, 0.0, 0.4]), None, None)
     assert flicker["mask_area_cv"] == 1.0 and flicker["keypoint_score_median"] is None
+
+
+def test_trunk_stability_tells_a_lying_body_from_poses_that_jump():
+    rng = np.random.default_rng(4)
+    lying = np.stack([infant_skeleton() + rng.normal(0, 0.5, (17, 2)) for _ in range(8)])
+    length_cv, motion = trunk_stability(lying)
+    assert length_cv < 0.05 and motion < 0.05
+    drifting = lying + np.arange(8)[:, None, None] * np.array([10.0, 0.0])  # half a trunk/step
+    assert trunk_stability(drifting)[1] == pytest.approx(0.5, abs=0.05)
+    jumping = rng.uniform(0, 200, (8, 17, 2))
+    jump_cv, jump_motion = trunk_stability(jumping)
+    assert jump_cv > 0.2 and jump_motion > 0.5
+    assert trunk_stability(lying[:1]) == (None, None)  # one keyframe: no change to measure
+    figures = quality_figures(None, lying, np.full((8, 17), 0.8))
+    assert (figures["trunk_length_cv"], figures["trunk_motion"]) == (length_cv, motion)
+    gate = QualityGate(max_trunk_motion=0.5)
+    assert gate.failures(figures) == []
+    jumping_failures = gate.failures(quality_figures(None, jumping, np.full((8, 17), 0.8)))
+    assert any(failure.startswith("trunk_motion=") for failure in jumping_failures)
+
+
+def test_box_motion_is_the_median_step_of_the_body_box_in_diagonals():
+    still = np.tile([[10.0, 10.0, 40.0, 50.0]], (6, 1))  # diagonal 50
+    assert box_motion(still) == 0.0
+    swinging = (
+        still + np.array([0, 25, 0, 25] * 3 + [0, 0, 0, 0] * 3).reshape(6, 4)[[0, 3, 1, 4, 2, 5]]
+    )
+    assert box_motion(swinging) == pytest.approx(0.5)  # 25 px steps of a 50 px diagonal
+    gaps = still.copy()
+    gaps[[1, 3]] = np.nan  # frames without a body are skipped, not bridged
+    assert box_motion(gaps) == 0.0
+    assert box_motion(np.full((4, 4), np.nan)) is None and box_motion(still[:1]) is None
+    figures = quality_figures(np.full(6, 0.1), None, None, mask_boxes=swinging)
+    assert figures["mask_box_motion"] == pytest.approx(0.5)
+    assert quality_figures(np.full(6, 0.1), None, None)["mask_box_motion"] is None
+
+
+def test_evidence_model_combines_the_chosen_figures_only():
+    rng = np.random.default_rng(5)
+
+    def scene(motion: float) -> dict:
+        return dict(mask_area_median=0.1, keypoint_score_median=0.6, trunk_motion=motion)
+
+    infants = [scene(m) for m in rng.uniform(0.01, 0.2, 50)]
+    empties = [scene(m) for m in rng.uniform(0.5, 3.0, 50)]
+    gate = fit_gate(infants, empty_figures=empties)
+    assert gate.no_infant_model["features"] == [
+        "mask_area_median",
+        "keypoint_score_median",
+        "trunk_motion",
+    ]
+    assert all(gate.failures(e) for e in empties)
+    without = fit_gate(
+        infants,
+        empty_figures=empties,
+        evidence_figures=["mask_area_median", "keypoint_score_median"],
+    )
+    assert "trunk_motion" not in without.no_infant_model["features"]
+    with pytest.raises(ValueError, match="unknown evidence figures"):
+        fit_gate(infants, empty_figures=empties, evidence_figures=["hand_count"])
 
 
 def test_gate_names_every_failed_check_and_no_infant_wins_over_alignment():

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from gm_plugins.evaluation.quality_gate import (
+    cross_validate_gate,
     fit_on_validation,
     gate_report,
     in_validation_half,
@@ -84,3 +85,21 @@ def test_fitting_on_both_halves_uses_the_test_half_too(table):
     assert fit_on_validation(changed, halves=("validation", "test")) != both
     report = gate_report(table, both).set_index(["half", "kind"])
     assert report.loc[("test", "infant")]["flagged"] == 0  # every fitted infant passes
+
+
+def test_cross_validation_judges_every_video_once_with_a_gate_that_never_saw_it(table):
+    settings = {
+        "largest infant": dict(infant_quantile=1.0),
+        "score only": dict(infant_quantile=1.0, evidence_figures=["keypoint_score_median"]),
+    }
+    # margin 5: the per-figure thresholds never flag, the evidence model decides alone
+    cv = cross_validate_gate(table, settings, folds=5, margin=5.0).set_index("setting")
+    assert (cv["infant_videos"] == 80).all() and (cv["empty_videos"] == 80).all()
+    # the combination of figures catches more empty scenes than the score alone
+    assert cv.loc["largest infant", "empty_flagged"] > cv.loc["score only", "empty_flagged"]
+    # held out, an infant beyond every fitted infant can be flagged: the count is not forced to 0
+    outlier = table.copy()
+    outlier.loc[0, "keypoint_score_median"] = 0.0
+    again = cross_validate_gate(outlier, settings, folds=5, margin=5.0).set_index("setting")
+    assert again.loc["score only", "infant_flagged"] >= 1
+    assert cross_validate_gate(table, settings, folds=5, margin=5.0).equals(cv.reset_index())

@@ -19,7 +19,7 @@ class InfantPresenceGate(BaseTransform):
 
     Required keys:
         - frame_inds, fps, sample_fps
-        - body_areas, body_compactness, frame_brightness (optional, from
+        - body_areas, body_compactness, body_boxes, frame_brightness (optional, from
           ``BackgroundRemoval``)
         - pose_keypoints, pose_scores, alignment_fallback (optional, from ``PoseAlignment``)
 
@@ -42,6 +42,10 @@ class InfantPresenceGate(BaseTransform):
         no_infant_model (dict | None): the fitted evidence model (``gate.json`` of
             ``tools/evaluate_quality_gate.py``); flags a video whose logit is above its
             ``max_logit``. Defaults to None.
+        max_trunk_length_cv (float | None): the trunk length (std / mean over the keyframes)
+            must vary less than this. Defaults to None.
+        max_trunk_motion (float | None): the median move of the trunk centre between
+            keyframes, in trunk lengths, must stay below this. Defaults to None.
     """
 
     def __init__(
@@ -53,15 +57,21 @@ class InfantPresenceGate(BaseTransform):
         min_plausible_skeleton: float | None = 0.3,
         min_mask_compactness: float | None = None,
         no_infant_model: dict | None = None,
+        max_trunk_length_cv: float | None = None,
+        max_trunk_motion: float | None = None,
+        max_mask_box_motion: float | None = None,
     ) -> None:
         self.gate: QualityGate | None = QualityGate(
-            min_brightness,
-            min_mask_area,
-            max_mask_area_cv,
-            min_keypoint_score,
-            min_plausible_skeleton,
-            min_mask_compactness,
-            no_infant_model,
+            min_brightness=min_brightness,
+            min_mask_area=min_mask_area,
+            max_mask_area_cv=max_mask_area_cv,
+            min_keypoint_score=min_keypoint_score,
+            min_plausible_skeleton=min_plausible_skeleton,
+            min_mask_compactness=min_mask_compactness,
+            no_infant_model=no_infant_model,
+            max_trunk_length_cv=max_trunk_length_cv,
+            max_trunk_motion=max_trunk_motion,
+            max_mask_box_motion=max_mask_box_motion,
         )
 
     def transform(self, results: dict) -> dict:
@@ -71,6 +81,7 @@ class InfantPresenceGate(BaseTransform):
             results.get("pose_scores"),
             results.get("frame_brightness"),
             results.get("body_compactness"),
+            results.get("body_boxes"),
         )
         sampled = len(results["frame_inds"])
         results["quality"] = quality_record(
