@@ -154,8 +154,7 @@ def cross_validate_gate(
         One row per setting: infants and empty scenes flagged out of all, with 95 % CIs.
     """
     fold = table["subject_id"].map(
-        lambda subject: int.from_bytes(hashlib.sha1(subject.encode()).digest()[1:5], "big")
-        % folds
+        lambda subject: int.from_bytes(hashlib.sha1(subject.encode()).digest()[1:5], "big") % folds
     )
     figures = [figure for figure, _, _ in GATE_CHECKS]
     lines = []
