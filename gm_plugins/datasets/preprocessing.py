@@ -433,6 +433,7 @@ def _write_pass(
     out_size = steps.alignment.out_size
     areas: list[np.ndarray] = []
     compactness: list[np.ndarray] = []
+    confidence: list[np.ndarray] = []
     boxes: list[np.ndarray] = []
     brightness: list[np.ndarray] = []
     previous: np.ndarray | None = None
@@ -454,6 +455,7 @@ def _write_pass(
             chunk = masked.frames
             areas.append(masked.areas)
             compactness.append(masked.compactness)
+            confidence.append(masked.confidence)
             boxes.append(masked.boxes)
             del masked
         if position + len(chunk) > len(matrices):
@@ -472,6 +474,7 @@ def _write_pass(
     if areas:
         results["body_areas"] = np.concatenate(areas)
         results["body_compactness"] = np.concatenate(compactness)
+        results["body_confidence"] = np.concatenate(confidence)
         results["body_boxes"] = np.concatenate(boxes)
         results["frame_brightness"] = np.concatenate(brightness)
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from gm_plugins.datasets.quality import (
+    EVIDENCE_FIGURES,
     QualityGate,
     box_motion,
     fallback_of,
@@ -89,6 +90,25 @@ def test_box_motion_is_the_median_step_of_the_body_box_in_diagonals():
     assert quality_figures(np.full(6, 0.1), None, None)["mask_box_motion"] is None
 
 
+def test_mask_confidence_is_the_mean_probability_of_the_body_pixels():
+    from gm_plugins.datasets.transforms.background import mask_confidence
+
+    sure = np.zeros((20, 20), np.float32)
+    sure[5:15, 5:15] = 0.95
+    unsure = np.where(sure > 0, 0.55, 0.2).astype(np.float32)
+    assert mask_confidence(sure) == pytest.approx(0.95)
+    assert mask_confidence(unsure) == pytest.approx(0.55)
+    assert np.isnan(mask_confidence(np.zeros((4, 4), np.float32)))
+    figures = quality_figures(
+        np.full(3, 0.1), None, None, mask_confidence=np.array([0.9, np.nan, 0.7])
+    )
+    assert figures["mask_confidence_median"] == pytest.approx(0.8)  # frames without a body skipped
+    gate = QualityGate(min_mask_confidence=0.75)
+    assert gate.failures(dict(mask_confidence_median=0.6)) == [
+        "mask_confidence_median=0.6 below 0.75"
+    ]
+
+
 def test_evidence_model_combines_the_chosen_figures_only():
     rng = np.random.default_rng(5)
 
@@ -97,7 +117,10 @@ def test_evidence_model_combines_the_chosen_figures_only():
 
     infants = [scene(m) for m in rng.uniform(0.01, 0.2, 50)]
     empties = [scene(m) for m in rng.uniform(0.5, 3.0, 50)]
-    gate = fit_gate(infants, empty_figures=empties)
+    assert (
+        "trunk_motion" not in fit_gate(infants, empty_figures=empties).no_infant_model["features"]
+    )
+    gate = fit_gate(infants, empty_figures=empties, evidence_figures=EVIDENCE_FIGURES)
     assert gate.no_infant_model["features"] == [
         "mask_area_median",
         "keypoint_score_median",

@@ -96,6 +96,16 @@ def mask_compactness(mask: np.ndarray, threshold: float = 0.5) -> float:
     return float(areas.max() / areas.sum())
 
 
+def mask_confidence(mask: np.ndarray, threshold: float = 0.5) -> float:
+    """Mean body probability of the above-``threshold`` pixels; NaN if there are none.
+
+    On an infant the model is sure of the body (near 1); what it finds in an empty cot or
+    moving texture mostly lies just above the threshold.
+    """
+    body = mask > threshold
+    return float(mask[body].mean()) if body.any() else float("nan")
+
+
 def frame_brightness(frames: list[np.ndarray]) -> np.ndarray:
     """Mean grey level (0-255) of each (H, W, 3) frame -> float32 (N,)."""
     return np.array([float(frame.mean()) for frame in frames], np.float32)
@@ -113,11 +123,6 @@ def union_box(boxes: np.ndarray) -> np.ndarray:
     return np.concatenate([finite[:, :2].min(0), finite[:, 2:].max(0)]).astype(np.float32)
 
 
-def model_input_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
-    """(width, height) a frame is shrunk to before segmentation: long side at most ``max_side``."""
-    return shrunk_size(width, height, max_side)
-
-
 @dataclass
 class MaskedFrames:
     """What :meth:`BackgroundRemoval.mask_frames` gives for N frames of size (H, W).
@@ -127,6 +132,7 @@ class MaskedFrames:
         boxes: float32 (N, 4) x1, y1, x2, y2 around the body in frame pixels (NaN where none).
         areas: float32 (N,) fraction of each frame above the threshold.
         compactness: float32 (N,) :func:`mask_compactness` of each mask (NaN where empty).
+        confidence: float32 (N,) :func:`mask_confidence` of each mask (NaN where empty).
         masks: float32 (N, H, W) masks in [0, 1], or None unless ``keep_masks``.
     """
 
@@ -134,6 +140,7 @@ class MaskedFrames:
     boxes: np.ndarray
     areas: np.ndarray
     compactness: np.ndarray
+    confidence: np.ndarray
     masks: np.ndarray | None
 
 
@@ -162,6 +169,7 @@ class BackgroundRemoval(BaseTransform):
         - body_box (float32 (4,) around the infant in all frames; NaN if never found)
         - body_areas (float32 (N,) fraction of each frame above ``threshold``)
         - body_compactness (float32 (N,) share of the body in its largest blob; NaN if none)
+        - body_confidence (float32 (N,) mean probability of the body pixels; NaN if none)
         - frame_brightness (float32 (N,) mean grey level of each frame before masking)
         - original_imgs (the frames before masking; only with ``keep_original=True``)
 
@@ -303,7 +311,7 @@ class BackgroundRemoval(BaseTransform):
 
     def _shrunk(self, frame: np.ndarray) -> np.ndarray:
         height, width = frame.shape[:2]
-        size = model_input_size(width, height, self.max_side)
+        size = shrunk_size(width, height, self.max_side)
         if size != (width, height):
             frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
         return frame
@@ -326,9 +334,10 @@ class BackgroundRemoval(BaseTransform):
         """
         if masks is None:
             masks = self.predict_masks(frames)
-        out_frames, boxes, areas, compactness, kept = [], [], [], [], []
+        out_frames, boxes, areas, compactness, confidence, kept = [], [], [], [], [], []
         for frame, mask in zip(frames, masks, strict=True):
             compactness.append(mask_compactness(mask, self.threshold))
+            confidence.append(mask_confidence(mask, self.threshold))
             height, width = frame.shape[:2]
             if mask.shape != (height, width):
                 mask = cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR)
@@ -348,6 +357,7 @@ class BackgroundRemoval(BaseTransform):
             boxes=np.stack(boxes) if boxes else np.zeros((0, 4), np.float32),
             areas=np.asarray(areas, np.float32),
             compactness=np.asarray(compactness, np.float32),
+            confidence=np.asarray(confidence, np.float32),
             masks=np.stack(kept) if keep_masks and kept else None,
         )
 
@@ -362,6 +372,7 @@ class BackgroundRemoval(BaseTransform):
         results["body_masks"] = masked.masks
         results["body_boxes"], results["body_areas"] = masked.boxes, masked.areas
         results["body_compactness"] = masked.compactness
+        results["body_confidence"] = masked.confidence
         results["body_box"] = union_box(masked.boxes)
         return results
 

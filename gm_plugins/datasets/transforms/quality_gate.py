@@ -19,7 +19,8 @@ class InfantPresenceGate(BaseTransform):
 
     Required keys:
         - frame_inds, fps, sample_fps
-        - body_areas, body_compactness, body_boxes, frame_brightness (optional, from
+        - body_areas, body_compactness, body_confidence, body_boxes, frame_brightness
+          (optional, from
           ``BackgroundRemoval``)
         - pose_keypoints, pose_scores, alignment_fallback (optional, from ``PoseAlignment``)
 
@@ -60,6 +61,7 @@ class InfantPresenceGate(BaseTransform):
         max_trunk_length_cv: float | None = None,
         max_trunk_motion: float | None = None,
         max_mask_box_motion: float | None = None,
+        min_mask_confidence: float | None = None,
     ) -> None:
         self.gate: QualityGate | None = QualityGate(
             min_brightness=min_brightness,
@@ -72,6 +74,7 @@ class InfantPresenceGate(BaseTransform):
             max_trunk_length_cv=max_trunk_length_cv,
             max_trunk_motion=max_trunk_motion,
             max_mask_box_motion=max_mask_box_motion,
+            min_mask_confidence=min_mask_confidence,
         )
 
     def transform(self, results: dict) -> dict:
@@ -82,6 +85,7 @@ class InfantPresenceGate(BaseTransform):
             results.get("frame_brightness"),
             results.get("body_compactness"),
             results.get("body_boxes"),
+            results.get("body_confidence"),
         )
         sampled = len(results["frame_inds"])
         results["quality"] = quality_record(
