@@ -508,9 +508,9 @@ def quality_summary(meta: dict) -> tuple[dict, list[str]]:
     Returns:
         (quality, warnings): fps, sample_fps, duration_s, sampled frames, original_shape
         (decoded frames) and source_shape (the video), alignment mode, the gate's figures
-        (brightness, mask area and its variation, mask compactness, keypoint score, plausible
-        skeletons), ``fallback`` (a reason code or None) and ``fallback_detail``; warnings
-        are plain sentences.
+        (brightness, mask area and its variation, mask compactness, confidence and box motion,
+        keypoint score, plausible skeletons, trunk stability), ``fallback`` (a reason code or
+        None) and ``fallback_detail``; warnings are plain sentences.
     """
     recorded = dict(meta.get("quality") or {})
     fps = float(meta.get("fps") or 0.0)

@@ -111,8 +111,9 @@ def fit_on_validation(
             from. The default 0.998 was chosen with :func:`cross_validate_gate` (10 folds) on
             the synthetic gate sets v2 and v3 (840 infants, 480 scenes, the demo chain's
             models) as the quantile that catches the most held-out scenes while flagging at
-            most 0.5 % of held-out infants: 4/840 infants, 458/480 scenes (0.995: 8/840 and
-            474/480; 1.0, the largest infant: 2/840 and 449/480).
+            most 0.5 % of held-out infants: 4/840 infants, 461/480 scenes with the default
+            evidence figures (0.995: 8/840 and 474/480; 1.0, the largest infant: 2/840 and
+            449/480).
         evidence_figures: the figures the evidence model combines.
     """
     fitting = table[table["half"].isin(halves)]
