@@ -60,11 +60,7 @@ def wilson_interval(flagged: int, total: int) -> tuple[float, float]:
 
 def gate_report(table: pd.DataFrame, gate: QualityGate) -> pd.DataFrame:
     """Flagged fraction per half and scene kind, with 95 % CIs and the flagged ids."""
-    figures = [figure for figure, _, _ in GATE_CHECKS]
-    flagged = table.apply(
-        lambda row: bool(gate.failures({f: _value(row.get(f)) for f in figures})), axis=1
-    )
-    table = table.assign(flagged=flagged)
+    table = table.assign(flagged=_flags(table, gate))
     lines = []
     for (half, kind, scene_kind), group in table.groupby(["half", "kind", "scene_kind"]):
         count, total = int(group["flagged"].sum()), len(group)
@@ -159,7 +155,6 @@ def cross_validate_gate(
     fold = table["subject_id"].map(
         lambda subject: int.from_bytes(hashlib.sha1(subject.encode()).digest()[1:5], "big") % folds
     )
-    figures = [figure for figure, _, _ in GATE_CHECKS]
     lines = []
     for name, options in settings.items():
         flagged = pd.Series(False, index=table.index)
@@ -167,12 +162,7 @@ def cross_validate_gate(
             test = fold == held_out
             fitting = table[~test].assign(half="validation")
             gate = fit_on_validation(fitting, margin, **options)
-            flagged[test] = table[test].apply(
-                lambda row, gate=gate: bool(
-                    gate.failures({f: _value(row.get(f)) for f in figures})
-                ),
-                axis=1,
-            )
+            flagged[test] = _flags(table[test], gate)
         line: dict = dict(setting=name)
         for kind in ("infant", "empty"):
             of_kind = table["kind"] == kind
@@ -193,3 +183,9 @@ def cross_validate_gate(
 def _figure_dicts(rows: pd.DataFrame) -> list[dict]:
     figures = [figure for figure, _, _ in GATE_CHECKS]
     return [{f: _value(row.get(f)) for f in figures} for _, row in rows.iterrows()]
+
+
+def _flags(rows: pd.DataFrame, gate: QualityGate) -> pd.Series:
+    """Whether ``gate`` flags each row (bool, same index)."""
+    failed = [bool(gate.failures(figures)) for figures in _figure_dicts(rows)]
+    return pd.Series(failed, index=rows.index, dtype=bool)
