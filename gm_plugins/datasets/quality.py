@@ -11,8 +11,7 @@ decided from the evidence they leave, measured over the whole video:
   relative to its size (a lying infant stays where it lies; a swinging toy or a hand passing
   by does not, and what the model finds in moving texture jumps about);
 * mask confidence: the median over frames of the mean body probability of the pixels called
-  body (the model is sure of an infant; what it finds elsewhere mostly lies just above the
-  threshold);
+  body (higher on an infant than on what the model finds in an empty cot or moving texture);
 * mask compactness: the median share of the body pixels in the largest blob (one lying infant
   is one blob; what the model finds in moving texture is scattered);
 * keypoint confidence: the median over keyframes of the mean keypoint score;

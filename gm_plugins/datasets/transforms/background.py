@@ -99,8 +99,9 @@ def mask_compactness(mask: np.ndarray, threshold: float = 0.5) -> float:
 def mask_confidence(mask: np.ndarray, threshold: float = 0.5) -> float:
     """Mean body probability of the above-``threshold`` pixels; NaN if there are none.
 
-    On an infant the model is sure of the body (near 1); what it finds in an empty cot or
-    moving texture mostly lies just above the threshold.
+    Higher on an infant than on what the model finds in an empty cot or moving texture
+    (demo models, synthetic gate set: median 0.81 on infants, 0.62 on empty cots, 0.67 on
+    moving texture).
     """
     body = mask > threshold
     return float(mask[body].mean()) if body.any() else float("nan")
