@@ -50,7 +50,10 @@ def test_freed_blocks_are_reused_without_new_page_faults():
     assert not default["record"]["applied"] and "default" in default["record"]["reason"]
     pages = 3 * 16 * 2**20 * 4 // 4096
     assert default["faults"] > 0.9 * pages  # glibc maps each 64 MiB block afresh
-    assert kept["faults"] < 0.02 * pages  # the freed block is reused
+    # the freed block is reused: without the setting all three rounds fault every page; with
+    # it at most one round did in 2026-12-06's runs (the kernel may reclaim the idle freed
+    # pages between rounds, e.g. DAMON on a VM), 0 pages in the others
+    assert kept["faults"] < 0.4 * pages
 
 
 def test_an_unknown_setting_is_refused_with_the_choices(monkeypatch):
