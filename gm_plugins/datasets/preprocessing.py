@@ -427,7 +427,7 @@ def _write_pass(
 ) -> None:
     """Pass 2: decode the sampled frames again in chunks; mask, warp, flow, append."""
     from .transforms.alignment import warp_frames
-    from .transforms.background import frame_brightness
+    from .transforms.background import SceneChanges, frame_brightness
 
     matrices = results["alignment_matrix"]
     out_size = steps.alignment.out_size
@@ -436,6 +436,9 @@ def _write_pass(
     confidence: list[np.ndarray] = []
     boxes: list[np.ndarray] = []
     brightness: list[np.ndarray] = []
+    background_changes: list[np.ndarray] = []
+    body_changes: list[np.ndarray] = []
+    scene_changes = SceneChanges()
     previous: np.ndarray | None = None
     position = 0
     decoded = results.pop("decoded_frames", None)
@@ -451,12 +454,14 @@ def _write_pass(
             writer.original_frame = chunk[keep - position].copy()
         if steps.background is not None:
             brightness.append(frame_brightness(chunk))
-            masked = steps.background.mask_frames(chunk)
+            masked = steps.background.mask_frames(chunk, changes=scene_changes)
             chunk = masked.frames
             areas.append(masked.areas)
             compactness.append(masked.compactness)
             confidence.append(masked.confidence)
             boxes.append(masked.boxes)
+            background_changes.append(masked.background_changes)
+            body_changes.append(masked.body_changes)
             del masked
         if position + len(chunk) > len(matrices):
             raise RuntimeError(f"{path}: the second decoding gave more frames than the first")
@@ -477,6 +482,8 @@ def _write_pass(
         results["body_confidence"] = np.concatenate(confidence)
         results["body_boxes"] = np.concatenate(boxes)
         results["frame_brightness"] = np.concatenate(brightness)
+        results["background_changes"] = np.concatenate(background_changes)
+        results["body_changes"] = np.concatenate(body_changes)
 
 
 def preprocess_to_cache(

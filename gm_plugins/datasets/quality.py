@@ -14,6 +14,10 @@ decided from the evidence they leave, measured over the whole video:
   body (higher on an infant than on what the model finds in an empty cot or moving texture);
 * mask compactness: the median share of the body pixels in the largest blob (one lying infant
   is one blob; what the model finds in moving texture is scattered);
+* scene changes: the mean share of the pixels outside the body that change from one sampled
+  frame to the next (a fixed camera over a lying infant sees still bedding; a sliding cloth, a
+  caregiver's hand or a swinging toy change the pixels around whatever the model calls body),
+  and the same inside the body;
 * keypoint confidence: the median over keyframes of the mean keypoint score;
 * brightness: the median grey level of the frames (0-255) before masking; a black or nearly
   black recording shows nothing, whatever the models say;
@@ -136,6 +140,8 @@ def quality_figures(
     mask_compactness: np.ndarray | None = None,
     mask_boxes: np.ndarray | None = None,
     mask_confidence: np.ndarray | None = None,
+    background_changes: np.ndarray | None = None,
+    body_changes: np.ndarray | None = None,
 ) -> dict:
     """Evidence that an infant is in view, as JSON-ready floats (None where not measured).
 
@@ -150,6 +156,9 @@ def quality_figures(
         mask_boxes: (N, 4) box around each frame's body (NaN where none), or None.
         mask_confidence: (N,) mean body probability of each frame's body pixels (NaN where
             none), or None.
+        background_changes: (N,) share of the pixels outside the body that changed since
+            the previous sampled frame (NaN where not measured), or None.
+        body_changes: (N,) the same inside the body, or None.
     """
     figures: dict = dict(
         brightness_median=None,
@@ -162,6 +171,8 @@ def quality_figures(
         plausible_skeleton_fraction=None,
         trunk_length_cv=None,
         trunk_motion=None,
+        background_change=None,
+        body_change=None,
     )
     if brightness is not None and len(brightness):
         figures["brightness_median"] = float(np.median(brightness))
@@ -176,6 +187,9 @@ def quality_figures(
         figures["mask_compactness_median"] = 0.0  # no body in any frame
     if mask_confidence is not None and np.isfinite(mask_confidence).any():
         figures["mask_confidence_median"] = float(np.nanmedian(mask_confidence))
+    for key, changes in (("background_change", background_changes), ("body_change", body_changes)):
+        if changes is not None and np.isfinite(changes).any():
+            figures[key] = float(np.nanmean(changes))
     if mask_boxes is not None and len(mask_boxes):
         figures["mask_box_motion"] = box_motion(mask_boxes)
     if keypoint_scores is not None and len(keypoint_scores):
@@ -202,6 +216,8 @@ class QualityGate:
         max_mask_box_motion: the box around the body must not move more than this many box
             diagonals from one sampled frame to the next (median).
         min_mask_confidence: the median mean body probability of the frames must reach this.
+        max_background_change: the mean share of the background that changes from one sampled
+            frame to the next must stay below this.
         max_trunk_motion: the trunk centre must not move more than this many trunk lengths
             from one keyframe to the next (median).
         no_infant_model: the fitted "no-infant evidence" model (see :func:`fit_gate`), a dict
@@ -221,6 +237,7 @@ class QualityGate:
     max_trunk_motion: float | None = None
     max_mask_box_motion: float | None = None
     min_mask_confidence: float | None = None
+    max_background_change: float | None = None
 
     def failures(self, figures: dict) -> list[str]:
         """The checks ``figures`` (from :func:`quality_figures`) fail, each with its values."""
@@ -289,6 +306,7 @@ GATE_CHECKS = (  # (figure, QualityGate field, side that fails)
     ("trunk_motion", "max_trunk_motion", "above"),
     ("mask_box_motion", "max_mask_box_motion", "above"),
     ("mask_confidence_median", "min_mask_confidence", "below"),
+    ("background_change", "max_background_change", "above"),
 )
 # Figures the no-infant evidence model may combine (brightness stays a plain floor).
 EVIDENCE_FIGURES = (
@@ -301,6 +319,8 @@ EVIDENCE_FIGURES = (
     "trunk_motion",
     "mask_box_motion",
     "mask_confidence_median",
+    "background_change",
+    "body_change",
 )
 #: What the evidence model combines unless told otherwise: the five original figures and the
 #: mask confidence. Chosen by 10-fold cross-validation on the gate sets v2 + v3 (840 infants,
@@ -310,7 +330,14 @@ EVIDENCE_FIGURES = (
 #: figures are measured and recorded all the same.
 DEFAULT_EVIDENCE_FIGURES = (*EVIDENCE_FIGURES[:5], "mask_confidence_median")
 #: Figures that enter the evidence model as logarithms (positive, spread over decades).
-LOG_FIGURES = ("mask_area_cv", "trunk_length_cv", "trunk_motion", "mask_box_motion")
+LOG_FIGURES = (
+    "mask_area_cv",
+    "trunk_length_cv",
+    "trunk_motion",
+    "mask_box_motion",
+    "background_change",
+    "body_change",
+)
 MAX_AREA_CV = 10.0  # the cv of a mask empty in (nearly) every frame; cap of every variation
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 from gm_plugins.datasets.cache import is_cached, read_meta
 from gm_plugins.datasets.quality import (
     DEFAULT_EVIDENCE_FIGURES,
+    EVIDENCE_FIGURES,
     GATE_CHECKS,
     QualityGate,
     fit_gate,
@@ -27,6 +28,10 @@ from gm_plugins.datasets.quality import (
 def in_validation_half(subject_id: str) -> bool:
     """A stable, seed-free split: half of the ids (by sha1) are validation, half test."""
     return hashlib.sha1(subject_id.encode()).digest()[0] % 2 == 0
+
+
+#: The figures a table row holds: every gate check's and every evidence figure.
+TABLE_FIGURES = tuple(dict.fromkeys([*(f for f, _, _ in GATE_CHECKS), *EVIDENCE_FIGURES]))
 
 
 def figures_table(cache_root: str | os.PathLike, rows: Iterable[dict], kind: str) -> pd.DataFrame:
@@ -42,7 +47,7 @@ def figures_table(cache_root: str | os.PathLike, rows: Iterable[dict], kind: str
                 kind=kind,
                 scene_kind=row.get("scene_kind") or kind,
                 half="validation" if in_validation_half(row["subject_id"]) else "test",
-                **{figure: quality.get(figure) for figure, _, _ in GATE_CHECKS},
+                **{figure: quality.get(figure) for figure in TABLE_FIGURES},
             )
         )
     return pd.DataFrame.from_records(records)
@@ -181,8 +186,7 @@ def cross_validate_gate(
 
 
 def _figure_dicts(rows: pd.DataFrame) -> list[dict]:
-    figures = [figure for figure, _, _ in GATE_CHECKS]
-    return [{f: _value(row.get(f)) for f in figures} for _, row in rows.iterrows()]
+    return [{f: _value(row.get(f)) for f in TABLE_FIGURES} for _, row in rows.iterrows()]
 
 
 def _flags(rows: pd.DataFrame, gate: QualityGate) -> pd.Series:

@@ -94,6 +94,9 @@ def test_streamed_entry_equals_the_in_memory_one(tmp_path, tiny_models, video, a
     assert quality["mask_area_median"] == pytest.approx(
         in_memory.meta["quality"]["mask_area_median"], abs=0.02
     )
+    for figure in ("background_change", "body_change"):  # chunks follow on: 13 pairs either way
+        assert quality[figure] is not None
+        assert quality[figure] == pytest.approx(in_memory.meta["quality"][figure], abs=0.02)
 
 
 def test_chunks_never_exceed_their_size(tmp_path, tiny_models, video, monkeypatch):  # noqa: F811
@@ -103,9 +106,9 @@ def test_chunks_never_exceed_their_size(tmp_path, tiny_models, video, monkeypatc
     background = streamable_steps(built).background
     real = background.mask_frames
 
-    def recording(frames, masks=None, keep_masks=False):
+    def recording(frames, masks=None, keep_masks=False, **options):
         sizes.append(len(frames))
-        return real(frames, masks, keep_masks)
+        return real(frames, masks, keep_masks, **options)
 
     monkeypatch.setattr(background, "mask_frames", recording)
     preprocess_to_cache(built, video, tmp_path, "s0", chunk_frames=5)

@@ -109,6 +109,62 @@ def test_mask_confidence_is_the_mean_probability_of_the_body_pixels():
     ]
 
 
+def test_scene_changes_tell_still_bedding_from_a_moving_background():
+    from gm_plugins.datasets.transforms.background import (
+        MOTION_SIDE,
+        SceneChanges,
+        motion_thumbnail,
+    )
+
+    rng = np.random.default_rng(3)
+    bedding = rng.integers(40, 200, (240, 320, 3), np.uint8)
+    bedding = np.repeat(np.repeat(bedding[::8, ::8], 8, 0), 8, 1)  # coarse pattern
+    body = np.zeros((120, 160), np.float32)  # probability map at half size
+    body[40:80, 60:100] = 0.9
+
+    def frame(shift: int, body_level: int, brightness: int = 0) -> np.ndarray:
+        image = np.roll(bedding, shift, axis=1).astype(np.int16) + brightness
+        image[80:160, 120:200] = body_level  # the body, where the mask says
+        noise = rng.normal(0, 4, image.shape)  # sensor noise stays below the change level
+        return (image + noise).clip(0, 255).astype(np.uint8)
+
+    thumb, in_body = motion_thumbnail(frame(0, 100), body)
+    assert thumb.shape == (MOTION_SIDE * 3 // 4, MOTION_SIDE) and thumb.dtype == np.float32
+    assert in_body[25, 40] and not in_body[5, 5]  # the body, grown by one thumbnail pixel
+    assert in_body.sum() > (40 * 40) / 4  # covers at least the body's share of the thumbnail
+
+    still = SceneChanges()
+    first = still.add(*motion_thumbnail(frame(0, 100), body))
+    assert np.isnan(first).all()  # nothing to compare the first frame with
+    background, inside = still.add(*motion_thumbnail(frame(0, 200, brightness=30), body))
+    assert background == 0.0  # a global lighting change is not motion
+    assert inside == pytest.approx(1.0, abs=0.35)  # the body changed (its edge ring did not)
+    sliding = SceneChanges()
+    sliding.add(*motion_thumbnail(frame(0, 100), body))
+    background, _ = sliding.add(*motion_thumbnail(frame(24, 100), body))
+    assert background > 0.5  # a sliding cloth changes most of the background
+    tiny = SceneChanges()  # frames smaller than a thumbnail keep their size
+    tiny.add(*motion_thumbnail(np.zeros((12, 16, 3), np.uint8), np.zeros((12, 16), np.float32)))
+    background, inside = tiny.add(
+        *motion_thumbnail(np.zeros((12, 16, 3), np.uint8), np.ones((12, 16), np.float32))
+    )
+    assert np.isnan(background) and inside == 0.0  # all body: no background left
+
+    figures = quality_figures(
+        np.full(3, 0.1),
+        None,
+        None,
+        background_changes=np.array([np.nan, 0.1, 0.3]),
+        body_changes=np.array([np.nan, 0.5, 0.7]),
+    )
+    assert figures["background_change"] == pytest.approx(0.2)
+    assert figures["body_change"] == pytest.approx(0.6)
+    assert quality_figures(np.full(3, 0.1), None, None)["background_change"] is None
+    assert QualityGate(max_background_change=0.1).failures(figures) == [
+        "background_change=0.2 above 0.1"
+    ]
+
+
 def test_evidence_model_combines_the_chosen_figures_only():
     rng = np.random.default_rng(5)
 

@@ -124,6 +124,66 @@ def union_box(boxes: np.ndarray) -> np.ndarray:
     return np.concatenate([finite[:, :2].min(0), finite[:, 2:].max(0)]).astype(np.float32)
 
 
+MOTION_SIDE = 80  # long side of the thumbnails scene changes are measured on
+CHANGE_LEVEL = 12.0  # grey levels a thumbnail pixel must change by to count as changed
+
+
+def motion_thumbnail(
+    frame: np.ndarray, mask: np.ndarray, threshold: float = 0.5
+) -> tuple[np.ndarray, np.ndarray]:
+    """Grey thumbnail of a frame and where its body is, for :class:`SceneChanges`.
+
+    Args:
+        frame: (H, W, 3) uint8 RGB.
+        mask: (h, w) body probability, any size.
+        threshold: probability that counts as body.
+
+    Returns:
+        float32 (h', w') grey levels (long side at most :data:`MOTION_SIDE`, area average, so
+        sensor noise mostly cancels) and bool (h', w') body, grown by one thumbnail pixel so
+        that the edge of a moving body does not count as background.
+    """
+    height, width = frame.shape[:2]
+    size = shrunk_size(width, height, MOTION_SIDE)
+    grey = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
+    thumb = cv2.resize(grey, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+    body_map = cv2.resize(np.asarray(mask, np.float32), size, interpolation=cv2.INTER_AREA)
+    body = cv2.dilate((body_map > threshold).astype(np.uint8), np.ones((3, 3), np.uint8))
+    return thumb, body.astype(bool)
+
+
+class SceneChanges:
+    """How much of the scene changes between sampled frames, outside and inside the body.
+
+    A fixed camera over a lying infant sees still bedding: only the body changes. A sliding
+    cloth, a caregiver's hand or a swinging toy change the pixels around whatever the
+    segmentation calls body. Keeps the last thumbnail, so chunks of one video follow on.
+    """
+
+    def __init__(self) -> None:
+        self.previous: tuple[np.ndarray, np.ndarray] | None = None
+
+    def add(self, thumb: np.ndarray, body: np.ndarray) -> tuple[float, float]:
+        """The next frame's :func:`motion_thumbnail` -> changed fractions (background, body).
+
+        Each is the share of the pixels (outside, inside the body of either frame) whose grey
+        level moved by more than :data:`CHANGE_LEVEL` once the median change (a global
+        lighting change) is taken off; NaN for the first frame or where there are no such
+        pixels.
+        """
+        previous, self.previous = self.previous, (thumb, body)
+        if previous is None or previous[0].shape != thumb.shape:
+            return float("nan"), float("nan")
+        difference = thumb - previous[0]
+        changed = np.abs(difference - np.median(difference)) > CHANGE_LEVEL
+        either_body = body | previous[1]
+        outside, inside = changed[~either_body], changed[either_body]
+        return (
+            float(outside.mean()) if outside.size else float("nan"),
+            float(inside.mean()) if inside.size else float("nan"),
+        )
+
+
 @dataclass
 class MaskedFrames:
     """What :meth:`BackgroundRemoval.mask_frames` gives for N frames of size (H, W).
@@ -135,6 +195,9 @@ class MaskedFrames:
         compactness: float32 (N,) :func:`mask_compactness` of each mask (NaN where empty).
         confidence: float32 (N,) :func:`mask_confidence` of each mask (NaN where empty).
         masks: float32 (N, H, W) masks in [0, 1], or None unless ``keep_masks``.
+        background_changes: float32 (N,) share of the background that changed since the
+            previous frame (see :class:`SceneChanges`; NaN for a video's first frame).
+        body_changes: float32 (N,) the same inside the body.
     """
 
     frames: list[np.ndarray]
@@ -143,6 +206,8 @@ class MaskedFrames:
     compactness: np.ndarray
     confidence: np.ndarray
     masks: np.ndarray | None
+    background_changes: np.ndarray
+    body_changes: np.ndarray
 
 
 @TRANSFORMS.register_module()
@@ -172,6 +237,8 @@ class BackgroundRemoval(BaseTransform):
         - body_compactness (float32 (N,) share of the body in its largest blob; NaN if none)
         - body_confidence (float32 (N,) mean probability of the body pixels; NaN if none)
         - frame_brightness (float32 (N,) mean grey level of each frame before masking)
+        - background_changes, body_changes (float32 (N,) share of the pixels outside and
+          inside the body that changed since the previous frame; NaN for the first)
         - original_imgs (the frames before masking; only with ``keep_original=True``)
 
     Args:
@@ -322,6 +389,7 @@ class BackgroundRemoval(BaseTransform):
         frames: list[np.ndarray],
         masks: np.ndarray | None = None,
         keep_masks: bool = False,
+        changes: SceneChanges | None = None,
     ) -> MaskedFrames:
         """Apply the mask mode to RGB frames (H, W, 3) and measure the body on each.
 
@@ -330,15 +398,20 @@ class BackgroundRemoval(BaseTransform):
             masks: float32 (N, h, w) probabilities from :meth:`predict_masks` (already
                 smoothed); predicted when not given.
             keep_masks: also return the (N, H, W) masks (memory proportional to N H W).
+            changes: the scene-change tracker of the video, when ``frames`` continue earlier
+                chunks (a fresh one otherwise: the first frame has no change).
 
         With ``mask_mode='none'`` the frames come back unchanged.
         """
         if masks is None:
             masks = self.predict_masks(frames)
+        changes = SceneChanges() if changes is None else changes
         out_frames, boxes, areas, compactness, confidence, kept = [], [], [], [], [], []
+        scene_changes = []
         for frame, mask in zip(frames, masks, strict=True):
             compactness.append(mask_compactness(mask, self.threshold))
             confidence.append(mask_confidence(mask, self.threshold))
+            scene_changes.append(changes.add(*motion_thumbnail(frame, mask, self.threshold)))
             height, width = frame.shape[:2]
             if mask.shape != (height, width):
                 mask = cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR)
@@ -360,6 +433,8 @@ class BackgroundRemoval(BaseTransform):
             compactness=np.asarray(compactness, np.float32),
             confidence=np.asarray(confidence, np.float32),
             masks=np.stack(kept) if keep_masks and kept else None,
+            background_changes=np.asarray([c[0] for c in scene_changes], np.float32),
+            body_changes=np.asarray([c[1] for c in scene_changes], np.float32),
         )
 
     def transform(self, results: dict) -> dict:
@@ -374,6 +449,8 @@ class BackgroundRemoval(BaseTransform):
         results["body_boxes"], results["body_areas"] = masked.boxes, masked.areas
         results["body_compactness"] = masked.compactness
         results["body_confidence"] = masked.confidence
+        results["background_changes"] = masked.background_changes
+        results["body_changes"] = masked.body_changes
         results["body_box"] = union_box(masked.boxes)
         return results
 

@@ -19,9 +19,8 @@ class InfantPresenceGate(BaseTransform):
 
     Required keys:
         - frame_inds, fps, sample_fps
-        - body_areas, body_compactness, body_confidence, body_boxes, frame_brightness
-          (optional, from
-          ``BackgroundRemoval``)
+        - body_areas, body_compactness, body_confidence, body_boxes, frame_brightness,
+          background_changes, body_changes (optional, from ``BackgroundRemoval``)
         - pose_keypoints, pose_scores, alignment_fallback (optional, from ``PoseAlignment``)
 
     Added keys:
@@ -47,6 +46,12 @@ class InfantPresenceGate(BaseTransform):
             must vary less than this. Defaults to None.
         max_trunk_motion (float | None): the median move of the trunk centre between
             keyframes, in trunk lengths, must stay below this. Defaults to None.
+        max_mask_box_motion (float | None): the median move of the body box between sampled
+            frames, in box diagonals, must stay below this. Defaults to None.
+        min_mask_confidence (float | None): the median mean body probability must reach
+            this. Defaults to None.
+        max_background_change (float | None): the mean share of the background that changes
+            between sampled frames must stay below this. Defaults to None.
     """
 
     def __init__(
@@ -62,6 +67,7 @@ class InfantPresenceGate(BaseTransform):
         max_trunk_motion: float | None = None,
         max_mask_box_motion: float | None = None,
         min_mask_confidence: float | None = None,
+        max_background_change: float | None = None,
     ) -> None:
         self.gate: QualityGate | None = QualityGate(
             min_brightness=min_brightness,
@@ -75,6 +81,7 @@ class InfantPresenceGate(BaseTransform):
             max_trunk_motion=max_trunk_motion,
             max_mask_box_motion=max_mask_box_motion,
             min_mask_confidence=min_mask_confidence,
+            max_background_change=max_background_change,
         )
 
     def transform(self, results: dict) -> dict:
@@ -86,6 +93,8 @@ class InfantPresenceGate(BaseTransform):
             results.get("body_compactness"),
             results.get("body_boxes"),
             results.get("body_confidence"),
+            results.get("background_changes"),
+            results.get("body_changes"),
         )
         sampled = len(results["frame_inds"])
         results["quality"] = quality_record(
