@@ -114,7 +114,8 @@ def fit_on_validation(
             models) as the quantile that catches the most held-out scenes while flagging at
             most 0.5 % of held-out infants: 4/840 infants, 461/480 scenes with the default
             evidence figures (0.995: 8/840 and 474/480; 1.0, the largest infant: 2/840 and
-            449/480).
+            449/480). With the background-change check and the models of a later run, 0.998
+            and 1.0 tie at 474/480 scenes (4/840 and 2/840 infants).
         evidence_figures: the figures the evidence model combines.
     """
     fitting = table[table["half"].isin(halves)]

@@ -115,3 +115,36 @@ def test_rendering_is_reproducible_and_kinds_are_checked():
     assert np.array_equal(a, b)
     with pytest.raises(ValueError, match="unknown empty scene kind"):
         EmptyScene(dataclasses.replace(spec, kind="cot"), (64, 48), 10, 12)
+
+
+def _background_change(renders: list[tuple[np.ndarray, np.ndarray]]) -> float:
+    """Mean background change of rendered (frame, true mask) pairs, camera noise included."""
+    from gm_plugins.datasets.transforms.background import SceneChanges, motion_thumbnail
+
+    changes = SceneChanges()
+    values = [
+        changes.add(*motion_thumbnail(rgb, mask.astype(np.float32)))[0] for rgb, mask in renders
+    ]
+    return float(np.nanmean(values))
+
+
+def test_moving_texture_changes_the_background_and_a_lying_infant_does_not():
+    """What the background-change figure tells apart, on the generator's own frames at 6 fps."""
+    from gm_plugins.datasets.synthetic import SubjectSpec, SyntheticSubject
+
+    size, fps, frames = (160, 120), 6, 18
+    infants = [
+        SyntheticSubject(SubjectSpec(f"s{i}", "FMs", "sheet", 4, 0, i), size, fps, frames)
+        for i in range(3)
+    ]
+    infants = [s for s in infants if not s.distractors]  # the infant alone moves
+    assert infants
+    for infant in infants:
+        renders = [infant.render(t) for t in range(frames)]
+        assert _background_change(renders) < 0.01
+    for index in range(3):
+        scene = EmptyScene(EmptySceneSpec("e0000", "texture", "sheet", 4, index), size, fps, frames)
+        renders = [scene.render(t) for t in range(frames)]
+        assert _background_change(renders) > 0.03
+        still = EmptyScene(EmptySceneSpec("e0001", "empty", "sheet", 4, index), size, fps, frames)
+        assert _background_change([still.render(t) for t in range(frames)]) == 0.0
