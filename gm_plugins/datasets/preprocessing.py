@@ -431,13 +431,7 @@ def _write_pass(
 
     matrices = results["alignment_matrix"]
     out_size = steps.alignment.out_size
-    areas: list[np.ndarray] = []
-    compactness: list[np.ndarray] = []
-    confidence: list[np.ndarray] = []
-    boxes: list[np.ndarray] = []
-    brightness: list[np.ndarray] = []
-    background_changes: list[np.ndarray] = []
-    body_changes: list[np.ndarray] = []
+    measured: dict[str, list[np.ndarray]] = {}  # results key -> per-chunk measurements
     scene_changes = SceneChanges()
     previous: np.ndarray | None = None
     position = 0
@@ -453,15 +447,11 @@ def _write_pass(
         if keep is not None and position <= keep < position + len(chunk):
             writer.original_frame = chunk[keep - position].copy()
         if steps.background is not None:
-            brightness.append(frame_brightness(chunk))
             masked = steps.background.mask_frames(chunk, changes=scene_changes)
+            for key, values in masked.measurements().items():
+                measured.setdefault(key, []).append(values)
+            measured.setdefault("frame_brightness", []).append(frame_brightness(chunk))
             chunk = masked.frames
-            areas.append(masked.areas)
-            compactness.append(masked.compactness)
-            confidence.append(masked.confidence)
-            boxes.append(masked.boxes)
-            background_changes.append(masked.background_changes)
-            body_changes.append(masked.body_changes)
             del masked
         if position + len(chunk) > len(matrices):
             raise RuntimeError(f"{path}: the second decoding gave more frames than the first")
@@ -476,14 +466,7 @@ def _write_pass(
         raise RuntimeError(
             f"{path}: the second decoding gave {position} frames, the first {len(matrices)}"
         )
-    if areas:
-        results["body_areas"] = np.concatenate(areas)
-        results["body_compactness"] = np.concatenate(compactness)
-        results["body_confidence"] = np.concatenate(confidence)
-        results["body_boxes"] = np.concatenate(boxes)
-        results["frame_brightness"] = np.concatenate(brightness)
-        results["background_changes"] = np.concatenate(background_changes)
-        results["body_changes"] = np.concatenate(body_changes)
+    results.update({key: np.concatenate(values) for key, values in measured.items()})
 
 
 def preprocess_to_cache(

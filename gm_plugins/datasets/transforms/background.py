@@ -196,7 +196,8 @@ class MaskedFrames:
         confidence: float32 (N,) :func:`mask_confidence` of each mask (NaN where empty).
         masks: float32 (N, H, W) masks in [0, 1], or None unless ``keep_masks``.
         background_changes: float32 (N,) share of the background that changed since the
-            previous frame (see :class:`SceneChanges`; NaN for a video's first frame).
+            previous frame (see :class:`SceneChanges`; NaN for a video's first frame and
+            where no tracker was given).
         body_changes: float32 (N,) the same inside the body.
     """
 
@@ -208,6 +209,17 @@ class MaskedFrames:
     masks: np.ndarray | None
     background_changes: np.ndarray
     body_changes: np.ndarray
+
+    def measurements(self) -> dict[str, np.ndarray]:
+        """The per-frame measurements under their results keys (each (N,) or (N, 4))."""
+        return dict(
+            body_boxes=self.boxes,
+            body_areas=self.areas,
+            body_compactness=self.compactness,
+            body_confidence=self.confidence,
+            background_changes=self.background_changes,
+            body_changes=self.body_changes,
+        )
 
 
 @TRANSFORMS.register_module()
@@ -398,20 +410,20 @@ class BackgroundRemoval(BaseTransform):
             masks: float32 (N, h, w) probabilities from :meth:`predict_masks` (already
                 smoothed); predicted when not given.
             keep_masks: also return the (N, H, W) masks (memory proportional to N H W).
-            changes: the scene-change tracker of the video, when ``frames`` continue earlier
-                chunks (a fresh one otherwise: the first frame has no change).
+            changes: the video's scene-change tracker (one per video, so chunks follow on);
+                None leaves the changes unmeasured (NaN).
 
         With ``mask_mode='none'`` the frames come back unchanged.
         """
         if masks is None:
             masks = self.predict_masks(frames)
-        changes = SceneChanges() if changes is None else changes
         out_frames, boxes, areas, compactness, confidence, kept = [], [], [], [], [], []
-        scene_changes = []
-        for frame, mask in zip(frames, masks, strict=True):
+        scene_changes = np.full((len(frames), 2), np.nan, np.float32)
+        for index, (frame, mask) in enumerate(zip(frames, masks, strict=True)):
             compactness.append(mask_compactness(mask, self.threshold))
             confidence.append(mask_confidence(mask, self.threshold))
-            scene_changes.append(changes.add(*motion_thumbnail(frame, mask, self.threshold)))
+            if changes is not None:
+                scene_changes[index] = changes.add(*motion_thumbnail(frame, mask, self.threshold))
             height, width = frame.shape[:2]
             if mask.shape != (height, width):
                 mask = cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR)
@@ -433,8 +445,8 @@ class BackgroundRemoval(BaseTransform):
             compactness=np.asarray(compactness, np.float32),
             confidence=np.asarray(confidence, np.float32),
             masks=np.stack(kept) if keep_masks and kept else None,
-            background_changes=np.asarray([c[0] for c in scene_changes], np.float32),
-            body_changes=np.asarray([c[1] for c in scene_changes], np.float32),
+            background_changes=scene_changes[:, 0],
+            body_changes=scene_changes[:, 1],
         )
 
     def transform(self, results: dict) -> dict:
@@ -443,14 +455,10 @@ class BackgroundRemoval(BaseTransform):
         masks = smooth_in_time(self.predict_masks(frames), self.temporal_smoothing)
         if self.keep_original:
             results["original_imgs"] = frames
-        masked = self.mask_frames(frames, masks, keep_masks=True)
+        masked = self.mask_frames(frames, masks, keep_masks=True, changes=SceneChanges())
         results["imgs"] = masked.frames
         results["body_masks"] = masked.masks
-        results["body_boxes"], results["body_areas"] = masked.boxes, masked.areas
-        results["body_compactness"] = masked.compactness
-        results["body_confidence"] = masked.confidence
-        results["background_changes"] = masked.background_changes
-        results["body_changes"] = masked.body_changes
+        results.update(masked.measurements())
         results["body_box"] = union_box(masked.boxes)
         return results
 
