@@ -18,7 +18,6 @@ bundle. A bundle may also travel as one ``.zip`` of that folder.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -33,6 +32,7 @@ from mmengine.config import Config
 from ..datasets.subjects import GM_CLASSES
 from ..utils.config import PREPROCESS_SCOPES, ConfigError, load_config
 from ..utils.io import write_json_atomic
+from ..utils.zoo import ZooError, sha256_of, verify_published
 
 BUNDLE_FORMAT = "gm_plugins-bundle/1"
 MANIFEST = "manifest.json"
@@ -86,15 +86,6 @@ class Bundle:
     @property
     def name(self) -> str:
         return str(self.manifest.get("name", self.root.name))
-
-
-def sha256_of(path: str | os.PathLike, block: int = 2**20) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(block):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def package_versions() -> dict[str, str | None]:
@@ -336,6 +327,10 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
     path = Path(path)
     keep = None
     if path.is_file() and zipfile.is_zipfile(path):
+        try:
+            verify_published(path)  # a zoo bundle must still match the hash in its name
+        except ZooError as error:
+            raise BundleError(str(error)) from error
         path, keep = _unpack(path)
     elif not path.exists():
         raise FileNotFoundError(f"bundle {path} does not exist (write one with export_bundle.py)")

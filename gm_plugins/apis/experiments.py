@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..utils.config import PREPROCESS_SCOPES, load_config
+from ..utils.io import write_text_atomic
 from ..utils.processes import (
     CommandError,
     Stage,
@@ -47,6 +48,7 @@ from ..utils.processes import (
     run_stages_in_parallel,
     threads_env,
 )
+from ..utils.zoo import ZooError, published_prefix, zoo_model_of_weights
 
 PREPROCESS = "configs/preprocess"
 GM = "configs/gm"
@@ -83,11 +85,30 @@ SUMMARY_KEYS = ("accuracy", "precision", "recall", "f1", "mcc", "kappa", "roc_au
 
 @dataclass(frozen=True)
 class Model:
-    """A preprocessing model tools/train.py trains from ``config`` into ``checkpoint``."""
+    """A preprocessing model tools/train.py trains from ``config`` into ``checkpoint``.
+
+    ``checkpoint`` may be a published zoo file (``zoo/...-<sha8>.pth``): then the model is
+    taken from the repository, and :meth:`training` says where a retraining writes it.
+    """
 
     config: str
     checkpoint: str
     role: str
+
+    @property
+    def published(self) -> bool:
+        """Whether the checkpoint is a published zoo file."""
+        return published_prefix(self.checkpoint) is not None
+
+    def training(self, root: str | os.PathLike = ".") -> Model:
+        """The model as tools/train.py writes it (itself when it is not a zoo file)."""
+        if not self.published:
+            return self
+        entry = zoo_model_of_weights(self.checkpoint, root)
+        trained = entry.metadata.get("Training Checkpoint")
+        if not trained:
+            raise ZooError(f"{entry.metafile}: {entry.name} has no Metadata.Training Checkpoint")
+        return Model(self.config, trained, self.role)
 
 
 @dataclass(frozen=True)
@@ -193,25 +214,27 @@ def model_config_of(checkpoint: str) -> str:
     return f"{PREPROCESS}/{Path(checkpoint).parent.name}.py"
 
 
-def chain_models(chain: str | os.PathLike, root: str | os.PathLike = ".") -> list[Model]:
+def chain_models(
+    chain: str | os.PathLike, root: str | os.PathLike = ".", retrain: bool = False
+) -> list[Model]:
     """The models a preprocessing config loads, in training order.
 
     A model whose config starts from another model's checkpoint (``load_from`` under
-    ``work_dirs/``) comes after that model.
+    ``work_dirs/``) comes after that model, unless it is taken from the zoo. With ``retrain``
+    zoo models come as tools/train.py writes them (:meth:`Model.training`).
     """
     root = Path(root)
     cfg = load_config(root / chain, scopes=PREPROCESS_SCOPES, required=("preprocess_pipeline",))
     models: list[Model] = []
     for step in cfg.preprocess_pipeline:
         if step.get("config") and step.get("checkpoint") and step["type"] in MODEL_ROLES:
-            _add_with_prerequisites(
-                models, Model(step["config"], step["checkpoint"], MODEL_ROLES[step["type"]]), root
-            )
+            model = Model(step["config"], step["checkpoint"], MODEL_ROLES[step["type"]])
+            _add_with_prerequisites(models, model.training(root) if retrain else model, root)
     return models
 
 
 def _add_with_prerequisites(models: list[Model], model: Model, root: Path) -> None:
-    start_from = load_config(root / model.config).get("load_from")
+    start_from = None if model.published else load_config(root / model.config).get("load_from")
     if start_from and Path(start_from).parts[0] == "work_dirs":
         prerequisite = Model(model_config_of(start_from), start_from, model.role)
         _add_with_prerequisites(models, prerequisite, root)
@@ -219,11 +242,13 @@ def _add_with_prerequisites(models: list[Model], model: Model, root: Path) -> No
         models.append(model)
 
 
-def experiment_models(experiment: Experiment, root: str | os.PathLike = ".") -> list[Model]:
+def experiment_models(
+    experiment: Experiment, root: str | os.PathLike = ".", retrain: bool = False
+) -> list[Model]:
     """Every preprocessing model of the experiment's chains, each once, in training order."""
     models: list[Model] = []
     for chain in experiment.chains:
-        models += [model for model in chain_models(chain, root) if model not in models]
+        models += [model for model in chain_models(chain, root, retrain) if model not in models]
     return models
 
 
@@ -237,6 +262,7 @@ class Options:
     seed: int = 0
     repeats: int = 1
     jobs: int = 2
+    retrain: bool = False
 
 
 class Driver:
@@ -247,7 +273,33 @@ class Driver:
         self.env = threads_env(1) if experiment.staged else None
         self.stages: list[Stage] = []
         self.stage_dir = options.work_dir / "stages"
-        self.models = experiment_models(experiment, root)
+        self.models = experiment_models(experiment, root, options.retrain)
+        #: Chain config per cache name: the shipped ones, or (retraining) derived ones.
+        self.chains = {name: CHAINS[name] for _, name in experiment.caches}
+        #: Cache folder per cache name: retrained models make caches of their own.
+        suffix = "-retrained" if options.retrain else ""
+        self.cache_dirs = {name: f"{root}/{name}{suffix}" for root, name in experiment.caches}
+
+    @property
+    def trained_models(self) -> list[Model]:
+        """The models this run trains: all when retraining, else those not in the zoo."""
+        return [model for model in self.models if not model.published]
+
+    def retrained_chains(self) -> None:
+        """Write each cache's chain with the retrained checkpoints instead of the zoo's."""
+        replace = {
+            model.checkpoint: model.training(self.root).checkpoint
+            for model in experiment_models(self.experiment, self.root)
+        }
+        for name, chain in self.chains.items():
+            cfg = load_config(self.root / chain, scopes=PREPROCESS_SCOPES)
+            for step in cfg.preprocess_pipeline:
+                if step.get("checkpoint") in replace:
+                    step["checkpoint"] = replace[step["checkpoint"]]
+            derived = self.options.work_dir / "chains" / f"{name}.py"
+            derived.parent.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(derived, f"# {chain} with retrained models\n" + cfg.pretty_text)
+            self.chains[name] = str(derived)
 
     def stage(self, name: str, key: str, script: str, *args: object) -> Stage:
         staged = self.experiment.staged
@@ -272,7 +324,9 @@ class Driver:
                 self.run(self.stage(f"1/{count} synthetic infants" if staged else root, "data",
                          "tools/make_synthetic_dataset.py", "--out", root, *DATASETS[root],
                          "--workers", workers))  # fmt: skip
-        models = self.models
+        models = self.trained_models
+        if self.options.retrain:
+            self.retrained_chains()
         if staged:
             model_stages = [
                 self.stage(f"{2 + i}/{count} {model.role} model", model.role, "tools/train.py",
@@ -289,8 +343,9 @@ class Driver:
             quiet = () if staged else ("--quiet",)
             title = "preprocessing: background removal, alignment, optical flow"
             self.run(self.stage(f"{2 + len(models)}/{count} {title}" if staged else name,
-                     "preprocess", "tools/preprocess_videos.py", CHAINS[name], "--data-root",
-                     root, "--out", f"{root}/{name}", "--workers", workers, *quiet))  # fmt: skip
+                     "preprocess", "tools/preprocess_videos.py", self.chains[name], "--data-root",
+                     root, "--out", self.cache_dirs[name], "--workers", workers,
+                     *quiet))  # fmt: skip
 
     def _stage_count(self) -> int:
         """Stages of a staged run: data, models, caches, classifier and its test."""
@@ -298,7 +353,7 @@ class Driver:
         classifier_stages = 4 if experiment.classifier else 0  # train, test, bundle, classify
         return (
             len(experiment.data_roots)
-            + len(self.models)
+            + len(self.trained_models)
             + len(experiment.caches)
             + classifier_stages
         )
@@ -310,20 +365,21 @@ class Driver:
         count, work_dir = self._stage_count(), self.options.work_dir
         classifier = self.experiment.classifier
         classifier_dir = work_dir / "two_stream"
-        train_args = (classifier, "--work-dir", classifier_dir, "--resume")
+        train_args = (classifier, "--work-dir", classifier_dir, "--resume", *self.cache_option())
         title = f"{count - 3}/{count} two-stream classifier"
         self.run(self.stage(title, "classifier", "tools/train.py", *train_args))
         metrics_file = work_dir / "test_metrics.json"
         test = self.stage(f"{count - 2}/{count} test on held-out infants", "test", "tools/test.py",
                           classifier, best_or_last_checkpoint(classifier_dir), "--work-dir",
-                          work_dir / "test", "--metrics-out", metrics_file)  # fmt: skip
+                          work_dir / "test", "--metrics-out", metrics_file,
+                          *self.cache_option())  # fmt: skip
         test.marker.unlink(missing_ok=True)  # always re-test: it is quick and prints the table
         self.run(test)
         report_test(metrics_file, classifier_dir, work_dir)
         bundle, reports = work_dir / "bundle", work_dir / "infer"
         export = self.stage(f"{count - 1}/{count} model bundle", "bundle", "tools/export_bundle.py",
                             classifier, best_or_last_checkpoint(classifier_dir), "--out", bundle,
-                            "--overwrite")  # fmt: skip
+                            "--overwrite", *self.chain_option())  # fmt: skip
         export.marker.unlink(missing_ok=True)  # the checkpoint may be new: export again
         self.run(export)
         videos = held_out_videos(self.root / classifier, self.root, count=2)
@@ -334,6 +390,23 @@ class Driver:
         self.run(infer)
         print(f"\nreports of two held-out infants: {reports / 'index.html'}")
         print(f"classify your own video: python tools/infer.py VIDEO --bundle {bundle} --out DIR")
+
+    def cache_option(self) -> tuple[str, ...]:
+        """``--cfg-options`` pointing the classifier at the retrained chain's cache."""
+        if not self.options.retrain:
+            return ()
+        cache = self.cache_dirs[self.experiment.caches[0][1]]
+        loaders = ("train", "val", "test")
+        return (
+            "--cfg-options",
+            *(f"{name}_dataloader.dataset.cache_root={cache}" for name in loaders),
+        )
+
+    def chain_option(self) -> tuple[str, ...]:
+        """``--preprocess-config`` for the bundle when the chain was retrained."""
+        if not self.options.retrain:
+            return ()
+        return ("--preprocess-config", self.chains[self.experiment.caches[0][1]])
 
     def benchmark(self) -> None:
         """Score the preprocessing pipeline and cross-validate the configs."""

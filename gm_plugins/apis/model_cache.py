@@ -20,7 +20,7 @@ from pathlib import Path
 from mmengine.config import Config
 
 from ..utils.io import atomic_path, write_json_atomic
-from .bundle import sha256_of
+from ..utils.zoo import sha256_of
 
 #: Environment variable naming the cache folder.
 CACHE_ENV = "GM_PLUGINS_MODEL_CACHE"

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from .bundle import sha256_of
+from ..utils.zoo import sha256_of
 
 if TYPE_CHECKING:
     from .inference import GMModel

@@ -20,6 +20,7 @@ import torch
 from mmengine.logging import print_log
 
 from gm_plugins.compat import library_scope
+from gm_plugins.utils.zoo import verify_published
 
 _MODEL_CACHE: dict[tuple[str, str, str, str], torch.nn.Module] = {}
 
@@ -57,6 +58,7 @@ def _load_weights(model: torch.nn.Module, checkpoint: str, config: str) -> None:
     """Load ``checkpoint`` strictly: missing, unexpected or mis-shaped weights are errors."""
     from mmengine.runner import load_checkpoint
 
+    verify_published(checkpoint)  # a zoo file must still match the hash in its name
     try:
         loaded = load_checkpoint(
             model, checkpoint, map_location="cpu", strict=True, logger="silent"

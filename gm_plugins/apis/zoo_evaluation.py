@@ -1,0 +1,204 @@
+"""Measure the zoo's models on held-out synthetic infants and compare with their metafiles.
+
+The infants come from a dataset no model was trained on (:data:`EVALUATION_DATASET`, its own
+seed). Each model is scored by the task its metafile entry names:
+
+* ``Background Removal`` and ``Pose Alignment``: the chain named in ``Metadata.Chain`` runs on
+  every video and is scored against the ground truth (mask IoU; PCK@0.05 of shoulders and hips;
+  the share of videos aligned within tolerance), see :mod:`gm_plugins.evaluation.preprocessing`.
+* ``GM Classification``: the bundle classifies every video; infant accuracy (abstentions count
+  as wrong), accuracy on the decided infants, abstentions, with a Wilson 95 % interval.
+
+The per-infant figures go to ``results/zoo/<model>.json`` so a later check can compare
+decisions and probabilities infant by infant, not only the totals.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ..utils.io import write_json_atomic
+from ..utils.zoo import ZooModel, zoo_models
+
+#: The held-out dataset's folder and generator settings (seed 7 is used by no training set).
+EVALUATION_ROOT = "data/gm_zoo_eval"
+EVALUATION_DATASET = dict(subjects=24, seed=7, prep_subjects=0)
+#: Where per-infant evaluation records go (one JSON per zoo model).
+RECORDS = "results/zoo"
+#: Results.Task -> (metric name in the metafile, key of the measured figures).
+TASK_METRICS = {
+    "Background Removal": (("Mask IoU", "iou"),),
+    "Pose Alignment": (("PCK@0.05", "pck"), ("Aligned", "aligned")),
+    "GM Classification": (("Infant Accuracy", "accuracy"), ("Abstained", "abstained_share")),
+}
+#: Metrics where lower is better (the rest: higher is better).
+LOWER_IS_BETTER = {"Abstained"}
+
+
+def ensure_evaluation_dataset(data_root: str | os.PathLike, workers: int = 2) -> Path:
+    """Generate (or resume) the held-out dataset at ``data_root``; returns its path."""
+    from ..datasets.synthetic import GeneratorConfig, generate_dataset
+
+    generate_dataset(data_root, GeneratorConfig(**EVALUATION_DATASET), workers=workers)
+    return Path(data_root)
+
+
+def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of a proportion (0, 0 for no trials)."""
+    if total == 0:
+        return 0.0, 0.0
+    share = successes / total
+    centre = (share + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * math.sqrt(share * (1 - share) / total + z * z / (4 * total * total))
+    half /= 1 + z * z / total
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def evaluate_bundle(
+    bundle: str | os.PathLike,
+    data_root: str | os.PathLike,
+    subject_ids: list[str] | None = None,
+) -> dict:
+    """Classify the infants of ``data_root/subjects.csv`` with ``bundle``.
+
+    Returns:
+        dict with ``accuracy`` (abstentions count as wrong), ``decided_accuracy``,
+        ``abstained``, ``abstained_share``, ``accuracy_ci`` and ``infants`` (subject_id, label,
+        decision, predicted_class, probabilities).
+    """
+    from ..datasets.subjects import read_subjects
+    from .inference import GMInferencer
+
+    data_root = Path(data_root)
+    rows = read_subjects(data_root / "subjects.csv", data_root)
+    if subject_ids is not None:
+        rows = [row for row in rows if row["subject_id"] in set(subject_ids)]
+    inferencer = GMInferencer(bundle)
+    infants = []
+    for row in rows:
+        result = inferencer.classify(data_root / row["video"])
+        infants.append(
+            dict(
+                subject_id=row["subject_id"],
+                label=row["label"],
+                decision=result["decision"],
+                predicted_class=result["predicted_class"],
+                probabilities={
+                    name: round(float(p), 6)
+                    for name, p in (result["class_probabilities"] or {}).items()
+                },
+            )
+        )
+        print(f"{row['subject_id']}: {row['label']} -> {result['decision']}", flush=True)
+    correct = sum(infant["decision"] == infant["label"] for infant in infants)
+    decided = [infant for infant in infants if infant["decision"] != "uncertain"]
+    decided_correct = sum(infant["decision"] == infant["label"] for infant in decided)
+    total = len(infants)
+    return dict(
+        accuracy=correct / total if total else float("nan"),
+        accuracy_ci=list(wilson_interval(correct, total)),
+        decided_accuracy=decided_correct / len(decided) if decided else float("nan"),
+        abstained=total - len(decided),
+        abstained_share=(total - len(decided)) / total if total else float("nan"),
+        infants_total=total,
+        infants=infants,
+    )
+
+
+def evaluate_chain(chain: str | os.PathLike, data_root: str | os.PathLike) -> dict:
+    """Mask IoU, PCK and the aligned share of a chain on ``data_root``'s infants."""
+    from ..evaluation import preprocessing as scores
+
+    summary = scores.evaluate(chain, data_root)
+    return dict(
+        iou=summary["iou"],
+        pck=summary["pck"],
+        aligned=summary["aligned"],
+        videos=summary["videos"],
+        failed=summary["failed"],
+        infants=summary["rows"],
+    )
+
+
+def _task(model: ZooModel) -> str:
+    tasks = {result.get("Task") for result in model.results} & set(TASK_METRICS)
+    if len(tasks) != 1:
+        raise ValueError(f"{model.metafile}: {model.name} needs one Results.Task of {TASK_METRICS}")
+    return tasks.pop()
+
+
+def measure(model: ZooModel, data_root: str | os.PathLike, root: str | os.PathLike = ".") -> dict:
+    """The figures of one zoo model on ``data_root`` (see the module docstring)."""
+    root = Path(root)
+    task = _task(model)
+    if task == "GM Classification":
+        return evaluate_bundle(root / model.weights, data_root)
+    chain = model.metadata.get("Chain")
+    if not chain:
+        raise ValueError(f"{model.metafile}: {model.name} names no Metadata.Chain to run")
+    return evaluate_chain(root / chain, data_root)
+
+
+def compare(model: ZooModel, figures: dict, tolerance: float) -> list[str]:
+    """One line per recorded metric: recorded, measured, and whether it holds."""
+    lines = []
+    for metric, key in TASK_METRICS[_task(model)]:
+        try:
+            recorded = model.metric(metric)
+        except KeyError:
+            continue
+        measured = float(figures[key])
+        if metric in LOWER_IS_BETTER:
+            holds = measured <= recorded + tolerance
+        else:
+            holds = measured >= recorded - tolerance
+        verdict = "holds" if holds else "BELOW RECORD"
+        lines.append(f"{model.name}: {metric} recorded {recorded:.3f}, measured {measured:.3f} "
+                     f"({verdict}, tolerance {tolerance})")  # fmt: skip
+    return lines
+
+
+def write_record(model: ZooModel, figures: dict, data_root: str | os.PathLike, seconds: float,
+                 root: str | os.PathLike = ".") -> Path:  # fmt: skip
+    """``results/zoo/<model>.json``: the figures with what produced them."""
+    record = dict(
+        model=model.name,
+        weights=model.weights,
+        sha256=model.sha256,
+        data_root=str(data_root),
+        dataset=dict(EVALUATION_DATASET),
+        finished=datetime.now(UTC).isoformat(timespec="seconds"),
+        seconds=round(seconds, 1),
+        processor=platform.processor() or platform.machine(),
+        cpus=os.cpu_count(),
+        figures=figures,
+    )
+    return write_json_atomic(Path(root) / RECORDS / f"{model.name}.json", record)
+
+
+def evaluate_zoo(
+    data_root: str | os.PathLike,
+    names: list[str] | None = None,
+    root: str | os.PathLike = ".",
+    tolerance: float = 0.02,
+    write: bool = False,
+) -> tuple[list[str], bool]:
+    """Measure zoo models (all, or ``names``); returns the report lines and whether all hold."""
+    lines, ok = [], True
+    for model in zoo_models(root):
+        if names and model.name not in names:
+            continue
+        started = time.perf_counter()
+        figures = measure(model, data_root, root)
+        seconds = time.perf_counter() - started
+        if write:
+            write_record(model, figures, data_root, seconds, root)
+        checks = compare(model, figures, tolerance)
+        ok &= not any("BELOW" in line for line in checks)
+        lines += checks or [f"{model.name}: no recorded metric to compare with"]
+    return lines, ok
