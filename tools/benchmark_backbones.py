@@ -6,12 +6,19 @@ cross-validation by infant on folds shared by every config (WORK_DIR/cv, as
 tools/cross_validate.py runs it). Writes WORK_DIR/leaderboard.md, .csv and .png (accuracy
 against speed). A rerun measures and trains only what is missing: figures are kept in
 WORK_DIR/figures/, finished folds in WORK_DIR/cv/ (:mod:`gm_plugins.apis.backbone_benchmark`).
+Every figure and finished fold is also recorded in the results store (results/backbones/ of the
+repository, :mod:`gm_plugins.apis.results_store`), and a matching record stands in for it, so the
+leaderboard can be built in slices (--budget-minutes) on several machines once results/ is
+committed; --report rebuilds it from the records alone, --verify K reruns K stored folds.
 
 Examples::
 
     python tools/benchmark_backbones.py --work-dir work_dirs/backbones   # demo + configs/backbones
     python tools/benchmark_backbones.py CONFIG ... --work-dir W --folds 5 --jobs 2
     python tools/benchmark_backbones.py --work-dir W --skip-cv   # cost and speed only
+    python tools/benchmark_backbones.py --work-dir W --budget-minutes 150
+    python tools/benchmark_backbones.py --work-dir W --report
+    python tools/benchmark_backbones.py --work-dir W --verify 2
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from pathlib import Path
 
 from gm_plugins.apis.backbone_benchmark import BackboneBenchmark, SpeedSettings, benchmark_backbones
 from gm_plugins.apis.cross_validation import add_fold_arguments
+from gm_plugins.apis.results_store import STORE_ROOT, ResultsStore
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -56,7 +64,49 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=3,
         help="timings per speed; the median is reported (default: %(default)s)",
     )
-    return parser.parse_args(argv)  # fmt: skip
+    store = parser.add_argument_group("results store")
+    store.add_argument(
+        "--results-dir",
+        type=Path,
+        default=STORE_ROOT,
+        help="the results store (default: results/ of the repository)",
+    )
+    store.add_argument(
+        "--budget-minutes",
+        type=float,
+        help="launch only folds whose measured or estimated time fits in what is "
+        "left of this many minutes, then stop (exit 0); run again to go on",
+    )
+    action = store.add_mutually_exclusive_group()
+    action.add_argument(
+        "--report",
+        action="store_true",
+        help="rebuild the leaderboard from the stored records alone (no "
+        "training; needs the data's subjects.csv for the split)",
+    )
+    action.add_argument(
+        "--verify",
+        type=int,
+        default=0,
+        metavar="K",
+        help="rerun K stored folds in temporary work dirs and compare them with their records",
+    )
+    store.add_argument(
+        "--verify-seed", type=int, default=0, help="seed of the draw of --verify's folds"
+    )
+    store.add_argument(
+        "--verify-tolerance",
+        type=int,
+        default=0,
+        help="changed test decisions a verified fold may have before the exit "
+        "code is 1 (default: %(default)s)",
+    )
+    args = parser.parse_args(argv)
+    if args.budget_minutes is not None and args.budget_minutes <= 0:
+        parser.error("--budget-minutes must be positive")
+    if args.verify < 0 or args.verify_tolerance < 0:
+        parser.error("--verify and --verify-tolerance must be at least 0")
+    return args  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,6 +123,12 @@ def main(argv: list[str] | None = None) -> int:
         skip_cv=args.skip_cv,
         speed=speed,
         cfg_options=args.cfg_options,
+        store=ResultsStore(args.results_dir),
+        budget_minutes=args.budget_minutes,
+        report=args.report,
+        verify=args.verify,
+        verify_seed=args.verify_seed,
+        verify_tolerance=args.verify_tolerance,
     )
     return benchmark_backbones(bench)
 

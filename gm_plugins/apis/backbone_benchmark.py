@@ -23,18 +23,31 @@ Work directory layout::
 
 Every file is written complete or not at all, and a rerun measures and trains only what is
 missing, so a killed run, rerun, writes the same leaderboard as an uninterrupted one.
+
+With a results store (:mod:`gm_plugins.apis.results_store`, ``results/backbones/`` from
+tools/benchmark_backbones.py) every config's cost and speed and every finished fold is also
+recorded (``<config>/cost-and-speed.json``, ``<config>/repeat<r>_fold<f>.json``, with each test
+infant's decision); a matching record stands in for the measurement or the fold, so a rerun on
+another machine with the committed store trains only what is missing. ``budget_minutes``
+launches only folds whose expected time fits (stored folds of the config, else the folds'
+seconds per training sample measured so far scaled by the config's training speed), ``report``
+rebuilds the leaderboard from the records alone and ``verify`` reruns stored folds.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 import os
 import platform
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,7 +65,15 @@ from ..evaluation.statistics import (  # re-exported: users import them from her
 )
 from ..utils.config import load_config
 from ..utils.io import remove_stale_temporaries, write_json_atomic, write_text_atomic
-from .cross_validation import KEEP_CHOICES, CrossValidation, cross_validate, make_folds
+from . import results_store as rs
+from .cross_validation import (
+    KEEP_CHOICES,
+    CrossValidation,
+    FoldRunner,
+    cross_validate,
+    make_folds,
+    prune_checkpoints,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: The demo config; the default list is it and every swap of its backbones.
@@ -91,6 +112,11 @@ class BackboneBenchmark:
         work_dir: figures, the cross-validation (``cv/``) and the leaderboard.
         skip_cv: train nothing; accuracy comes from the folds already finished in ``cv/``.
         cfg_options: overrides applied to every config (for measuring and training).
+        store: the results store (None: the work dir only).
+        budget_minutes: launch only folds that fit in this many minutes (with a store).
+        report: only rebuild the leaderboard from the store's records.
+        verify: rerun this many stored folds (drawn with ``verify_seed``) and compare them;
+            exit 1 when one changed more than ``verify_tolerance`` test decisions.
     """
 
     configs: list[str]
@@ -103,6 +129,12 @@ class BackboneBenchmark:
     skip_cv: bool = False
     speed: SpeedSettings = field(default_factory=SpeedSettings)
     cfg_options: Mapping = field(default_factory=dict)
+    store: rs.ResultsStore | None = None
+    budget_minutes: float | None = None
+    report: bool = False
+    verify: int = 0
+    verify_seed: int = 0
+    verify_tolerance: int = 0
 
     def cross_validation(self) -> CrossValidation:
         return CrossValidation(
@@ -336,14 +368,21 @@ def load_or_measure(
 
 
 def measure_all(
-    bench: BackboneBenchmark, configs: Mapping[str, Config]
+    bench: BackboneBenchmark, configs: Mapping[str, Config], recorder: StoreRecorder | None = None
 ) -> tuple[dict[str, dict], list[tuple[str, str]]]:
-    """Every config's figures, measured or loaded; a config that fails is reported, not fatal."""
+    """Every config's figures, measured or loaded (from the store too, with a ``recorder``);
+    a config that fails is reported, not fatal."""
     figures, failures = {}, []
     for config, cfg in configs.items():
         name = cv.config_name(config)
         try:
+            if recorder is not None:
+                recorder.restore_figures(config, cfg)
             figures[name], measured = load_or_measure(cfg, config, bench.work_dir, bench.speed)
+            if recorder is not None:
+                recorder.keep_figures(config, figures[name], measured)
+        except rs.RecordError:
+            raise
         except Exception as error:  # one bad config must not stop the others
             failures.append((name, str(error)))
             print(f"[{name}] measuring FAILED: {error}", flush=True)
@@ -558,32 +597,440 @@ def write_leaderboard(
     return text
 
 
+# -- the results store -----------------------------------------------------------------------
+
+#: The experiment's folder in the store.
+EXPERIMENT = "backbones"
+#: The store's run name of a config's cost and speed (after the config's name).
+FIGURES_RUN = "cost-and-speed"
+PREDICTIONS_FILE = "test_infants.json"
+
+
+def predictions_file(work_dir: str | os.PathLike, run: cv.FoldRun) -> Path:
+    """Where a fold's test writes each infant's decision and probabilities."""
+    return run.directory(work_dir) / PREDICTIONS_FILE
+
+
+class PredictingFoldRunner(FoldRunner):
+    """A fold runner whose test also writes each infant's decision (``test_infants.json``)."""
+
+    def write_fold_config(self, run: cv.FoldRun) -> Path:
+        cfg = copy.deepcopy(self.configs[run.config])
+        cfg.merge_from_dict(cv.fold_overrides(cfg, self.folds_files[run.repeat], run))
+        evaluator = cfg.get("test_evaluator")
+        if isinstance(evaluator, Mapping) and evaluator.get("type") == "SubjectMetric":
+            cfg.test_evaluator.out_file = str(predictions_file(self.job.work_dir, run))
+        return write_text_atomic(run.config_file(self.job.work_dir), cfg.dump())
+
+
+def _shown(config: str) -> str:
+    """A config path as a record names it: relative to the repository when inside it."""
+    try:
+        return str(Path(config).resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(config)
+
+
+class StoreRecorder:
+    """The results store seen from the leaderboard: keys, records of figures and folds."""
+
+    def __init__(
+        self,
+        bench: BackboneBenchmark,
+        configs: Mapping[str, Config],
+        folds_files: Mapping[int, Path],
+    ) -> None:
+        assert bench.store is not None
+        self.bench, self.configs, self.folds_files = bench, configs, folds_files
+        self.store = bench.store
+        self.job = bench.cross_validation()
+        self.finished: list[str] = []  # recorded by this invocation
+        self.seconds_per_cost: list[float] = []
+        self._keys: dict[tuple, rs.RunKey] = {}
+
+    def _chains(self, config: str) -> tuple[str, ...]:
+        chain = self.configs[config].get("preprocess_config")
+        return (str(chain),) if chain else ()
+
+    def _key(self, config: str, run: str, overrides: Mapping, seed: int | None) -> rs.RunKey:
+        memo = (config, run, seed)
+        if memo not in self._keys:
+            chains = self._chains(config)
+            self._keys[memo] = rs.RunKey(
+                EXPERIMENT,
+                run,
+                _shown(config),
+                rs.config_sha256(config, overrides, chains, REPO_ROOT),
+                # The cache may come from another machine: a chain model not here hashes None.
+                rs.chain_checkpoints(chains, REPO_ROOT, missing_ok=True),
+                seed,
+            )
+        return self._keys[memo]
+
+    def fold_name(self, run: cv.FoldRun) -> str:
+        return f"{run.name}/{run.label}"
+
+    def fold_key(self, run: cv.FoldRun) -> rs.RunKey:
+        """Config, overrides and the split (every fold of it: the same for all folds of a
+        config, so their seconds estimate each other), the fold in the name, its seed."""
+        split = json.loads(Path(self.folds_files[run.repeat]).read_text())
+        overrides = dict(cfg_options=dict(self.bench.cfg_options), num_folds=run.num_folds,
+                         split=split)  # fmt: skip
+        return self._key(run.config, self.fold_name(run), overrides, self.job.fold_seed(run))
+
+    def figures_key(self, config: str) -> rs.RunKey:
+        overrides = dict(cfg_options=dict(self.bench.cfg_options),
+                         speed=dataclasses.asdict(self.bench.speed))  # fmt: skip
+        return self._key(config, f"{cv.config_name(config)}/{FIGURES_RUN}", overrides, None)
+
+    # cost and speed
+
+    def stored_figures(self, config: str, cfg: Config) -> dict | None:
+        """The config's figures from a matching record, as load_or_measure keeps them."""
+        found = self.store.lookup(self.figures_key(config))
+        if found.status == "stale":
+            print(f"[{cv.config_name(config)}] stored cost and speed are stale "
+                  f"({'; '.join(found.why)})", flush=True)  # fmt: skip
+        if found.status != "match":
+            return None
+        return dict(found.record["test"], measured_with=measurement_key(cfg, self.bench.speed))
+
+    def restore_figures(self, config: str, cfg: Config) -> None:
+        """Write the figures file from a matching record unless the work dir has them."""
+        path = figures_file(self.bench.work_dir, config)
+        if path.is_file():
+            stored = json.loads(path.read_text())
+            if stored.get("measured_with") == measurement_key(cfg, self.bench.speed):
+                return
+        figures = self.stored_figures(config, cfg)
+        if figures is not None:
+            write_json_atomic(path, figures)
+
+    def keep_figures(self, config: str, figures: Mapping, measured: bool) -> None:
+        """Record figures measured now (or found in the work dir without a matching record)."""
+        key = self.figures_key(config)
+        if not measured and self.store.lookup(key).status == "match":
+            return
+        test = {k: v for k, v in figures.items() if k != "measured_with"}
+        record = rs.build_record(key, seconds=figures.get("seconds"), validation=None, test=test,
+                                 infants=None, start_time=rs.utc_now() if measured else None,
+                                 threads=self.bench.speed.threads, root=REPO_ROOT)  # fmt: skip
+        self.store.write(record)
+
+    # folds
+
+    def _marker(self, run: cv.FoldRun) -> Path:
+        return run.directory(self.job.work_dir) / "store_key.json"
+
+    def key_fields(self, run: cv.FoldRun) -> dict:
+        return rs.rounded(dataclasses.asdict(self.fold_key(run)))
+
+    def settle(self, run: cv.FoldRun) -> bool:
+        """Whether the fold needs no training: a matching record (written into the work dir
+        when missing there) or a result of its current key (recorded now). A stale record is
+        reported; a fold dir started under another key is set aside."""
+        key, work_dir = self.fold_key(run), self.job.work_dir
+        found = self.store.lookup(key)
+        path = self.store.path(EXPERIMENT, key.run)
+        result = cv.read_result(work_dir, run)
+        if found.status == "match":
+            if result is None:
+                self.materialise(run, found.record)
+            elif result.get("checkpoint"):  # finish the pruning a killed run may have left
+                prune_checkpoints(run.directory(work_dir), Path(result["checkpoint"]),
+                                  self.job.keep_checkpoints)  # fmt: skip
+            return True
+        marker = self._marker(run)
+        started = json.loads(marker.read_text()) if marker.is_file() else None
+        ours = started == self.key_fields(run)
+        if found.status == "stale":
+            print(f"[{run.name}] {run.label}: the stored record {path} is stale "
+                  f"({'; '.join(found.why)}): running it again", flush=True)  # fmt: skip
+        directory = run.directory(work_dir)
+        if directory.exists() and not ours and (found.status == "stale" or started):
+            aside = rs.set_aside(directory)
+            print(f"[{run.name}] {run.label}: {directory} ran under another key: moved to "
+                  f"{aside}", flush=True)  # fmt: skip
+            result = None
+        if result is not None:  # finished before it was recorded (or before the store)
+            self.record(run, result, None, None)
+            return True
+        return False
+
+    def record(
+        self, run: cv.FoldRun, result: Mapping, start_time: str | None, threads: int | None
+    ) -> Path:
+        """Record a finished fold (its result and, if written, each infant's decision)."""
+        from .benchmark import validation_figures
+
+        directory = run.directory(self.job.work_dir)
+        try:
+            validation = validation_figures(directory)
+        except (ValueError, OSError):
+            validation = None
+        predictions = predictions_file(self.job.work_dir, run)
+        record = rs.build_record(
+            self.fold_key(run),
+            seconds=result.get("seconds"),
+            validation=validation,
+            test=result["metrics"],
+            infants=rs.infants_from_predictions(predictions) if predictions.is_file() else None,
+            start_time=start_time,
+            threads=threads,
+            root=REPO_ROOT,
+            extra=dict(repeat=run.repeat, fold=run.fold, val_fold=run.val_fold),
+        )
+        path = self.store.write(record)
+        self.finished.append(self.fold_name(run))
+        return path
+
+    def materialise(self, run: cv.FoldRun, record: Mapping) -> None:
+        """Write the fold's predictions and ``result.json`` from its record."""
+        work_dir = self.job.work_dir
+        if record.get("test_infants"):
+            document = rs.predictions_document(record["test_infants"], record["test"])
+            write_json_atomic(predictions_file(work_dir, run), document)
+        result = dict(
+            config=run.config, name=run.name, repeat=run.repeat, fold=run.fold,
+            test_fold=run.fold, val_fold=run.val_fold, seed=record["seed"],
+            folds_file=str(self.folds_files[run.repeat]), checkpoint=None,
+            seconds=record["seconds"], metrics=record["test"],
+            results_record=str(self.store.path(EXPERIMENT, self.fold_name(run))),
+        )  # fmt: skip
+        write_json_atomic(run.result_file(work_dir), result)
+
+    def materialise_matching(self, run: cv.FoldRun) -> bool:
+        found = self.store.lookup(self.fold_key(run))
+        if found.status == "stale":
+            print(f"[{run.name}] {run.label}: the stored record is stale "
+                  f"({'; '.join(found.why)}): left out", flush=True)  # fmt: skip
+        if found.status != "match":
+            return False
+        self.materialise(run, found.record)
+        return True
+
+    def estimator(
+        self, runs: Sequence[cv.FoldRun], todo: Sequence[cv.FoldRun], figures: Mapping
+    ) -> Callable[[cv.FoldRun], float | None]:
+        """Expected seconds of a fold: the median of stored folds of its config, else its cost
+        (1 / training samples per second) times the seconds per cost of the folds stored or
+        finished so far."""
+
+        def cost(run: cv.FoldRun) -> float:
+            speed = figures.get(run.name, {}).get("train_samples_per_s")
+            return 1.0 / speed if speed else 1.0
+
+        for run in runs:
+            record = self.store.read(EXPERIMENT, self.fold_name(run))
+            if record is not None and record.get("seconds"):
+                self.seconds_per_cost.append(record["seconds"] / cost(run))
+        stored = self.store.seconds_by_config()
+        measured = {run.config: stored.get(self.fold_key(run).config_sha256, []) for run in todo}
+        self._cost = cost
+        return lambda run: rs.estimate_seconds(
+            measured.get(run.config, []), cost(run), self.seconds_per_cost
+        )
+
+
+def execute_recorded(
+    job: CrossValidation,
+    recorder: StoreRecorder,
+    configs: Mapping[str, Config],
+    figures: Mapping[str, Mapping],
+    budget: rs.Budget | None,
+    train: bool = True,
+) -> list[tuple[cv.FoldRun, str]]:
+    """Run the folds without a matching record (``jobs`` at a time, those that fit the
+    ``budget``), recording each as it finishes; a failed fold is reported, not fatal."""
+    runs = cv.plan_runs(job.configs, job.folds, job.repeats)
+    todo = [run for run in runs if not recorder.settle(run)]
+    done = len(runs) - len(todo)
+    print(f"{len(runs)} fold runs, {done} already finished, {len(todo) if train else 0} to run",
+          flush=True)  # fmt: skip
+    if not train or not todo:
+        return []
+    runner = PredictingFoldRunner(job, configs, recorder.folds_files)
+    estimate = recorder.estimator(runs, todo, figures)
+    failures: list[tuple[cv.FoldRun, str]] = []
+    counter = dict(finished=done)
+    start = time.perf_counter()
+
+    def worker() -> None:
+        while True:
+            with runner.lock:
+                run = next((r for r in todo if budget is None or budget.fits(estimate(r))), None)
+                if run is None:
+                    return
+                todo.remove(run)
+                print(f"[{run.name}] {run.label}: training (fold {run.fold} tests, "
+                      f"{run.val_fold} validates)", flush=True)  # fmt: skip
+                write_json_atomic(recorder._marker(run), recorder.key_fields(run))
+            started = rs.utc_now()
+            try:
+                result = runner(run)
+            except Exception as error:  # one bad fold must not stop the others
+                with runner.lock:
+                    failures.append((run, str(error)))
+                    print(f"[{run.name}] {run.label}: FAILED, see "
+                          f"{run.directory(job.work_dir)}/run.log", flush=True)  # fmt: skip
+                continue
+            with runner.lock:
+                path = recorder.record(run, result, started, runner.threads)
+                recorder.seconds_per_cost.append(result["seconds"] / recorder._cost(run))
+                counter["finished"] += 1
+                metrics = result["metrics"]
+                print(
+                    f"[{run.name}] {run.label}: infant accuracy {metrics['subject/accuracy']:.3f}, "
+                    f"MCC {metrics['subject/mcc']:.3f} in {result['seconds']:.0f} s "
+                    f"({counter['finished']}/{len(runs)} done, "
+                    f"{(time.perf_counter() - start) / 60:.1f} min); recorded in {path}",
+                    flush=True,
+                )
+
+    with ThreadPoolExecutor(max_workers=max(1, job.jobs)) as pool:
+        for future in [pool.submit(worker) for _ in range(max(1, job.jobs))]:
+            future.result()
+    if todo and budget is not None:
+        budget.leave_out(recorder.fold_name(run) for run in todo)
+    return failures
+
+
+def report_from_store(bench: BackboneBenchmark, configs: Mapping[str, Config]) -> int:
+    """The leaderboard from the store's records alone (the folds' files go to a temporary
+    folder; the split is made again from the data's subjects.csv); partial, naming what is
+    missing, while records are missing."""
+    with tempfile.TemporaryDirectory(prefix="gm-leaderboard-") as scratch:
+        shadow = dataclasses.replace(bench, work_dir=Path(scratch))
+        job = shadow.cross_validation()
+        recorder = StoreRecorder(shadow, configs, make_folds(job, configs))
+        figures, missing = {}, []
+        for config, cfg in configs.items():
+            found = recorder.stored_figures(config, cfg)
+            if found is None:
+                missing.append(f"{cv.config_name(config)}/{FIGURES_RUN}")
+            else:
+                figures[cv.config_name(config)] = found
+        for run in cv.plan_runs(job.configs, job.folds, job.repeats):
+            if not recorder.materialise_matching(run):
+                missing.append(recorder.fold_name(run))
+        text = write_leaderboard(shadow, configs, figures)
+        if missing:
+            text = text.replace("# Backbone leaderboard", "# Backbone leaderboard (partial)", 1)
+            text += (f"\n**Partial**: {len(missing)} record(s) missing from the results store "
+                     f"({bench.store.root}): {', '.join(missing)}\n")  # fmt: skip
+            write_text_atomic(shadow.work_dir / "leaderboard.md", text)
+        bench.work_dir.mkdir(parents=True, exist_ok=True)
+        for name in ("leaderboard.md", "leaderboard.csv", "leaderboard.png"):
+            made = shadow.work_dir / name
+            if made.is_file():
+                shutil.copyfile(made, bench.work_dir / name)
+            else:
+                (bench.work_dir / name).unlink(missing_ok=True)
+    print(text)
+    print(f"leaderboard from {bench.store.root / EXPERIMENT}: {bench.work_dir / 'leaderboard.md'}")
+    if missing:
+        print(f"{len(missing)} record(s) missing: {', '.join(missing)}")
+    return 0
+
+
+def verify_from_store(
+    bench: BackboneBenchmark, configs: Mapping[str, Config], folds_files: Mapping[int, Path]
+) -> int:
+    """Rerun ``bench.verify`` stored folds (drawn with ``bench.verify_seed``) in temporary work
+    dirs and compare each infant with the record (never overwritten); 1 when a fold changed
+    more than ``bench.verify_tolerance`` decisions or failed."""
+    job = bench.cross_validation()
+    recorder = StoreRecorder(bench, configs, folds_files)
+    stored = {}
+    for run in cv.plan_runs(job.configs, job.folds, job.repeats):
+        found = bench.store.lookup(recorder.fold_key(run))
+        if found.status == "match" and found.record.get("test_infants"):
+            stored[recorder.fold_name(run)] = (run, found.record)
+    names = rs.choose_for_verify(stored, bench.verify, bench.verify_seed)
+    print(f"verifying {len(names)} of {len(stored)} stored folds (seed {bench.verify_seed}, "
+          f"tolerance {bench.verify_tolerance} changed decision(s)): {', '.join(names)}",
+          flush=True)  # fmt: skip
+    worst = 0
+    for name in names:
+        run, record = stored[name]
+        with tempfile.TemporaryDirectory(prefix="gm-verify-") as scratch:
+            again = dataclasses.replace(job, work_dir=Path(scratch) / "cv", jobs=1)
+            runner = PredictingFoldRunner(again, configs, make_folds(again, configs))
+            runner.threads = record.get("threads") or runner.threads
+            try:
+                runner(run)
+            except Exception as error:
+                print(f"[verify] {name}: FAILED ({error})", flush=True)
+                worst = 1
+                continue
+            infants = rs.infants_from_predictions(predictions_file(again.work_dir, run))
+        comparison = rs.compare_infants(record["test_infants"], infants)
+        print(rs.verify_line(name, comparison, bench.verify_tolerance), flush=True)
+        if comparison["decisions_changed"] > bench.verify_tolerance:
+            worst = 1
+    return worst
+
+
 def benchmark_backbones(bench: BackboneBenchmark) -> int:
     """Check, measure, cross-validate (unless ``skip_cv``), write the leaderboard.
 
-    Returns the exit code: 0 done, 1 a config could not be measured or some folds failed,
-    2 bad input (a missing config, configs of different infants, mismatched folds), refused
-    before anything is measured.
+    With ``bench.store``: matching records stand in for measurements and folds, finished ones
+    are recorded, ``budget_minutes`` bounds the folds launched; ``report`` and ``verify``
+    read the store instead (see :class:`BackboneBenchmark`).
+
+    Returns the exit code: 0 done, 1 a config could not be measured or some folds failed (or
+    a verified fold changed), 2 bad input (a missing config, configs of different infants,
+    mismatched folds, an untrusted record), refused before anything is measured.
     """
+    budget = rs.Budget(bench.budget_minutes) if bench.budget_minutes is not None else None
     bench.configs = [str(Path(c)) for c in (bench.configs or default_configs())]
     if bench.keep_checkpoints not in KEEP_CHOICES:
         print(f"error: keep_checkpoints must be one of {KEEP_CHOICES}", file=sys.stderr)
+        return 2
+    if (bench.report or bench.verify or budget) and bench.store is None:
+        print("error: report, verify and budget_minutes need a results store", file=sys.stderr)
         return 2
     job = bench.cross_validation()
     try:
         cv.plan_runs(bench.configs, bench.folds, bench.repeats)  # distinct names
         configs = {c: load_config(c, bench.cfg_options) for c in bench.configs}
+        if bench.report:
+            return report_from_store(bench, configs)
         bench.work_dir.mkdir(parents=True, exist_ok=True)
-        make_folds(job, configs)  # the cross-validation's checks, before an hour of training
-    except (ValueError, FileNotFoundError) as error:
+        folds_files = make_folds(job, configs)  # the checks, before an hour of training
+        if bench.verify:
+            return verify_from_store(bench, configs, folds_files)
+    except (ValueError, FileNotFoundError) as error:  # RecordError too
         print(f"error: {error}", file=sys.stderr)
         return 2
     remove_stale_temporaries(bench.work_dir)
+    recorder = None if bench.store is None else StoreRecorder(bench, configs, folds_files)
     print(f"Measuring {len(configs)} configs ({bench.speed.threads} torch threads)", flush=True)
-    figures, failures = measure_all(bench, configs)
-    code = cross_validate(job, report_only=bench.skip_cv)
+    try:
+        figures, failures = measure_all(bench, configs, recorder)
+        if recorder is None:
+            code = cross_validate(job, report_only=bench.skip_cv)
+        else:
+            fold_failures = execute_recorded(
+                job, recorder, configs, figures, budget, train=not bench.skip_cv
+            )
+            print(cv.write_report(job.work_dir, cv.plan_runs(job.configs, job.folds,
+                  job.repeats), job.folds, job.repeats, job.seed))  # fmt: skip
+            print(f"report: {job.work_dir / 'report.md'} (also report.csv, comparison.png)")
+            for run, error in fold_failures:
+                print(f"FAILED {run.name} {run.label}: {error}", file=sys.stderr)
+            code = 1 if fold_failures else 0
+    except rs.RecordError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     print(write_leaderboard(bench, configs, figures))
     print(f"leaderboard: {bench.work_dir / 'leaderboard.md'} (also leaderboard.csv, .png)")
     for name, error in failures:
         print(f"FAILED measuring {name}: {error}", file=sys.stderr)
+    if budget is not None and budget.left_out:
+        done = recorder.finished if recorder is not None else []
+        print(f"\nStopped within the budget of {budget.seconds / 60:g} min. Recorded by this "
+              f"invocation: {len(done)} fold(s){': ' if done else ''}{', '.join(done)}.\n"
+              f"Remaining: {', '.join(budget.left_out)}. Commit results/ and run the same "
+              "command again (here or on another machine) to go on.", flush=True)  # fmt: skip
     return max(code, 1 if failures else 0)

@@ -18,14 +18,22 @@ tests it on the same independent test infants.
 Everything is resumable: datasets and caches skip what exists, each run resumes from its last
 checkpoint, and a finished run (``run.json`` written last) is never run again. Runs go
 ``jobs`` at a time, with a progress line and an ETA after each.
+
+With a results store (:mod:`gm_plugins.apis.results_store`, what tools/run_benchmark.py uses),
+every finished run is also recorded under ``results/<experiment>/``; a run with a matching record
+is not run again (its record is written back into the work dir), one with a stale record is
+redone, ``budget_minutes`` launches only the runs that fit, ``report=True`` rebuilds the tables
+from the records alone and ``verify`` reruns stored runs to compare them with their records.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
 import subprocess
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +43,7 @@ import numpy as np
 
 from ..utils.io import write_json_atomic, write_text_atomic
 from ..utils.processes import CommandError, python_command, run_command, start_command, threads_env
+from . import results_store as rs
 
 BENCH = "configs/benchmark"
 PREPROCESS = "configs/preprocess"
@@ -224,6 +233,11 @@ class Run:
     test_cache: str
     cost: float = 1.0
     options: tuple[str, ...] = ()
+    #: For the results store: the experiment it belongs to, the preprocessing chains of its
+    #: caches and the generator arguments of its datasets (part of its key).
+    experiment: str = ""
+    chains: tuple[str, ...] = ()
+    data: tuple[str, ...] = ()
 
     @property
     def record(self) -> Path:
@@ -237,7 +251,13 @@ class Run:
     def done(self) -> bool:
         return self.record.is_file()
 
-    def command(self) -> list[str]:
+    @property
+    def key_file(self) -> Path:
+        """The store key the run was started with (results store only)."""
+        return self.work_dir / "store_key.json"
+
+    def data_options(self) -> list[str]:
+        """``--cfg-options`` naming the run's data and caches."""
         data = []
         for loader, root, cache in (
             ("train", self.train_root, self.train_cache),
@@ -248,6 +268,14 @@ class Run:
                 f"{loader}_dataloader.dataset.data_root={root}",
                 f"{loader}_dataloader.dataset.cache_root={root}/{cache}",
             ]
+        return data
+
+    def key_options(self) -> list[str]:
+        """What besides its config decides the run's result: data, caches, overrides."""
+        return [*self.data_options(), *self.options, *self.data]
+
+    def command(self) -> list[str]:
+        data = self.data_options()
         return python_command(
             "tools/train.py",
             self.config,
@@ -345,25 +373,46 @@ class Progress:
         )
 
 
-def run_all(runs: Sequence[Run], root: Path, jobs: int, phase: str) -> list[str]:
-    """Run what is not done, ``jobs`` at a time, each with cores // jobs threads.
+def run_all(
+    runs: Sequence[Run],
+    root: Path,
+    jobs: int,
+    phase: str,
+    recorder: Recorder | None = None,
+    budget: rs.Budget | None = None,
+    threads: int | None = None,
+) -> list[str]:
+    """Run what is not done, ``jobs`` at a time, each with cores // jobs threads (or
+    ``threads``).
 
-    A failed run is reported (its log's end) and the others go on. Returns the failed names.
+    With a ``recorder``, a run with a matching stored record counts as done and every finished
+    run is recorded at once. With a ``budget``, a run starts only while its estimated seconds fit
+    in what is left; the others go to ``budget.left_out``. A failed run is reported (its log's
+    end) and the others go on. Returns the failed names.
     """
-    todo = [run for run in runs if not run.done()]
+    if recorder is None:
+        todo = [run for run in runs if not run.done()]
+    else:
+        todo = [run for run in runs if not recorder.settle(run)]
     print(f"\n{phase}: {len(runs)} runs, {len(runs) - len(todo)} done already", flush=True)
     if not todo:
         return []
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    threads = threads or max(1, (os.cpu_count() or 1) // jobs)
     env = threads_env(threads)
     todo.sort(key=lambda run: -run.cost)
     progress = Progress(len(todo), sum(run.cost for run in todo), jobs)
-    running: list[tuple[Run, subprocess.Popen, float]] = []
+    estimate = _estimator(recorder, runs, todo, progress) if budget is not None else None
+    running: list[tuple[Run, subprocess.Popen, float, str]] = []
     failed: list[str] = []
     while todo or running:
-        while todo and len(running) < jobs:
-            run = todo.pop(0)
+        while len(running) < jobs:
+            run = next((r for r in todo if budget is None or budget.fits(estimate(r))), None)
+            if run is None:
+                break
+            todo.remove(run)
             run.work_dir.mkdir(parents=True, exist_ok=True)
+            if recorder is not None:
+                write_json_atomic(run.key_file, recorder.key_fields(run))
             log = run.work_dir / "train.log"
             process = start_command(
                 run.command(),
@@ -373,11 +422,13 @@ def run_all(runs: Sequence[Run], root: Path, jobs: int, phase: str) -> list[str]
                 cwd=root,
                 announce=f"[{run.name}] ",
             )
-            running.append((run, process, time.perf_counter()))
+            running.append((run, process, time.perf_counter(), rs.utc_now()))
+        if not running:  # nothing left fits in the budget
+            break
         time.sleep(0.5)
         for entry in [entry for entry in running if entry[1].poll() is not None]:
             running.remove(entry)
-            run, process, begin = entry
+            run, process, begin, started = entry
             seconds = time.perf_counter() - begin
             try:
                 if process.returncode != 0:
@@ -385,16 +436,153 @@ def run_all(runs: Sequence[Run], root: Path, jobs: int, phase: str) -> list[str]
                         run.name, process.args, process.returncode, run.work_dir / "train.log"
                     )
                 finish_run(run, seconds)
+                if recorder is not None:
+                    recorder.store_finished(run, started, threads)
                 print(progress.finished(run, seconds), flush=True)
             except (CommandError, FileNotFoundError, ValueError) as error:
                 failed.append(run.name)
                 progress.total -= 1
                 print(f"[{run.name}] FAILED: {error}", flush=True)
+    if todo and budget is not None:
+        budget.leave_out(run.name for run in todo)
+        print(
+            f"{phase}: {len(todo)} run(s) left for a later invocation (they do not fit in what "
+            f"is left of the {budget.seconds / 60:g} min budget): "
+            + ", ".join(run.name for run in todo),
+            flush=True,
+        )
     return failed
+
+
+def _estimator(recorder: Recorder | None, runs: Sequence[Run], todo: Sequence[Run], progress):
+    """Expected seconds of a run: stored runs of its config, else its cost times the seconds per
+    cost of the phase's stored and finished runs (None: nothing known)."""
+    per_cost: list[float] = []
+    measured: dict[str, list[float]] = {}
+    if recorder is not None:
+        for run in runs:
+            record = recorder.store.read(run.experiment, run.name)
+            if record is not None and record.get("seconds"):
+                per_cost.append(record["seconds"] / run.cost)
+        stored = recorder.store.seconds_by_config()
+        for run in todo:
+            measured[run.name] = stored.get(recorder.key(run).config_sha256, [])
+
+    def estimate(run: Run) -> float | None:
+        return rs.estimate_seconds(
+            measured.get(run.name, []), run.cost, per_cost + progress.seconds_per_cost
+        )
+
+    return estimate
 
 
 def read_record(run: Run) -> dict:
     return json.loads(run.record.read_text())
+
+
+def materialise(run: Run, record: Mapping, source: str | os.PathLike = "") -> None:
+    """Write what the reports read of a finished run (its predictions, then ``run.json``) from
+    its stored record."""
+    write_json_atomic(
+        run.predictions, rs.predictions_document(record["test_infants"], record["test"]), indent=2
+    )
+    done = dict(
+        name=run.name,
+        config=run.config,
+        seed=run.seed,
+        seconds=record["seconds"],
+        val=record["validation"],
+        test=record["test"],
+        checkpoint=None,
+        results_record=str(source),
+    )
+    write_json_atomic(run.record, done)
+
+
+class Recorder:
+    """The results store seen from the benchmark: run keys, records written and read back."""
+
+    def __init__(self, store: rs.ResultsStore, root: Path) -> None:
+        self.store, self.root = store, root
+        self.finished: list[str] = []  # recorded by this invocation
+        self._keys: dict[tuple, rs.RunKey] = {}
+
+    def key(self, run: Run, missing_ok: bool = False) -> rs.RunKey:
+        """The run's store key (``missing_ok``: checkpoints not on this machine hash as None)."""
+        memo = (run.experiment, run.name, run.config, run.seed, tuple(run.key_options()),
+                run.chains, missing_ok)  # fmt: skip
+        if memo not in self._keys:
+            self._keys[memo] = rs.RunKey(
+                run.experiment,
+                run.name,
+                run.config,
+                rs.config_sha256(run.config, run.key_options(), run.chains, self.root),
+                rs.chain_checkpoints(run.chains, self.root, missing_ok=missing_ok),
+                run.seed,
+            )
+        return self._keys[memo]
+
+    def key_fields(self, run: Run) -> dict:
+        return rs.rounded(dataclasses.asdict(self.key(run)))
+
+    def path(self, run: Run) -> Path:
+        return self.store.path(run.experiment, run.name)
+
+    def settle(self, run: Run) -> bool:
+        """Whether ``run`` needs no training: it has a matching record (written back into its
+        work dir if missing there) or finished in its work dir under its current key (recorded
+        now). A stale record is reported; a work dir started under another key is set aside."""
+        key = self.key(run)
+        found = self.store.lookup(key)
+        if found.status == "match":
+            if not run.done():
+                materialise(run, found.record, self.path(run))
+                print(f"[{run.name}] from the results store: {self.path(run)}", flush=True)
+            return True
+        started = json.loads(run.key_file.read_text()) if run.key_file.is_file() else None
+        ours = started == self.key_fields(run)
+        if found.status == "stale":
+            print(f"[{run.name}] the stored record {self.path(run)} is stale "
+                  f"({'; '.join(found.why)}): running it again", flush=True)  # fmt: skip
+        if run.work_dir.exists() and not ours and (found.status == "stale" or started):
+            aside = rs.set_aside(run.work_dir)
+            print(
+                f"[{run.name}] {run.work_dir} ran under another key: moved to {aside}", flush=True
+            )
+        if run.done():  # finished before it was recorded (or before the store existed)
+            self.store_finished(run, None, None)
+            return True
+        return False
+
+    def store_finished(self, run: Run, start_time: str | None, threads: int | None) -> Path:
+        """Record a finished run (its ``run.json`` and predictions) in the store."""
+        done = read_record(run)
+        record = rs.build_record(
+            self.key(run),
+            seconds=done.get("seconds"),
+            validation=done.get("val"),
+            test=done.get("test"),
+            infants=rs.infants_from_predictions(run.predictions),
+            start_time=start_time,
+            threads=threads,
+            root=self.root,
+        )
+        path = self.store.write(record)
+        self.finished.append(run.name)
+        print(f"[{run.name}] recorded in {path}", flush=True)
+        return path
+
+    def materialise_matching(self, run: Run) -> bool:
+        """Write the run's record into its work dir if it matches (checkpoints not on this
+        machine are not checked); whether it did. For reports from the store alone."""
+        found = self.store.lookup(self.key(run, missing_ok=True))
+        if found.status == "stale":
+            print(f"[{run.name}] the stored record {self.path(run)} is stale "
+                  f"({'; '.join(found.why)}): left out", flush=True)  # fmt: skip
+        if found.status != "match":
+            return False
+        materialise(run, found.record, self.path(run))
+        return True
 
 
 # ----------------------------------------------------------------------------------------------
@@ -412,6 +600,11 @@ class Planner:
     def __init__(self, bench: Benchmark, work_dir: Path) -> None:
         self.bench, self.work_dir = bench, work_dir
 
+    def data_key(self, *roots: str) -> tuple[str, ...]:
+        """The generator arguments of the datasets at ``roots`` (part of a run's store key)."""
+        made = {dataset.root: dataset.args for dataset in self.bench.datasets}
+        return tuple(f"{root}: {' '.join(made.get(root, ()))}" for root in roots)
+
     def table1_run(self, method: Method, variant: str, seed: int) -> Run:
         bench, config = self.bench, method.configs[variant]
         label = f"{method.key}/{variant}" if variant else method.key
@@ -427,6 +620,9 @@ class Planner:
             bench.cache,
             method.cost,
             bench.extra_options,
+            "table1",
+            (bench.chains[bench.cache],),
+            self.data_key(bench.train, bench.val, bench.test),
         )
 
     def study_runs(self) -> list[Run]:
@@ -481,6 +677,9 @@ class Planner:
                 arm.cache,
                 method.cost,
                 bench.extra_options,
+                "confounding",
+                (bench.chains[arm.cache],),
+                self.data_key(bench.confound_train, bench.confound_val, bench.test),
             )
             for arm in bench.arms
         ]
@@ -528,17 +727,18 @@ def summarise(rows: Mapping[str, Sequence[Run]], reference: str, resamples: int)
     from ..evaluation.statistics import infant_bootstrap, mcnemar_exact, paired_bootstrap
 
     loaded = {key: load_predictions(runs) for key, runs in rows.items()}
-    ids = loaded[reference][0]
+    first = reference if reference in loaded else next(iter(loaded))  # a partial report: any
+    ids = loaded[first][0]
     summary = {}
     for key, (these, labels, predictions) in loaded.items():
         if these != ids:
-            raise ValueError(f"{key} was tested on other infants than {reference}")
+            raise ValueError(f"{key} was tested on other infants than {first}")
         figures = infant_bootstrap(labels, predictions, resamples=resamples)
         records = [read_record(run) for run in rows[key]]
         figures["window_accuracy"] = float(np.mean([r["test"]["window/accuracy"] for r in records]))
         figures["seconds"] = float(sum(r["seconds"] for r in records))
         figures["val_accuracy"] = float(np.mean([r["val"]["accuracy"] for r in records]))
-        if key != reference:
+        if key != reference and reference in loaded:
             reference_predictions = loaded[reference][2]
             figures["paired"] = paired_bootstrap(
                 labels, predictions, reference_predictions, resamples=resamples
@@ -561,7 +761,7 @@ def results_table(summary: Mapping[str, dict], titles: Mapping[str, str], refere
         comparison = (
             f"{paired['difference']:+.3f} ({paired['ci_low']:+.3f} to {paired['ci_high']:+.3f})"
             if paired
-            else "reference"
+            else ("reference" if key == reference else "n/a")
         )
         lines.append(
             f"| {titles[key]} | {f['num_seeds']} | {_mean_sd(f['accuracy'], f['accuracy_sd'])} "
@@ -577,6 +777,8 @@ def ordering_statement(
     summary: Mapping[str, dict], reference: str, others: Sequence[str], titles: Mapping[str, str]
 ) -> str:
     """Whether the reference is above each of ``others``, in words, with the paired p."""
+    if reference not in summary:
+        return f"No ordering statement: {titles[reference]} has no finished runs yet."
     parts = []
     for key in others:
         if key not in summary:
@@ -690,12 +892,21 @@ class BenchmarkDriver:
     """Prepares the data and runs an experiment of ``bench`` from the repository ``root``."""
 
     def __init__(
-        self, bench: Benchmark, root: Path, work_dir: Path, jobs: int = 2, workers: int = 2
+        self,
+        bench: Benchmark,
+        root: Path,
+        work_dir: Path,
+        jobs: int = 2,
+        workers: int = 2,
+        store: rs.ResultsStore | None = None,
+        budget: rs.Budget | None = None,
     ) -> None:
         self.bench, self.root, self.work_dir = bench, root, work_dir
         self.jobs, self.workers = jobs, workers
         self.planner = Planner(bench, work_dir)
         self.timings: dict[str, float] = {}
+        self.recorder = Recorder(store, root) if store is not None else None
+        self.budget = budget
 
     def _timed(self, name: str, command: list[str]) -> None:
         begin = time.perf_counter()
@@ -767,47 +978,67 @@ class BenchmarkDriver:
             for root in (bench.confound_train, bench.confound_val, bench.test)
         ]
 
+    def _run_all(self, runs: Sequence[Run], phase: str) -> list[str]:
+        return run_all(runs, self.root, self.jobs, phase, self.recorder, self.budget)
+
     def study(self) -> list[str]:
         """Seed 0 of every variant and all seeds of the methods without variants."""
-        return run_all(self.planner.study_runs(), self.root, self.jobs, "variant study")
+        return self._run_all(self.planner.study_runs(), "variant study")
 
     def table1(self) -> int:
         self.prepare(self.table1_caches())
         failed = self.study()
         if failed:
             return self._failed(failed, "table1")
+        if self._out_of_budget("table1", "the chosen variants' further seeds, then the report"):
+            return 0
         planner = self.planner
         chosen_runs = {m.key: planner.chosen_runs(m) for m in self.bench.methods}
-        failed = run_all(
-            [r for runs in chosen_runs.values() for r in runs],
-            self.root,
-            self.jobs,
-            "chosen variants' seeds",
+        failed = self._run_all(
+            [r for runs in chosen_runs.values() for r in runs], "chosen variants' seeds"
         )
         if failed:
             return self._failed(failed, "table1")
+        if self._out_of_budget("table1", "the report"):
+            return 0
         self.report_table1(chosen_runs)
         return 0
 
     def confounding(self) -> int:
         self.prepare(self.table1_caches() + self.confounding_caches())
-        failed = run_all(
+        failed = self._run_all(
             [
                 r
                 for r in self.planner.study_runs()
                 if r.name.startswith(self.bench.confounding_method + "/")
             ],
-            self.root,
-            self.jobs,
             "variant study of the confounding model",
         )
+        if not failed and self._out_of_budget("confounding", "the arms, then the report"):
+            return 0
         if not failed:
             runs = self.planner.confounding_runs()
-            failed = run_all(runs, self.root, self.jobs, "confounding")
+            failed = self._run_all(runs, "confounding")
         if failed:
             return self._failed(failed, "confounding")
+        if self._out_of_budget("confounding", "the report"):
+            return 0
         self.report_confounding(runs)
         return 0
+
+    def _out_of_budget(self, name: str, then: str) -> bool:
+        """Whether the budget left runs out; if so, says what was done and what remains."""
+        if self.budget is None or not self.budget.left_out:
+            return False
+        done = self.recorder.finished if self.recorder is not None else []
+        print(
+            f"\n{name}: stopped within the budget of {self.budget.seconds / 60:g} min. Recorded "
+            f"by this invocation: {len(done)} run(s){': ' if done else ''}{', '.join(done)}.\n"
+            f"Remaining: {', '.join(self.budget.left_out)}; then {then}. Commit results/ and "
+            "run the same command again (here or on another machine) to go on.",
+            flush=True,
+        )
+        return True
 
     def _failed(self, failed: Sequence[str], name: str) -> int:
         print(
@@ -834,13 +1065,23 @@ class BenchmarkDriver:
         write_json_atomic(path, timings)
         return timings
 
-    def report_table1(self, chosen_runs: Mapping[str, list[Run]]) -> Path:
+    def report_table1(
+        self, chosen_runs: Mapping[str, list[Run]], missing: Sequence[str] = ()
+    ) -> Path | None:
+        """Table 1 of the finished runs; ``missing`` (runs not finished) makes it partial."""
         bench, planner = self.bench, self.planner
         titles = {m.key: m.title for m in bench.methods}
+        chosen_runs = {key: runs for key, runs in chosen_runs.items() if runs}
+        if not chosen_runs:
+            print(f"\ntable1: no finished runs of any method yet; missing: {', '.join(missing)}")
+            return None
         summary = summarise(chosen_runs, bench.reference, bench.resamples)
         study, chosen, test = {}, {}, {}
         for method in bench.methods:
-            chosen[method.key], figures = planner.chosen_variant(method)
+            try:
+                chosen[method.key], figures = planner.chosen_variant(method)
+            except FileNotFoundError:  # a partial report: the variant study is not complete
+                continue
             if figures:
                 study[method.key] = figures
                 test[method.key] = {
@@ -848,6 +1089,7 @@ class BenchmarkDriver:
                     for v in figures
                 }
         all_runs = planner.study_runs() + [r for runs in chosen_runs.values() for r in runs]
+        all_runs = [r for r in all_runs if r.done()]
         timings = self._wall_time("table1", list({r.record: r for r in all_runs}.values()))
         paper_others = [
             k for k in ("spatial-only", "temporal-only", "c3d", "cnn-lstm") if k in summary
@@ -858,11 +1100,12 @@ class BenchmarkDriver:
             summary,
             titles,
             bench.reference,
-            "Table 1 on the synthetic benchmark (test infants)",
+            "Table 1 on the synthetic benchmark (test infants)" + (" (partial)" if missing else ""),
         )
         text = "\n\n".join(
             [
-                "# Table 1 on the synthetic benchmark",
+                "# Table 1 on the synthetic benchmark" + (" (partial)" if missing else ""),
+                *_partial_note(missing),
                 f"Test infants: {next(iter(summary.values()))['num_infants']} "
                 f"({bench.test}); bootstrap: {bench.resamples} resamples of the test infants.",
                 results_table(summary, titles, bench.reference),
@@ -875,28 +1118,37 @@ class BenchmarkDriver:
             ]
         )
         path = write_text_atomic(out / "report.md", text + "\n")
-        write_json_atomic(out / "summary.json", dict(summary=summary, chosen=chosen, study=study))
+        result = dict(summary=summary, chosen=chosen, study=study)
+        if missing:
+            result["missing"] = list(missing)
+        write_json_atomic(out / "summary.json", result)
         print("\n" + text, flush=True)
         return path
 
-    def report_confounding(self, runs: Sequence[Run]) -> Path:
+    def report_confounding(self, runs: Sequence[Run], missing: Sequence[str] = ()) -> Path | None:
+        """The confounding experiment of the finished ``runs`` (one per arm, in arm order)."""
         bench = self.bench
         titles = {arm.key: arm.title for arm in bench.arms}
-        rows = {arm.key: [run] for arm, run in zip(bench.arms, runs, strict=True)}
+        rows = {arm.key: [run] for arm, run in zip(bench.arms, runs, strict=True) if run.done()}
+        if not rows:
+            print(f"\nconfounding: no finished arms yet; missing: {', '.join(missing)}")
+            return None
         reference = bench.arms[0].key
         summary = summarise(rows, reference, bench.resamples)
-        timings = self._wall_time("confounding", runs)
+        timings = self._wall_time("confounding", [r for r in runs if r.done()])
         out = self.work_dir / "confounding"
         figure = write_figure(
             out / "confounding.png",
             summary,
             titles,
             reference,
-            "Confounded training, independent test infants",
+            "Confounded training, independent test infants" + (" (partial)" if missing else ""),
         )
         text = "\n\n".join(
             [
-                "# Confounding experiment on the synthetic benchmark",
+                "# Confounding experiment on the synthetic benchmark"
+                + (" (partial)" if missing else ""),
+                *_partial_note(missing),
                 f"Trained on {bench.confound_train} (environment tied to the class), checkpoint "
                 f"chosen on {bench.confound_val}, tested on {bench.test} (environment independent "
                 "of class).",
@@ -906,9 +1158,124 @@ class BenchmarkDriver:
             ]
         )
         path = write_text_atomic(out / "report.md", text + "\n")
-        write_json_atomic(out / "summary.json", dict(summary=summary))
+        result = dict(summary=summary)
+        if missing:
+            result["missing"] = list(missing)
+        write_json_atomic(out / "summary.json", result)
         print("\n" + text, flush=True)
         return path
+
+    # -- from the results store ----------------------------------------------------------------
+
+    def _stored_plan(self, name: str) -> tuple[dict[str, list[Run]], list[str]]:
+        """The experiment's runs with their records written into the planner's work dir:
+        rows (method or arm key -> finished runs) and the runs still missing."""
+        assert self.recorder is not None
+        planner, recorder, bench = self.planner, self.recorder, self.bench
+        study = planner.study_runs()
+        if name == "confounding":
+            prefix = bench.confounding_method + "/"
+            study = [r for r in study if r.name.startswith(prefix)]
+        missing = [r.name for r in study if not recorder.materialise_matching(r)]
+        rows: dict[str, list[Run]] = {}
+        if name == "table1":
+            for method in bench.methods:
+                try:
+                    runs = planner.chosen_runs(method)
+                except FileNotFoundError:
+                    chooser = method.follows or method.key
+                    missing.append(f"{method.key}: its runs, once the variant study of "
+                                   f"{chooser} is complete")  # fmt: skip
+                    continue
+                for run in runs:
+                    if not run.done() and not recorder.materialise_matching(run):
+                        missing.append(run.name)
+                rows[method.key] = [run for run in runs if run.done()]
+        else:
+            try:
+                runs = planner.confounding_runs()
+            except FileNotFoundError:
+                return {}, [*missing, *(f"confounding/{arm.key}" for arm in bench.arms)]
+            for arm, run in zip(bench.arms, runs, strict=True):
+                if not recorder.materialise_matching(run):
+                    missing.append(run.name)
+                rows[arm.key] = [run]
+        return rows, list(dict.fromkeys(missing))
+
+    def report_from_store(self, name: str) -> int:
+        """Every table and figure of ``name`` from the store's records alone (the runs'
+        files are written to a temporary folder); partial, with the missing runs named, while
+        runs are missing."""
+        with tempfile.TemporaryDirectory(prefix="gm-report-") as scratch:
+            self.planner = Planner(self.bench, Path(scratch))
+            rows, missing = self._stored_plan(name)
+            if missing:
+                print(f"\n{name}: {len(missing)} run(s) missing from the results store "
+                      f"({self.recorder.store.root}): {', '.join(missing)}")  # fmt: skip
+            if name == "table1":
+                self.report_table1(rows, missing)
+            elif rows:
+                self.report_confounding([rows[arm.key][0] for arm in self.bench.arms], missing)
+            else:
+                print(f"\nconfounding: nothing to report yet; missing: {', '.join(missing)}")
+            self.planner = Planner(self.bench, self.work_dir)
+        return 0
+
+    def verify(self, name: str, count: int, seed: int = 0, tolerance: int = 0) -> int:
+        """Rerun ``count`` stored runs of ``name`` (drawn with ``seed``), each in a temporary
+        work dir, and compare them with their records (never overwritten).
+
+        Returns 1 when a run changed more than ``tolerance`` test decisions or failed, else 0.
+        """
+        assert self.recorder is not None
+        self.prepare(self.table1_caches() + (self.confounding_caches() if name ==
+                     "confounding" else []))  # fmt: skip
+        with tempfile.TemporaryDirectory(prefix="gm-verify-plan-") as scratch:
+            self.planner = Planner(self.bench, Path(scratch))
+            rows, _ = self._stored_plan(name)
+            stored = {r.name: r for r in self.planner.study_runs() if r.done()}
+            if name == "confounding":
+                prefix = self.bench.confounding_method + "/"
+                stored = {n: r for n, r in stored.items() if n.startswith(prefix)}
+            stored.update({r.name: r for runs in rows.values() for r in runs})
+            self.planner = Planner(self.bench, self.work_dir)
+        names = rs.choose_for_verify(stored, count, seed)
+        print(f"\n{name}: verifying {len(names)} of {len(stored)} stored runs (seed {seed}, "
+              f"tolerance {tolerance} changed decision(s)): {', '.join(names)}")  # fmt: skip
+        worst = 0
+        for run_name in names:
+            run = stored[run_name]
+            record = self.recorder.store.read(run.experiment, run.name)
+            why = self.recorder.key(run).differences(record)  # checkpoints checked here
+            if why:
+                print(f"[verify] {run.name}: the record is stale on this machine "
+                      f"({'; '.join(why)})", flush=True)  # fmt: skip
+                worst = 1
+                continue
+            with tempfile.TemporaryDirectory(prefix="gm-verify-") as scratch:
+                again = dataclasses.replace(run, work_dir=Path(scratch) / "run")
+                failed = run_all(
+                    [again], self.root, 1, f"verify {run.name}", threads=record.get("threads")
+                )
+                if failed:
+                    worst = 1
+                    continue
+                infants = rs.infants_from_predictions(again.predictions)
+            comparison = rs.compare_infants(record["test_infants"], infants)
+            print(rs.verify_line(run.name, comparison, tolerance), flush=True)
+            if comparison["decisions_changed"] > tolerance:
+                worst = 1
+        return worst
+
+
+def _partial_note(missing: Sequence[str]) -> list[str]:
+    if not missing:
+        return []
+    return [
+        f"**Partial**: {len(missing)} run(s) are not finished yet and are left out: "
+        + ", ".join(missing)
+        + "."
+    ]
 
 
 def run_benchmark(
@@ -918,22 +1285,49 @@ def run_benchmark(
     bench: Benchmark = BENCHMARK,
     jobs: int = 2,
     workers: int = 2,
+    store: rs.ResultsStore | None = None,
+    budget_minutes: float | None = None,
+    report: bool = False,
+    verify: int = 0,
+    verify_seed: int = 0,
+    verify_tolerance: int = 0,
 ) -> int:
-    """Run ``'table1'`` or ``'confounding'``; returns the exit code."""
+    """Run ``'table1'`` or ``'confounding'``; returns the exit code.
+
+    Args:
+        store: record finished runs there and reuse matching records (None: work dir only).
+        budget_minutes: launch only runs that fit in this many minutes, then stop (exit 0).
+        report: only rebuild the report from the store's records (no training).
+        verify: rerun this many stored runs (drawn with ``verify_seed``) and compare; exit 1
+            when one changed more than ``verify_tolerance`` test decisions.
+    """
     root = Path(root).resolve()
     work_dir = Path(work_dir)
     if not work_dir.is_absolute():
         work_dir = root / work_dir
-    driver = BenchmarkDriver(bench, root, work_dir, jobs=jobs, workers=workers)
+    if (report or verify) and store is None:
+        raise ValueError("--report and --verify read the results store: give one")
+    budget = rs.Budget(budget_minutes) if budget_minutes is not None else None
+    driver = BenchmarkDriver(
+        bench, root, work_dir, jobs=jobs, workers=workers, store=store, budget=budget
+    )
     begin = time.perf_counter()
     try:
-        code = driver.table1() if name == "table1" else driver.confounding()
+        if report:
+            code = driver.report_from_store(name)
+        elif verify:
+            code = driver.verify(name, verify, verify_seed, verify_tolerance)
+        else:
+            code = driver.table1() if name == "table1" else driver.confounding()
     except CommandError as error:
         print(
             f"\n{name}: {error}\n$ {' '.join(error.command)}\nFix it and run `make {name}` "
             "again: what finished is kept.",
             flush=True,
         )
+        return 1
+    except rs.RecordError as error:
+        print(f"\n{name}: {error}", flush=True)
         return 1
     print(f"\n{name}: this invocation took {_duration(time.perf_counter() - begin)}", flush=True)
     return code

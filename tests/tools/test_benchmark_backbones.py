@@ -45,7 +45,8 @@ def run_tool(configs: list[Path], work_dir: Path) -> str:
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     run = subprocess.run(
         [sys.executable, "tools/benchmark_backbones.py", *map(str, configs),
-         "--work-dir", str(work_dir), "--folds", "3", "--seed", "1", "--jobs", "2",
+         "--work-dir", str(work_dir), "--results-dir", str(work_dir.parent / "results"),
+         "--folds", "3", "--seed", "1", "--jobs", "2",
          "--threads", "1", "--warmup", "1", "--speed-steps", "1", "--speed-repeats", "2"],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, check=False, env=env,
     )  # fmt: skip

@@ -1,0 +1,533 @@
+"""The results store: one small JSON record per finished run, kept in the repository.
+
+A run's work dir (checkpoints, logs, ``run.json``) lives in ``work_dirs/`` and is lost with the
+machine. The store keeps what the reports need, committed with the code::
+
+    results/<experiment>/<run name>.json     e.g. results/table1/two-stream/scratch_seed_0.json
+
+(``table1``, ``confounding``, ``backbones``, ...). This module is the one owner of the record
+format (:data:`FORMAT`). A record holds the run's identity (experiment, run name, config path,
+the sha256 of the resolved config with the overrides that change its data, the sha256 of every
+preprocessing checkpoint its chain loads, the seed), where and how it ran (git commit, start time
+in UTC, wall seconds, threads, processor) and what it gave (validation and test figures, each
+test infant's label, decision and class probabilities to 6 digits). ``record_sha256`` is the
+sha256 of the canonical JSON of the rest: a record edited by hand is refused on read.
+
+How the tools use it (``tools/run_benchmark.py table1|confounding``,
+``tools/benchmark_backbones.py``):
+
+- a run whose record matches (same experiment, run name, config sha256, checkpoint hashes and
+  seed) is not run again: the record stands in for it, and what the report reads is written
+  back into the work dir from it, so an empty ``work_dirs/`` reports the same tables;
+- a record whose key does not match is reported as stale and the run is redone; the record is
+  replaced (atomically) only when the new run finishes;
+- every finished run is written to the store at once, so a long experiment runs in slices::
+
+      python tools/run_benchmark.py table1 --budget-minutes 150   # launch only what fits
+      git add results/ && git commit -m "table1: another slice"   # then on another machine:
+      python tools/run_benchmark.py table1 --budget-minutes 150   # goes on where it stopped
+      python tools/run_benchmark.py table1 --report               # tables from the records
+      python tools/run_benchmark.py table1 --verify 2             # rerun 2 records, compare
+
+``--budget-minutes M`` launches a run only while its expected wall time fits in what is left of
+M minutes (the median of stored records of the same config, else the experiment's cost model
+scaled by the runs measured so far; a run with no estimate at all is launched), then stops
+cleanly. ``--verify K`` reruns K stored runs (chosen with ``--verify-seed``) in temporary work
+dirs and compares each infant's probabilities and decisions with the record, which it never
+overwrites; a run fails when more than ``--verify-tolerance`` decisions changed (default 0: on
+the same processor and thread count a rerun is expected to repeat every decision).
+See docs/en/user_guides/results_store.md.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import math
+import os
+import platform
+import random
+import re
+import subprocess
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ..utils.io import write_text_atomic
+
+#: Format of the records; a record of another format is refused.
+FORMAT = "gm-results/1"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+#: The store of the repository.
+STORE_ROOT = REPO_ROOT / "results"
+#: Decimals kept of figures and probabilities.
+DIGITS = 6
+
+
+class RecordError(ValueError):
+    """A stored record that cannot be trusted (edited, truncated, of another format)."""
+
+
+# -- canonical values ------------------------------------------------------------------------
+
+
+def rounded(value: object, digits: int = DIGITS) -> object:
+    """``value`` with floats rounded to ``digits`` decimals, NaN and infinities as None, numpy
+    scalars as Python numbers, tuples as lists (what JSON gives back)."""
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        value = value.item()
+    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+        return value
+    if isinstance(value, float):
+        return round(value, digits) if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) or hasattr(value, "tolist"):
+        items = value.tolist() if hasattr(value, "tolist") else value
+        return [rounded(v, digits) for v in items]
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"{type(value).__name__} cannot go into a results record")
+
+
+def canonical_json(value: object) -> str:
+    """The one text a value hashes as: sorted keys, no spaces."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def record_digest(record: Mapping) -> str:
+    """sha256 of the canonical JSON of ``record`` without its ``record_sha256``."""
+    body = {k: v for k, v in record.items() if k != "record_sha256"}
+    return hashlib.sha256(canonical_json(body).encode()).hexdigest()
+
+
+# -- keys ------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=256)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """sha256 of a file's bytes (remembered while its size and time stay the same)."""
+    stat = os.stat(path)
+    return _file_sha256(os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _pretty_text(path: str, size: int, mtime_ns: int) -> str:
+    from mmengine.config import Config
+
+    return Config.fromfile(path).pretty_text
+
+
+def _resolve(path: str | os.PathLike, root: str | os.PathLike) -> Path:
+    path = Path(path)
+    return path if path.is_absolute() else Path(root) / path
+
+
+def config_text(config: str | os.PathLike, root: str | os.PathLike = REPO_ROOT) -> str:
+    """The resolved config (``Config.fromfile(path).pretty_text``, its bases merged)."""
+    path = _resolve(config, root)
+    if not path.is_file():
+        raise FileNotFoundError(f"config {path} not found")
+    stat = path.stat()
+    return _pretty_text(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+def config_sha256(
+    config: str | os.PathLike,
+    overrides: Sequence[str] | Mapping = (),
+    chains: Iterable[str] = (),
+    root: str | os.PathLike = REPO_ROOT,
+) -> str:
+    """sha256 of the resolved config, the run's overrides (``--cfg-options`` as given: data
+    roots, caches, schedule) and the resolved preprocessing chains its data went through."""
+    digest = hashlib.sha256(config_text(config, root).encode())
+    digest.update(canonical_json(rounded(overrides)).encode())
+    for chain in chains:
+        digest.update(config_text(chain, root).encode())
+    return digest.hexdigest()
+
+
+def chain_checkpoints(
+    chains: Iterable[str], root: str | os.PathLike = REPO_ROOT, missing_ok: bool = False
+) -> dict[str, str | None]:
+    """Every checkpoint named by a step of the preprocessing chains, with its file's sha256.
+
+    Args:
+        missing_ok: a checkpoint not on this machine gets None (reports only) instead of an
+            error.
+
+    Raises:
+        FileNotFoundError: a checkpoint is missing (``missing_ok`` False).
+    """
+    from ..utils.config import PREPROCESS_SCOPES, load_config
+
+    hashes: dict[str, str | None] = {}
+    for chain in dict.fromkeys(chains):
+        cfg = load_config(
+            _resolve(chain, root), scopes=PREPROCESS_SCOPES, required=("preprocess_pipeline",)
+        )
+        for step in cfg.preprocess_pipeline:
+            checkpoint = step.get("checkpoint")
+            if not checkpoint or checkpoint in hashes:
+                continue
+            path = _resolve(checkpoint, root)
+            if path.is_file():
+                hashes[checkpoint] = file_sha256(path)
+            elif missing_ok:
+                hashes[checkpoint] = None
+            else:
+                raise FileNotFoundError(
+                    f"{path}: checkpoint of the chain {chain} is missing; train or restore the "
+                    "preprocessing models first"
+                )
+    return hashes
+
+
+@dataclass(frozen=True)
+class RunKey:
+    """What a stored record must match to stand in for a run (``config`` is informative)."""
+
+    experiment: str
+    run: str
+    config: str
+    config_sha256: str
+    checkpoints: Mapping[str, str | None] = field(default_factory=dict)
+    seed: int | None = None
+
+    def differences(self, record: Mapping) -> list[str]:
+        """Why ``record`` does not match this key, in words; empty when it matches. A checkpoint
+        hash of None (not on this machine) matches any stored hash."""
+        problems = []
+        for name in ("experiment", "run", "seed"):
+            if record.get(name) != getattr(self, name):
+                problems.append(f"{name} {record.get(name)!r} (now {getattr(self, name)!r})")
+        if record.get("config_sha256") != self.config_sha256:
+            problems.append(f"config {self.config} changed (or its data or overrides)")
+        stored = record.get("checkpoints") or {}
+        if set(stored) != set(self.checkpoints):
+            now = sorted(self.checkpoints)
+            problems.append(f"other preprocessing checkpoints ({sorted(stored)}, now {now})")
+        else:
+            problems += [
+                f"checkpoint {path} changed"
+                for path, digest in self.checkpoints.items()
+                if digest is not None and stored[path] != digest
+            ]
+        return problems
+
+
+# -- the record ------------------------------------------------------------------------------
+
+
+def git_commit(root: str | os.PathLike = REPO_ROOT) -> str | None:
+    """``git rev-parse HEAD`` of ``root``; None outside a git repository."""
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=False
+        )
+    except OSError:
+        return None
+    if result.returncode != 0:
+        return None
+    return result.stdout.strip() or None
+
+
+def processor() -> dict:
+    """The processor's model name (``/proc/cpuinfo``, else ``platform``) and its core count."""
+    name = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.partition(":")[2].strip()
+                break
+    except OSError:
+        pass
+    return dict(name=name or platform.processor() or platform.machine(), cpus=os.cpu_count())
+
+
+def utc_now() -> str:
+    """The current time, UTC, ISO 8601 to the second."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def infants_from_predictions(path: str | os.PathLike) -> dict:
+    """The test infants of a ``SubjectMetric(out_file=...json)`` file, compactly: ``classes``,
+    ``ids``, ``labels``, ``predicted`` and ``probabilities`` (one row per infant, by id)."""
+    document = json.loads(Path(path).read_text())
+    subjects = sorted(document["subjects"], key=lambda s: s["subject_id"])
+    return dict(
+        classes=list(document.get("classes", [])),
+        aggregation=document.get("aggregation", "mean"),
+        ids=[s["subject_id"] for s in subjects],
+        labels=[int(s["label"]) for s in subjects],
+        predicted=[int(s["predicted"]) for s in subjects],
+        probabilities=[[round(float(p), DIGITS) for p in s["scores"]] for s in subjects],
+    )
+
+
+def predictions_document(infants: Mapping, metrics: Mapping | None = None) -> dict:
+    """The ``SubjectMetric`` predictions file of a record's ``test_infants`` (what
+    ``load_predictions`` and the reports read)."""
+    classes = list(infants["classes"])
+
+    def name(index: int) -> str:
+        return classes[index] if 0 <= index < len(classes) else str(index)
+
+    subjects = [
+        dict(subject_id=i, label=label, label_name=name(label), predicted=predicted,
+             predicted_name=name(predicted), scores=list(scores))
+        for i, label, predicted, scores in zip(
+            infants["ids"], infants["labels"], infants["predicted"], infants["probabilities"],
+            strict=True,
+        )
+    ]  # fmt: skip
+    return dict(
+        classes=classes,
+        aggregation=infants.get("aggregation", "mean"),
+        subjects=subjects,
+        metrics=dict(metrics or {}),
+    )
+
+
+def build_record(
+    key: RunKey,
+    *,
+    seconds: float | None,
+    validation: Mapping | None,
+    test: Mapping | None,
+    infants: Mapping | None,
+    start_time: str | None = None,
+    threads: int | None = None,
+    root: str | os.PathLike = REPO_ROOT,
+    extra: Mapping | None = None,
+) -> dict:
+    """A complete record (``record_sha256`` included) of a finished run."""
+    record = dict(
+        format=FORMAT,
+        experiment=key.experiment,
+        run=key.run,
+        config=str(key.config),
+        config_sha256=key.config_sha256,
+        checkpoints=dict(key.checkpoints),
+        seed=key.seed,
+        git_commit=git_commit(root),
+        start_time=start_time,
+        seconds=None if seconds is None else round(float(seconds), 1),
+        threads=threads,
+        processor=processor(),
+        validation=rounded(validation),
+        test=rounded(test),
+        test_infants=rounded(infants),
+    )
+    if extra:
+        record["extra"] = rounded(extra)
+    record = json.loads(canonical_json(record))  # as it reads back
+    record["record_sha256"] = record_digest(record)
+    return record
+
+
+def record_text(record: Mapping) -> str:
+    """A record as its file holds it: one line per field, each value compact (small files,
+    readable diffs)."""
+    fields = (f" {json.dumps(k)}: {json.dumps(v, allow_nan=False)}" for k, v in record.items())
+    return "{\n" + ",\n".join(fields) + "\n}\n"
+
+
+def read_record(path: str | os.PathLike) -> dict:
+    """A record, checked.
+
+    Raises:
+        RecordError: not JSON, another format, or changed since it was written (its
+            ``record_sha256`` does not match), naming the file and what to do.
+    """
+    path = Path(path)
+    redo = f"delete {path} and run that run again (the tool then writes a new record)"
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise RecordError(f"{path}: not a readable results record ({error}); {redo}") from None
+    if not isinstance(record, dict) or record.get("format") != FORMAT:
+        found = record.get("format") if isinstance(record, dict) else type(record).__name__
+        raise RecordError(f"{path}: format {found!r}, expected {FORMAT!r}; {redo}")
+    if record.get("record_sha256") != record_digest(record):
+        raise RecordError(
+            f"{path}: the record was changed after it was written (record_sha256 does not "
+            f"match its content), so its figures cannot be trusted; {redo}"
+        )
+    return record
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A run's state in the store: ``'match'``, ``'stale'`` (``why``) or ``'missing'``."""
+
+    status: str
+    record: dict | None = None
+    why: tuple[str, ...] = ()
+
+
+class ResultsStore:
+    """The records under ``root`` (default: ``results/`` of the repository)."""
+
+    def __init__(self, root: str | os.PathLike = STORE_ROOT) -> None:
+        self.root = Path(root)
+
+    def path(self, experiment: str, run: str) -> Path:
+        """``root/<experiment>/<run>.json``; the run name loses a leading ``<experiment>/``
+        and keeps ``/`` as folders, anything but letters, digits, ``.-_`` becomes ``_``."""
+        name = run.removeprefix(experiment + "/")
+        parts = [re.sub(r"[^A-Za-z0-9._-]+", "_", p).strip("_") for p in name.split("/")]
+        parts = [p for p in parts if p and set(p) != {"."}]
+        if not parts or not re.fullmatch(r"[A-Za-z0-9._-]+", experiment):
+            raise ValueError(f"no record path for experiment {experiment!r}, run {run!r}")
+        return self.root.joinpath(experiment, *parts[:-1], parts[-1] + ".json")
+
+    def read(self, experiment: str, run: str) -> dict | None:
+        """The run's record, None when there is none (:class:`RecordError` when refused)."""
+        path = self.path(experiment, run)
+        return read_record(path) if path.is_file() else None
+
+    def write(self, record: Mapping) -> Path:
+        """Store a record from :func:`build_record` (atomically: the old one stays until the new
+        one is complete)."""
+        if record.get("record_sha256") != record_digest(record):
+            raise RecordError("refusing to store a record whose record_sha256 does not match")
+        return write_text_atomic(
+            self.path(record["experiment"], record["run"]), record_text(record)
+        )
+
+    def lookup(self, key: RunKey) -> Lookup:
+        record = self.read(key.experiment, key.run)
+        if record is None:
+            return Lookup("missing")
+        why = key.differences(record)
+        return Lookup("stale", record, tuple(why)) if why else Lookup("match", record)
+
+    def records(self, experiment: str | None = None) -> list[dict]:
+        """Every record (of ``experiment``), checked, in path order."""
+        base = self.root / experiment if experiment else self.root
+        return [read_record(p) for p in sorted(base.rglob("*.json")) if not p.name.startswith(".")]
+
+    def seconds_by_config(self) -> dict[str, list[float]]:
+        """Wall seconds of the stored runs (any experiment), by config sha256."""
+        seconds: dict[str, list[float]] = {}
+        for record in self.records() if self.root.is_dir() else []:
+            if record.get("seconds") is not None:
+                seconds.setdefault(record["config_sha256"], []).append(float(record["seconds"]))
+        return seconds
+
+
+def set_aside(directory: Path) -> Path:
+    """Rename ``directory`` to a free ``<name>.stale[N]`` next to it (a run's work dir of another
+    key: kept for inspection, out of the way of the new run); returns the new path."""
+    for number in range(1, 1000):
+        suffix = ".stale" if number == 1 else f".stale{number}"
+        aside = directory.with_name(directory.name + suffix)
+        if not aside.exists():
+            return directory.rename(aside)
+    raise FileExistsError(f"{directory}: too many stale copies next to it; delete some")
+
+
+# -- budget and estimates --------------------------------------------------------------------
+
+
+def median(values: Sequence[float]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def estimate_seconds(
+    measured: Sequence[float], cost: float, seconds_per_cost: Sequence[float]
+) -> float | None:
+    """A run's expected seconds: the median of stored runs of its config, else its cost times
+    the median seconds per unit of cost seen so far; None when nothing is known."""
+    if measured:
+        return median(measured)
+    per_cost = median(seconds_per_cost)
+    return None if per_cost is None else per_cost * cost
+
+
+class Budget:
+    """Wall-clock minutes for one invocation: which runs may still start.
+
+    A run fits while its estimate is at most the time left; a run without an estimate fits while
+    any time is left. ``left_out`` collects the runs not started for want of time.
+    """
+
+    def __init__(self, minutes: float, clock=time.monotonic) -> None:
+        self.seconds = float(minutes) * 60
+        self.clock = clock
+        self.start = clock()
+        self.left_out: list[str] = []
+
+    def remaining(self) -> float:
+        return self.seconds - (self.clock() - self.start)
+
+    def fits(self, estimate: float | None) -> bool:
+        left = self.remaining()
+        return left > 0 and (estimate is None or estimate <= left)
+
+    def leave_out(self, names: Iterable[str]) -> None:
+        self.left_out += [name for name in names if name not in self.left_out]
+
+
+# -- verification ----------------------------------------------------------------------------
+
+
+def choose_for_verify(names: Iterable[str], count: int, seed: int) -> list[str]:
+    """``count`` of ``names`` drawn at random with ``seed`` (all of them when fewer)."""
+    pool = sorted(set(names))
+    return sorted(random.Random(seed).sample(pool, min(count, len(pool))))
+
+
+def compare_infants(stored: Mapping, new: Mapping) -> dict:
+    """A rerun's test infants against the stored ones: the largest absolute change of a class
+    probability, how many decisions changed, and both accuracies.
+
+    Raises:
+        ValueError: the two were tested on other infants.
+    """
+    if sorted(stored["ids"]) != sorted(new["ids"]):
+        raise ValueError("the rerun was tested on other infants than the record")
+    position = {subject: i for i, subject in enumerate(new["ids"])}
+    largest, changed, right_stored, right_new = 0.0, 0, 0, 0
+    for i, subject in enumerate(stored["ids"]):
+        j = position[subject]
+        old_p, new_p = stored["probabilities"][i], new["probabilities"][j]
+        largest = max([largest, *(abs(a - b) for a, b in zip(old_p, new_p, strict=True))])
+        changed += stored["predicted"][i] != new["predicted"][j]
+        right_stored += stored["predicted"][i] == stored["labels"][i]
+        right_new += new["predicted"][j] == new["labels"][j]
+    count = len(stored["ids"])
+    return dict(
+        infants=count,
+        max_abs_probability_difference=round(largest, DIGITS),
+        decisions_changed=changed,
+        stored_accuracy=right_stored / count if count else math.nan,
+        new_accuracy=right_new / count if count else math.nan,
+    )
+
+
+def verify_line(run: str, comparison: Mapping, tolerance: int) -> str:
+    """One line of ``--verify`` output for a run."""
+    ok = comparison["decisions_changed"] <= tolerance
+    return (
+        f"[verify] {run}: max |Δ probability| {comparison['max_abs_probability_difference']:.6f}"
+        f" over {comparison['infants']} test infants, {comparison['decisions_changed']} "
+        f"decision(s) changed, accuracy stored {comparison['stored_accuracy']:.3f} / new "
+        f"{comparison['new_accuracy']:.3f}: {'OK' if ok else 'CHANGED'}"
+    )
