@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import gm_plugins  # noqa: F401
-from gm_plugins.apis.bundle import Abstention
+from gm_plugins.apis.bundle import Abstention, BundleError
 from gm_plugins.apis.inference import GMInferencer, find_videos, init_gm_model
 
 STAGES = ("preprocess", "classify", "images")
@@ -51,9 +51,13 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parse_args(argv)
     videos = find_videos(args.videos)
-    model = init_gm_model(
-        args.bundle, device=args.device, segmentation_backend=args.segmentation_backend
-    )
+    try:
+        model = init_gm_model(
+            args.bundle, device=args.device, segmentation_backend=args.segmentation_backend
+        )
+    except (BundleError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if args.min_probability is not None:
         rules = model.abstention
         model.abstention = Abstention(args.min_probability, rules.min_windows, rules.on_fallback)
