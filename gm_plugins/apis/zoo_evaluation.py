@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import os
-import platform
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +45,32 @@ def ensure_evaluation_dataset(data_root: str | os.PathLike, workers: int = 2) ->
 
     generate_dataset(data_root, GeneratorConfig(**EVALUATION_DATASET), workers=workers)
     return Path(data_root)
+
+
+def generate_evaluation_infants(out_dir: str | os.PathLike, subject_ids: list[str]) -> Path:
+    """Only the named infants of the held-out dataset (identical to the full set's), with a
+    ``subjects.csv`` listing them: a quick check of a few recorded infants."""
+    from ..datasets.synthetic import GeneratorConfig
+    from ..datasets.synthetic.generate import DATASET_GROUP, SUBJECT_COLUMNS, generate_subject
+    from ..datasets.synthetic.subject import make_specs
+    from ..utils.io import write_csv_atomic
+
+    config = GeneratorConfig(**EVALUATION_DATASET)
+    specs = {
+        spec.subject_id: spec
+        for spec in make_specs(config.subjects, config.seed, config.confound, DATASET_GROUP, "s")
+    }
+    unknown = sorted(set(subject_ids) - set(specs))
+    if unknown:
+        raise ValueError(f"the held-out dataset has no infants {unknown}")
+    out_dir = Path(out_dir)
+    rows = []
+    for subject_id in subject_ids:
+        spec = specs[subject_id]
+        generate_subject(spec, config, out_dir)
+        rows.append((spec.subject_id, spec.label, spec.environment, f"videos/{subject_id}.mp4"))
+    write_csv_atomic(out_dir / "subjects.csv", SUBJECT_COLUMNS, rows)
+    return out_dir
 
 
 def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
@@ -166,6 +191,8 @@ def compare(model: ZooModel, figures: dict, tolerance: float) -> list[str]:
 def write_record(model: ZooModel, figures: dict, data_root: str | os.PathLike, seconds: float,
                  root: str | os.PathLike = ".") -> Path:  # fmt: skip
     """``results/zoo/<model>.json``: the figures with what produced them."""
+    from .backbone_benchmark import cpu_name
+
     record = dict(
         model=model.name,
         weights=model.weights,
@@ -174,7 +201,7 @@ def write_record(model: ZooModel, figures: dict, data_root: str | os.PathLike, s
         dataset=dict(EVALUATION_DATASET),
         finished=datetime.now(UTC).isoformat(timespec="seconds"),
         seconds=round(seconds, 1),
-        processor=platform.processor() or platform.machine(),
+        processor=cpu_name(),
         cpus=os.cpu_count(),
         figures=figures,
     )

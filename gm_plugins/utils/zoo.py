@@ -16,13 +16,15 @@ loaded back into the float32 model).
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
+from .io import write_bytes_atomic, write_text_atomic
 
 #: The zoo's index at the repository root.
 MODEL_INDEX = "model-index.yml"
@@ -109,8 +111,8 @@ def publish_checkpoint(
 ) -> Path:
     """Write ``out_dir/<name>-<sha8>.pth``: the checkpoint's weights without training state.
 
-    The file is written to a temporary name, hashed, then renamed into place, so a failure
-    leaves nothing that looks published.
+    The file is written atomically, so a failure leaves nothing that looks published, and the
+    same checkpoint always gives the same bytes (and name).
 
     Args:
         checkpoint: a checkpoint tools/train.py wrote.
@@ -126,36 +128,18 @@ def publish_checkpoint(
     loaded = torch.load(checkpoint, map_location="cpu", weights_only=True)
     published = _strip(loaded, fp16)
     published["meta"]["published"] = dict(source=Path(checkpoint).name, fp16=fp16)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".pth", dir=out_dir)
-    os.close(handle)
-    try:
-        torch.save(published, temporary)
-        target = out_dir / f"{name}-{sha256_of(temporary)[:8]}.pth"
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return target
+    buffer = io.BytesIO()  # in memory, so the same weights always give the same bytes
+    torch.save(published, buffer)
+    data = buffer.getvalue()
+    target = Path(out_dir) / f"{name}-{hashlib.sha256(data).hexdigest()[:8]}.pth"
+    return write_bytes_atomic(target, data)
 
 
 def publish_file(source: str | os.PathLike, out_dir: str | os.PathLike, name: str) -> Path:
     """Copy any file (a bundle ``.zip``) to ``out_dir/<name>-<sha8><suffix>`` atomically."""
-    import shutil
-
-    source, out_dir = Path(source), Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=source.suffix, dir=out_dir)
-    os.close(handle)
-    try:
-        shutil.copyfile(source, temporary)
-        target = out_dir / f"{name}-{sha256_of(temporary)[:8]}{source.suffix}"
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return target
+    data = Path(source).read_bytes()
+    target = Path(out_dir) / f"{name}-{hashlib.sha256(data).hexdigest()[:8]}{Path(source).suffix}"
+    return write_bytes_atomic(target, data)
 
 
 @dataclass
@@ -247,8 +231,6 @@ def set_metafile_weights(
     The metafile's leading comment lines are kept. Returns the weights the entry named before
     (still on disk: remove it with ``git rm`` once nothing uses it), or None.
     """
-    from .io import write_text_atomic
-
     metafile = Path(metafile)
     text = metafile.read_text()
     header = "".join(line for line in text.splitlines(keepends=True) if line.startswith("#"))
@@ -262,3 +244,45 @@ def set_metafile_weights(
             write_text_atomic(metafile, header + body)
             return previous if previous != entry["Weights"] else None
     raise ZooError(f"{metafile} has no model {model!r}: add its entry first")
+
+
+def _size(path: Path) -> str:
+    return f"{path.stat().st_size / 2**20:.1f} MB" if path.is_file() else "missing"
+
+
+def zoo_table(root: str | os.PathLike = ".") -> str:
+    """The zoo as a Markdown table (name, task, metrics, training, size, weights), from the
+    metafiles alone; the README and docs/en/model_zoo.md carry it between
+    ``<!-- zoo-table -->`` markers, and :func:`zoo_table_in_sync` checks they still do."""
+    root = Path(root)
+    lines = [
+        "| model | task | metrics (held-out synthetic infants) | training | size | weights |",
+        "|---|---|---|---|---|---|",
+    ]
+    for model in zoo_models(root):
+        task = ", ".join(str(result.get("Task", "")) for result in model.results)
+        metrics = "; ".join(
+            f"{name} {value}"
+            for result in model.results
+            for name, value in (result.get("Metrics") or {}).items()
+        )
+        meta = model.metadata
+        training = ", ".join(
+            str(meta[key]) for key in ("Training Data", "Training Time") if meta.get(key)
+        )
+        lines.append(
+            f"| {model.name} | {task} | {metrics} | {training} | {_size(root / model.weights)} "
+            f"| [{Path(model.weights).name}]({model.weights}) |"
+        )
+    return "\n".join(lines)
+
+
+ZOO_TABLE_MARKER = "<!-- zoo-table -->"
+
+
+def replace_zoo_table(text: str, table: str) -> str:
+    """``text`` with the part between two :data:`ZOO_TABLE_MARKER` lines replaced by ``table``."""
+    parts = text.split(ZOO_TABLE_MARKER)
+    if len(parts) != 3:
+        raise ZooError(f"expected two {ZOO_TABLE_MARKER} lines around the zoo table")
+    return f"{parts[0]}{ZOO_TABLE_MARKER}\n{table}\n{ZOO_TABLE_MARKER}{parts[2]}"

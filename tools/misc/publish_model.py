@@ -1,10 +1,12 @@
 """Publish a trained model into the repository's model zoo.
 
 A checkpoint (``.pth`` from tools/train.py) is written without its optimizer, scheduler and
-message-hub state, optionally with fp16 weights, as ``OUT_DIR/<name>-<sha256[:8]>.pth``. A bundle
-(a folder from tools/export_bundle.py, or its ``.zip``) is zipped and written as
-``OUT_DIR/<name>-<sha256[:8]>.zip``. With ``--metafile`` and ``--model`` the metafile entry of that
-model gets the new ``Weights`` path and ``Metadata.SHA256`` (the rest of the entry is kept).
+message-hub state, optionally with fp16 weights, as ``OUT_DIR/<name>-<sha256[:8]>.pth``. With
+``--bundle CONFIG`` the stripped classifier checkpoint is exported as an inference bundle with the
+config's preprocessing chain (tools/export_bundle.py) and published as one
+``OUT_DIR/<name>-<sha256[:8]>.zip``; an existing bundle folder or ``.zip`` is published as it
+is. With ``--metafile`` and ``--model`` the metafile entry of that model gets the new ``Weights``
+path and ``Metadata.SHA256`` (the rest of the entry is kept).
 
 Examples::
 
@@ -12,8 +14,10 @@ Examples::
         work_dirs/fcn_unet-s5-c8_b4-4k_synthetic-seg-160x120/iter_4000.pth \
         --out-dir zoo/preprocess --metafile configs/preprocess/metafile.yml \
         --model fcn_unet-s5-c8_b4-4k_synthetic-seg-160x120
-    python tools/misc/publish_model.py work_dirs/demo/bundle --name two-stream_demo_bundle \
-        --out-dir zoo/gm
+    python tools/misc/publish_model.py work_dirs/demo/two_stream/best_*.pth --fp16 \
+        --bundle configs/gm/two-stream_r18-3stage-concat-fusion_demo_gm-synthetic.py \
+        --out-dir zoo/gm --metafile configs/gm/metafile.yml \
+        --model two-stream_r18-3stage-concat-fusion_demo_gm-synthetic_bundle
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from gm_plugins.apis.bundle import load_bundle, zip_bundle
+from gm_plugins.apis.bundle import export_bundle, load_bundle, zip_bundle
 from gm_plugins.utils.zoo import (
     ZooError,
     publish_checkpoint,
@@ -42,6 +46,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--name", help="published name's stem (default: --model, else the source's folder name)"
     )
     parser.add_argument("--fp16", action="store_true", help="store floating weights as fp16")
+    parser.add_argument(
+        "--bundle", type=Path, metavar="CONFIG", help="publish a bundle of this classifier config"
+    )
     parser.add_argument("--metafile", type=Path, help="metafile.yml whose entry to update")
     parser.add_argument("--model", help="the entry's Name in --metafile")
     return parser.parse_args(argv)
@@ -67,6 +74,12 @@ def main(argv: list[str] | None = None) -> int:
                 archive = source
                 if source.is_dir():
                     archive = zip_bundle(source, Path(scratch) / "bundle.zip")
+                published = publish_file(archive, args.out_dir, name)
+        elif args.bundle is not None:
+            with tempfile.TemporaryDirectory() as scratch:
+                stripped = publish_checkpoint(source, scratch, "classifier", fp16=args.fp16)
+                folder = export_bundle(args.bundle, stripped, Path(scratch) / "bundle", name=name)
+                archive = zip_bundle(folder, Path(scratch) / "bundle.zip")
                 published = publish_file(archive, args.out_dir, name)
         else:
             published = publish_checkpoint(source, args.out_dir, name, fp16=args.fp16)
