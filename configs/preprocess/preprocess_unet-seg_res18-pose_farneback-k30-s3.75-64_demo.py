@@ -1,14 +1,15 @@
-# The preprocessing chain of `make demo`: the demo-size segmentation model (4k iterations), the
-# synthetic pose model and 64x64 aligned output, the input size of the demo classifier
+# The preprocessing chain of `make demo`: the model zoo's demo-size segmentation model (4k
+# iterations) and synthetic pose model (configs/preprocess/metafile.yml), and 64x64 aligned
+# output, the input size of the demo classifier
 # (configs/gm/two-stream_r18-3stage-concat-fusion_demo_gm-synthetic.py). Otherwise the paper's
 # settings: frames sampled at 6 fps (every 5th frame of 30 fps), pose every 30 frames, crop 3.75
 # trunk lengths, flow clipped to 20 px.
 _base_ = ["../_base_/preprocess/default_chain.py"]
 
 seg_config = "configs/preprocess/fcn_unet-s5-c8_b4-4k_synthetic-seg-160x120.py"
-seg_checkpoint = "work_dirs/fcn_unet-s5-c8_b4-4k_synthetic-seg-160x120/iter_4000.pth"
+seg_checkpoint = "zoo/preprocess/fcn_unet-s5-c8_b4-4k_synthetic-seg-160x120-63df75f1.pth"
 pose_config = "configs/preprocess/td-hm_res18-c32_dark-b16-20e_synthetic-pose-128x128.py"
-pose_checkpoint = "work_dirs/td-hm_res18-c32_dark-b16-20e_synthetic-pose-128x128/epoch_20.pth"
+pose_checkpoint = "zoo/preprocess/td-hm_res18-c32_dark-b16-20e_synthetic-pose-128x128-db4f072e.pth"
 
 background_removal = dict(_base_.background_removal, config=seg_config, checkpoint=seg_checkpoint)
 alignment = dict(_base_.alignment, config=pose_config, checkpoint=pose_checkpoint, out_size=64)

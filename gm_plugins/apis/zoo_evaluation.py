@@ -182,7 +182,7 @@ def compare(model: ZooModel, figures: dict, tolerance: float) -> list[str]:
             holds = measured <= recorded + tolerance
         else:
             holds = measured >= recorded - tolerance
-        verdict = "holds" if holds else "BELOW RECORD"
+        verdict = "holds" if holds else "WORSE THAN RECORDED"
         lines.append(f"{model.name}: {metric} recorded {recorded:.3f}, measured {measured:.3f} "
                      f"({verdict}, tolerance {tolerance})")  # fmt: skip
     return lines
@@ -233,6 +233,6 @@ def evaluate_zoo(
         if write:
             write_record(model, figures, data_root, seconds, root)
         checks = compare(model, figures, tolerance)
-        ok &= not any("BELOW" in line for line in checks)
+        ok &= not any("WORSE" in line for line in checks)
         lines += checks or [f"{model.name}: no recorded metric to compare with"]
     return lines, ok

@@ -250,10 +250,15 @@ def _size(path: Path) -> str:
     return f"{path.stat().st_size / 2**20:.1f} MB" if path.is_file() else "missing"
 
 
-def zoo_table(root: str | os.PathLike = ".") -> str:
+def zoo_table(root: str | os.PathLike = ".", link_prefix: str = "") -> str:
     """The zoo as a Markdown table (name, task, metrics, training, size, weights), from the
     metafiles alone; the README and docs/en/model_zoo.md carry it between
-    ``<!-- zoo-table -->`` markers, and :func:`zoo_table_in_sync` checks they still do."""
+    ``<!-- zoo-table -->`` markers (tools/misc/zoo_table.py writes and checks them).
+
+    Args:
+        root: the repository root.
+        link_prefix: put before the weights' paths in links (``../../`` for docs/en pages).
+    """
     root = Path(root)
     lines = [
         "| model | task | metrics (held-out synthetic infants) | training | size | weights |",
@@ -272,7 +277,7 @@ def zoo_table(root: str | os.PathLike = ".") -> str:
         )
         lines.append(
             f"| {model.name} | {task} | {metrics} | {training} | {_size(root / model.weights)} "
-            f"| [{Path(model.weights).name}]({model.weights}) |"
+            f"| [{Path(model.weights).name}]({link_prefix}{model.weights}) |"
         )
     return "\n".join(lines)
 

@@ -7,7 +7,10 @@ import json
 import sys
 from pathlib import Path
 
+from mmengine.config import Config
+
 from gm_plugins.apis.experiments import CHAINS, DATASETS, DEMO_CLASSIFIER, Options, run_experiment
+from gm_plugins.utils.zoo import zoo_model_of_weights
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KEYS = ("accuracy", "precision", "recall", "f1", "mcc", "kappa", "roc_auc")
@@ -43,7 +46,8 @@ if name == "test.py":
 def stand_in_repository(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
     (root / "tools").mkdir(parents=True)
-    (root / "configs").symlink_to(REPO_ROOT / "configs")
+    for shared in ("configs", "zoo", "model-index.yml"):
+        (root / shared).symlink_to(REPO_ROOT / shared)
     scripts = ("make_synthetic_dataset.py", "train.py", "preprocess_videos.py", "test.py",
                "export_bundle.py", "infer.py")  # fmt: skip
     for script in scripts:
@@ -60,41 +64,36 @@ def test_the_demo_runs_each_stage_once_and_writes_the_demo_layout(tmp_path, caps
     assert run_experiment("demo", root, Options(work_dir=Path("work_dirs/demo"), workers=3)) == 0
     work = root / "work_dirs" / "demo"
     chain = CHAINS["cache_demo"]
-    seg, pose = (
-        "configs/preprocess/fcn_unet-s5-c8_b4-4k_synthetic-seg-160x120.py",
-        "configs/preprocess/td-hm_res18-c32_dark-b16-20e_synthetic-pose-128x128.py",
-    )
     made = calls(root)
     data_args = ["--out", "data/gm_synthetic", *DATASETS["data/gm_synthetic"], "--workers", "3"]
     assert made[0] == ["make_synthetic_dataset.py", data_args]
-    assert sorted(made[1:3]) == [["train.py", [seg]], ["train.py", [pose]]]  # side by side
+    # the segmentation and pose models come from the zoo: nothing trains them
     cache = "data/gm_synthetic/cache_demo"
     preprocess_args = [chain, "--data-root", "data/gm_synthetic", "--out", cache, "--workers", "3"]
-    assert made[3] == ["preprocess_videos.py", preprocess_args]
+    assert made[1] == ["preprocess_videos.py", preprocess_args]
     classifier_dir = str(work / "two_stream")
-    assert made[4] == ["train.py", [DEMO_CLASSIFIER, "--work-dir", classifier_dir, "--resume"]]
+    assert made[2] == ["train.py", [DEMO_CLASSIFIER, "--work-dir", classifier_dir, "--resume"]]
     checkpoint = str(work / "two_stream" / "best_window_cross_entropy_epoch_1.pth")
     test_args = [DEMO_CLASSIFIER, checkpoint, "--work-dir", str(work / "test"),
                  "--metrics-out", str(work / "test_metrics.json")]  # fmt: skip
-    assert made[5] == ["test.py", test_args]
+    assert made[3] == ["test.py", test_args]
     bundle = str(work / "bundle")
-    assert made[6] == ["export_bundle.py", [DEMO_CLASSIFIER, checkpoint, "--out", bundle,
+    assert made[4] == ["export_bundle.py", [DEMO_CLASSIFIER, checkpoint, "--out", bundle,
                                              "--overwrite"]]  # fmt: skip
     # two held-out (test-fold) infants of different classes, from the dataset's subjects.csv
-    videos = made[7][1][:2]
-    assert made[7][1][2:] == ["--bundle", bundle, "--out", str(work / "infer")]
+    videos = made[5][1][:2]
+    assert made[5][1][2:] == ["--bundle", bundle, "--out", str(work / "infer")]
     assert all(v.startswith(str(root / "data/gm_synthetic/videos/")) for v in videos)
     assert len(set(videos)) == 2
-    stages = ("data", "segmentation", "pose", "preprocess", "classifier", "test", "bundle", "infer")
+    stages = ("data", "preprocess", "classifier", "test", "bundle", "infer")
     markers = sorted(p.name for p in (work / "stages").iterdir())
     assert markers == sorted(f"{stage}.done" for stage in stages)
-    assert sorted(p.name for p in (work / "logs").iterdir()) == ["pose.log", "segmentation.log"]
     assert (work / "confusion_matrix.png").is_file() and (work / "training_curve.png").is_file()
     out = capsys.readouterr().out
-    for title in ("1/8 synthetic infants", "2/8 segmentation model", "3/8 pose model",
-                  "4/8 preprocessing: background removal, alignment, optical flow",
-                  "5/8 two-stream classifier", "6/8 test on held-out infants",
-                  "7/8 model bundle", "8/8 classify two held-out infants' videos"):  # fmt: skip
+    for title in ("1/6 synthetic infants",
+                  "2/6 preprocessing: background removal, alignment, optical flow",
+                  "3/6 two-stream classifier", "4/6 test on held-out infants",
+                  "5/6 model bundle", "6/6 classify two held-out infants' videos"):  # fmt: skip
         assert f"[{title}] $ {sys.executable} tools/" in out
     table = [line for line in out.splitlines() if line.startswith("| accuracy")]
     cells = [cell.strip() for cell in table[0].strip("|").split("|")]
@@ -102,8 +101,37 @@ def test_the_demo_runs_each_stage_once_and_writes_the_demo_layout(tmp_path, caps
 
     # A second run reuses every stage but the test, which it always repeats.
     assert run_experiment("demo", root, Options(work_dir=work, workers=3)) == 0
-    assert [name for name, _ in calls(root)[8:]] == ["test.py", "export_bundle.py", "infer.py"]
+    assert [name for name, _ in calls(root)[6:]] == ["test.py", "export_bundle.py", "infer.py"]
     assert out.count("reusing it") == 0 and "reusing it" in capsys.readouterr().out
+
+
+def test_retraining_trains_the_zoo_models_and_preprocesses_with_them(tmp_path, capsys):
+    root = stand_in_repository(tmp_path)
+    work = root / "work_dirs" / "demo-retrained"
+    options = Options(work_dir=work, workers=3, retrain=True)
+    assert run_experiment("demo", root, options) == 0
+    made = calls(root)
+    zoo_chain = Config.fromfile(REPO_ROOT / CHAINS["cache_demo"])
+    seg = zoo_model_of_weights(zoo_chain.seg_checkpoint, REPO_ROOT)
+    pose = zoo_model_of_weights(zoo_chain.pose_checkpoint, REPO_ROOT)
+    assert sorted(made[1:3]) == [["train.py", [seg.config]], ["train.py", [pose.config]]]
+    # the chain the caches are made with loads the retrained checkpoints, not the zoo's
+    derived = work / "chains" / "cache_demo.py"
+    steps = {s["type"]: s for s in Config.fromfile(derived).preprocess_pipeline}
+    assert steps["BackgroundRemoval"]["checkpoint"] == seg.metadata["Training Checkpoint"]
+    assert steps["PoseAlignment"]["checkpoint"] == pose.metadata["Training Checkpoint"]
+    for step in ("BackgroundRemoval", "PoseAlignment"):
+        assert Path(steps[step]["checkpoint"]).parts[0] == "work_dirs"
+    cache = "data/gm_synthetic/cache_demo-retrained"
+    assert made[3] == ["preprocess_videos.py", [str(derived), "--data-root", "data/gm_synthetic",
+                                                "--out", cache, "--workers", "3"]]  # fmt: skip
+    # the classifier reads that cache and its bundle ships the retrained chain
+    overrides = [f"{loader}_dataloader.dataset.cache_root={cache}"
+                 for loader in ("train", "val", "test")]  # fmt: skip
+    assert made[4][1][-4:] == ["--cfg-options", *overrides]
+    assert made[5][1][-4:] == ["--cfg-options", *overrides]
+    assert made[6][1][-2:] == ["--preprocess-config", str(derived)]
+    assert "8/8 classify two held-out infants' videos" in capsys.readouterr().out
 
 
 def test_a_failed_stage_is_named_and_leaves_no_marker(tmp_path, capsys):
@@ -111,7 +139,7 @@ def test_a_failed_stage_is_named_and_leaves_no_marker(tmp_path, capsys):
     (root / "tools" / "preprocess_videos.py").write_text("print('bad video'); raise SystemExit(1)")
     assert run_experiment("demo", root, Options(work_dir=tmp_path / "w")) == 1
     error = capsys.readouterr().err
-    assert "stage '4/8 preprocessing: background removal, alignment, optical flow' failed" in error
+    assert "stage '2/6 preprocessing: background removal, alignment, optical flow' failed" in error
     assert "Fix it and run `make demo` again: finished steps are reused." in error
     assert not (tmp_path / "w" / "stages" / "preprocess.done").exists()
-    assert (tmp_path / "w" / "stages" / "pose.done").exists()
+    assert (tmp_path / "w" / "stages" / "data.done").exists()

@@ -20,19 +20,25 @@ from gm_plugins.utils.io import write_text_atomic
 from gm_plugins.utils.zoo import ZooError, replace_zoo_table, zoo_table
 
 
+def page_link_prefix(page: Path) -> str:
+    """How a page reaches the repository root (``../../`` for docs/en/x.md, '' for README.md)."""
+    depth = len(page.resolve().relative_to(Path.cwd().resolve()).parts) - 1
+    return "../" * depth
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     action = parser.add_mutually_exclusive_group()
     action.add_argument("--write", nargs="+", type=Path, help="files to rewrite the table in")
     action.add_argument("--check", nargs="+", type=Path, help="files whose table must match")
     args = parser.parse_args(argv)
-    table = zoo_table(".")
     if not (args.write or args.check):
-        print(table)
+        print(zoo_table("."))
         return 0
     stale = []
     for path in args.write or args.check:
         text = path.read_text()
+        table = zoo_table(".", link_prefix=page_link_prefix(path))
         try:
             updated = replace_zoo_table(text, table)
         except ZooError as error:
