@@ -3,7 +3,6 @@ config, and still reaches its recorded figures on freshly generated held-out inf
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -13,10 +12,10 @@ from mmengine.config import Config
 from gm_plugins.apis.bundle import BundleError, load_bundle
 from gm_plugins.apis.experiments import CHAINS
 from gm_plugins.apis.zoo_evaluation import (
-    RECORDS,
     evaluate_bundle,
     evaluate_chain,
     generate_evaluation_infants,
+    read_zoo_record,
 )
 from gm_plugins.datasets.transforms.openmmlab_models import clear_model_cache, load_model
 from gm_plugins.utils.zoo import (
@@ -103,13 +102,18 @@ def test_the_readme_and_docs_show_the_zoo_as_the_metafiles_record_it():
 
 
 def recorded_infants(model, count: int) -> list[dict]:
-    record = json.loads((REPO_ROOT / RECORDS / f"{model.name}.json").read_text())
-    assert record["sha256"] == model.sha256, "the record was made with other weights"
+    """The first infant of each class in the model's stored evaluation (refused if stale)."""
+    stored = read_zoo_record(model, REPO_ROOT)["test_infants"]
+    classes = stored["classes"]
     infants, labels = [], set()
-    for infant in record["figures"]["infants"]:
-        if infant.get("label") not in labels and len(infants) < count:
-            infants.append(infant)
-            labels.add(infant.get("label"))
+    for index, subject_id in enumerate(stored["ids"]):
+        label = classes[stored["labels"][index]]
+        if label not in labels and len(infants) < count:
+            probabilities = dict(zip(classes, stored["probabilities"][index], strict=True))
+            infants.append(dict(subject_id=subject_id, label=label,
+                                decision=stored["decisions"][index],
+                                probabilities=probabilities))  # fmt: skip
+            labels.add(label)
     return infants
 
 

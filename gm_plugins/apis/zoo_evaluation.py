@@ -9,8 +9,9 @@ seed). Each model is scored by the task its metafile entry names:
 * ``GM Classification``: the bundle classifies every video; infant accuracy (abstentions count
   as wrong), accuracy on the decided infants, abstentions, with a Wilson 95 % interval.
 
-The per-infant figures go to ``results/zoo/<model>.json`` so a later check can compare
-decisions and probabilities infant by infant, not only the totals.
+The per-infant figures go to the results store (``results/zoo/<model>.json``, keyed by the
+weights' hash) so a later check can compare decisions and probabilities infant by infant, not only
+the totals.
 """
 
 from __future__ import annotations
@@ -20,15 +21,20 @@ import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..utils.io import write_json_atomic
 from ..utils.zoo import ZooModel, zoo_models
+
+if TYPE_CHECKING:
+    from .results_store import RunKey
 
 #: The held-out dataset's folder and generator settings (seed 7 is used by no training set).
 EVALUATION_ROOT = "data/gm_zoo_eval"
 EVALUATION_DATASET = dict(subjects=24, seed=7, prep_subjects=0)
-#: Where per-infant evaluation records go (one JSON per zoo model).
-RECORDS = "results/zoo"
+#: The results store (:mod:`gm_plugins.apis.results_store`) and its experiment for zoo checks:
+#: one record per zoo model, ``results/zoo/<model>.json``.
+RECORDS = "results"
+RECORD_EXPERIMENT = "zoo"
 #: Results.Task -> (metric name in the metafile, key of the measured figures).
 TASK_METRICS = {
     "Background Removal": (("Mask IoU", "iou"),),
@@ -188,24 +194,90 @@ def compare(model: ZooModel, figures: dict, tolerance: float) -> list[str]:
     return lines
 
 
-def write_record(model: ZooModel, figures: dict, data_root: str | os.PathLike, seconds: float,
-                 root: str | os.PathLike = ".") -> Path:  # fmt: skip
-    """``results/zoo/<model>.json``: the figures with what produced them."""
-    from .backbone_benchmark import cpu_name
+def zoo_run_key(model: ZooModel, root: str | os.PathLike = ".") -> RunKey:
+    """The results-store key of a zoo model's evaluation: its weights' hash, its config and
+    chain, and the held-out dataset's settings."""
+    from .results_store import RunKey, config_sha256
 
-    record = dict(
-        model=model.name,
-        weights=model.weights,
-        sha256=model.sha256,
-        data_root=str(data_root),
-        dataset=dict(EVALUATION_DATASET),
-        finished=datetime.now(UTC).isoformat(timespec="seconds"),
-        seconds=round(seconds, 1),
-        processor=cpu_name(),
-        cpus=os.cpu_count(),
-        figures=figures,
+    chain = model.metadata.get("Chain")
+    digest = config_sha256(
+        model.config,
+        overrides=dict(EVALUATION_DATASET, task=_task(model)),
+        chains=[chain] if chain else [],
+        root=root,
     )
-    return write_json_atomic(Path(root) / RECORDS / f"{model.name}.json", record)
+    return RunKey(
+        experiment=RECORD_EXPERIMENT,
+        run=model.name,
+        config=model.config,
+        config_sha256=digest,
+        checkpoints={model.weights: model.sha256},
+        seed=EVALUATION_DATASET["seed"],
+    )
+
+
+def _store_infants(figures: dict, classes: list[str]) -> dict | None:
+    """A bundle's per-infant figures in the store's ``test_infants`` form (decisions kept)."""
+    infants = figures.get("infants") or []
+    if not infants or "probabilities" not in infants[0]:
+        return None
+    return dict(
+        classes=classes,
+        ids=[infant["subject_id"] for infant in infants],
+        labels=[classes.index(infant["label"]) for infant in infants],
+        predicted=[classes.index(infant["predicted_class"]) for infant in infants],
+        probabilities=[[infant["probabilities"][name] for name in classes] for infant in infants],
+        decisions=[infant["decision"] for infant in infants],
+    )
+
+
+def write_record(model: ZooModel, figures: dict, seconds: float,
+                 root: str | os.PathLike = ".") -> Path:  # fmt: skip
+    """``results/zoo/<model>.json`` in the results store's format: the summary figures as the
+    test figures, a bundle's infants as ``test_infants``, a chain's per-video rows in
+    ``extra``."""
+    from ..datasets.subjects import GM_CLASSES
+    from .results_store import ResultsStore, build_record
+
+    summary = {k: v for k, v in figures.items() if isinstance(v, (int, float))}
+    infants = _store_infants(figures, list(GM_CLASSES))
+    extra = dict(dataset=dict(EVALUATION_DATASET))
+    if infants is None:
+        extra["videos"] = figures.get("infants", [])
+    record = build_record(
+        zoo_run_key(model, root),
+        seconds=seconds,
+        validation=None,
+        test=summary,
+        infants=infants,
+        start_time=datetime.now(UTC).isoformat(timespec="seconds"),
+        threads=torch_threads(),
+        root=root,
+        extra=extra,
+    )
+    return ResultsStore(Path(root) / RECORDS).write(record)
+
+
+def read_zoo_record(model: ZooModel, root: str | os.PathLike = ".") -> dict:
+    """The stored evaluation of a zoo model; refused when it was made with other weights."""
+    from .results_store import ResultsStore
+
+    record = ResultsStore(Path(root) / RECORDS).read(RECORD_EXPERIMENT, model.name)
+    if record is None:
+        raise FileNotFoundError(
+            f"no stored evaluation of {model.name}: run tools/analysis_tools/evaluate_zoo.py "
+            f"--models {model.name} --write"
+        )
+    problems = zoo_run_key(model, root).differences(record)
+    if problems:
+        raise ValueError(f"the stored evaluation of {model.name} is stale: {'; '.join(problems)}")
+    return record
+
+
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 def evaluate_zoo(
@@ -231,7 +303,7 @@ def evaluate_zoo(
             measured[key] = (measure(model, data_root, root), time.perf_counter() - started)
         figures, seconds = measured[key]
         if write:
-            write_record(model, figures, data_root, seconds, root)
+            write_record(model, figures, seconds, root)
         checks = compare(model, figures, tolerance)
         ok &= not any("WORSE" in line for line in checks)
         lines += checks or [f"{model.name}: no recorded metric to compare with"]
