@@ -29,7 +29,11 @@ from pathlib import Path
 
 from gm_plugins.apis.backbone_benchmark import BackboneBenchmark, SpeedSettings, benchmark_backbones
 from gm_plugins.apis.cross_validation import add_fold_arguments
-from gm_plugins.apis.results_store import STORE_ROOT, ResultsStore
+from gm_plugins.apis.results_store import (
+    ResultsStore,
+    add_store_arguments,
+    check_store_arguments,
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -64,48 +68,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=3,
         help="timings per speed; the median is reported (default: %(default)s)",
     )
-    store = parser.add_argument_group("results store")
-    store.add_argument(
-        "--results-dir",
-        type=Path,
-        default=STORE_ROOT,
-        help="the results store (default: results/ of the repository)",
-    )
-    store.add_argument(
-        "--budget-minutes",
-        type=float,
-        help="launch only folds whose measured or estimated time fits in what is "
-        "left of this many minutes, then stop (exit 0); run again to go on",
-    )
-    action = store.add_mutually_exclusive_group()
-    action.add_argument(
-        "--report",
-        action="store_true",
-        help="rebuild the leaderboard from the stored records alone (no "
-        "training; needs the data's subjects.csv for the split)",
-    )
-    action.add_argument(
-        "--verify",
-        type=int,
-        default=0,
-        metavar="K",
-        help="rerun K stored folds in temporary work dirs and compare them with their records",
-    )
-    store.add_argument(
-        "--verify-seed", type=int, default=0, help="seed of the draw of --verify's folds"
-    )
-    store.add_argument(
-        "--verify-tolerance",
-        type=int,
-        default=0,
-        help="changed test decisions a verified fold may have before the exit "
-        "code is 1 (default: %(default)s)",
-    )
+    add_store_arguments(parser, unit="folds")
     args = parser.parse_args(argv)
-    if args.budget_minutes is not None and args.budget_minutes <= 0:
-        parser.error("--budget-minutes must be positive")
-    if args.verify < 0 or args.verify_tolerance < 0:
-        parser.error("--verify and --verify-tolerance must be at least 0")
+    check_store_arguments(parser, args)
     return args  # fmt: skip
 
 

@@ -33,7 +33,11 @@ from pathlib import Path
 
 from gm_plugins.apis.benchmark import run_benchmark
 from gm_plugins.apis.experiments import EXPERIMENTS, Options, run_experiment
-from gm_plugins.apis.results_store import ResultsStore
+from gm_plugins.apis.results_store import (
+    ResultsStore,
+    add_store_arguments,
+    check_store_arguments,
+)
 
 BENCHMARK_EXPERIMENTS = ("table1", "confounding")
 
@@ -61,51 +65,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="train the segmentation and pose models from their configs instead of taking them "
         "from the model zoo (demo, table1-demo, confounding-demo)",
     )
-    store = parser.add_argument_group("results store (table1, confounding)")
-    store.add_argument(
-        "--results-dir",
-        type=Path,
-        default=ROOT / "results",
-        help="the results store (default: results/ of the repository)",
-    )
-    store.add_argument(
-        "--budget-minutes",
-        type=float,
-        help="launch only runs whose measured or estimated time fits in what is left of this "
-        "many minutes, then stop (exit 0); run again to go on",
-    )
-    action = store.add_mutually_exclusive_group()
-    action.add_argument(
-        "--report",
-        action="store_true",
-        help="rebuild the tables and figures from the stored records alone (no training); "
-        "partial, naming the missing runs, while runs are missing",
-    )
-    action.add_argument(
-        "--verify",
-        type=int,
-        default=0,
-        metavar="K",
-        help="rerun K stored runs in temporary work dirs and compare them with their records",
-    )
-    store.add_argument(
-        "--verify-seed", type=int, default=0, help="seed of the draw of --verify's runs"
-    )
-    store.add_argument(
-        "--verify-tolerance",
-        type=int,
-        default=0,
-        help="changed test decisions a verified run may have before the exit code is 1 "
-        "(default: %(default)s)",
-    )
+    add_store_arguments(parser)
     args = parser.parse_args(argv)
     store_flags = args.budget_minutes is not None or args.report or args.verify
     if store_flags and args.experiment not in BENCHMARK_EXPERIMENTS:
         parser.error("--budget-minutes, --report and --verify apply to table1 and confounding")
-    if args.budget_minutes is not None and args.budget_minutes <= 0:
-        parser.error("--budget-minutes must be positive")
-    if args.verify < 0 or args.verify_tolerance < 0:
-        parser.error("--verify and --verify-tolerance must be at least 0")
+    check_store_arguments(parser, args)
+    if args.retrain_preprocessing and args.experiment in BENCHMARK_EXPERIMENTS:
+        parser.error("--retrain-preprocessing applies to demo, table1-demo and confounding-demo")
     return args
 
 

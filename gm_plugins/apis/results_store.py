@@ -41,6 +41,7 @@ See docs/en/user_guides/results_store.md.
 
 from __future__ import annotations
 
+import argparse
 import functools
 import hashlib
 import json
@@ -531,3 +532,43 @@ def verify_line(run: str, comparison: Mapping, tolerance: int) -> str:
         f"decision(s) changed, accuracy stored {comparison['stored_accuracy']:.3f} / new "
         f"{comparison['new_accuracy']:.3f}: {'OK' if ok else 'CHANGED'}"
     )
+
+
+def add_store_arguments(parser: argparse.ArgumentParser, unit: str = "runs") -> None:
+    """The store's command-line options (``--results-dir``, ``--budget-minutes``, ``--report``,
+    ``--verify``, ``--verify-seed``, ``--verify-tolerance``); ``unit`` names what is run."""
+    store = parser.add_argument_group("results store")
+    store.add_argument("--results-dir", type=Path, default=STORE_ROOT,
+                       help="the results store (default: results/ of the repository)")  # fmt: skip
+    store.add_argument(
+        "--budget-minutes",
+        type=float,
+        help=f"launch only {unit} whose measured or estimated time fits in what is left of this "
+        "many minutes, then stop (exit 0); run again to go on",
+    )
+    action = store.add_mutually_exclusive_group()
+    action.add_argument(
+        "--report",
+        action="store_true",
+        help="rebuild the tables and figures from the stored records alone (no training); "
+        "partial, naming what is missing, while records are missing",
+    )
+    action.add_argument("--verify", type=int, default=0, metavar="K",
+                        help=f"rerun K stored {unit} in temporary work dirs and compare them with "
+                        "their records")  # fmt: skip
+    store.add_argument("--verify-seed", type=int, default=0, help="seed of --verify's draw")
+    store.add_argument(
+        "--verify-tolerance",
+        type=int,
+        default=0,
+        help="changed test decisions a verified run may have before the exit code is 1 "
+        "(default: %(default)s)",
+    )
+
+
+def check_store_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse impossible store options through ``parser.error``."""
+    if args.budget_minutes is not None and args.budget_minutes <= 0:
+        parser.error("--budget-minutes must be positive")
+    if args.verify < 0 or args.verify_tolerance < 0:
+        parser.error("--verify and --verify-tolerance must be at least 0")
