@@ -22,9 +22,9 @@ flow = dict(_base_.flow, bound=20.0 * 64 / 224)
 # over six figures (the five original ones and the mask confidence), whose max_logit is the
 # 99.8th percentile of the infants' logits; figures and quantile chosen by 10-fold
 # cross-validation on the same videos (--cross-validate 10). Measured unchanged on
-# data/gm_gate_v6 and data/gm_gate_v5 (other seeds, never fitted on): see the README. The demo
-# retrains its models on every machine, so refit for the models you have (the tool writes
-# gate.json).
+# data/gm_gate_v6 and data/gm_gate_v5 (other seeds, never fitted on): see the README. Those
+# models were trained from the same configs as the zoo's but are not the zoo's files: refit with
+# the zoo's models (the tool writes gate.json), or for models of your own.
 presence_gate = dict(
     type="InfantPresenceGate",
     min_brightness=30.2138,

@@ -41,7 +41,6 @@ import dataclasses
 import json
 import math
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -294,13 +293,7 @@ def measure_speed(
 
 def cpu_name() -> str:
     """The processor's model name (Linux), else what ``platform`` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return rs.processor()["name"]
 
 
 # -- figures of one config -------------------------------------------------------------------
