@@ -8,6 +8,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.runner_configs import REPO_ROOT
 
 
@@ -71,3 +73,21 @@ def test_a_budget_interrupts_a_training_that_would_not_end_and_a_short_one_finis
     assert slices.train_for(forever, minutes=0.1, env={}) == "stopped"
     assert marker.read_text() == "clean"  # it got SIGINT, as mmengine does, not SIGKILL
     assert slices.train_for([sys.executable, "-c", "pass"], minutes=5, env={}) == "finished"
+
+
+def test_a_model_started_from_a_completed_one_gets_its_kept_weights(tmp_path, monkeypatch):
+    from mmengine.config import Config
+
+    monkeypatch.setattr(slices, "ROOT", tmp_path)
+    cfg = Config(dict(load_from="work_dirs/base-model/epoch_20.pth"))
+    keep_root = tmp_path / "zoo" / "_training"
+    (keep_root / "base-model").mkdir(parents=True)
+    (keep_root / "base-model" / "README.txt").write_text("not a checkpoint")
+    (keep_root / "base-model" / "base-model-0123abcd.pth").write_bytes(b"stripped weights")
+    restored = slices.restore_start(cfg, keep_root)
+    assert restored == tmp_path / "work_dirs/base-model/epoch_20.pth"
+    assert restored.read_bytes() == b"stripped weights"
+    assert slices.restore_start(cfg, keep_root) is None  # in place now: left alone
+    missing = Config(dict(load_from="work_dirs/other/epoch_5.pth"))
+    with pytest.raises(SystemExit, match="train or restore that model first"):
+        slices.restore_start(missing, keep_root)

@@ -2,11 +2,14 @@
 
 A training that takes longer than one machine is available (the evaluation-grade preprocessing
 models: about 3 hours on 2 cores) runs for ``--minutes`` at most, then stops cleanly and keeps its
-newest complete checkpoint (with the optimizer state, so the next slice resumes exactly) in
+newest complete checkpoint (with the optimizer state, so the next slice resumes) in
 ``--keep-dir`` (default ``zoo/_training/<config stem>/``). Commit that folder; the next slice, on
-any machine, copies it back into ``work_dirs/<config stem>/`` and resumes. Once the training has
-reached its last iteration or epoch, publish the model (tools/misc/publish_model.py) and remove the
-kept checkpoint (``git rm -r zoo/_training/<config stem>``).
+any machine, copies it back into ``work_dirs/<config stem>/`` and resumes. A config that starts
+from another model's checkpoint (``load_from``) gets it, when it is not in ``work_dirs/``, from
+that model's completed, stripped weights kept in ``zoo/_training/<its config stem>/``. Once the
+training has reached its last iteration or epoch, publish the model
+(tools/misc/publish_model.py) and remove the kept checkpoint
+(``git rm -r zoo/_training/<config stem>``).
 
 Example::
 
@@ -30,6 +33,7 @@ from pathlib import Path
 from mmengine.config import Config
 
 from gm_plugins.utils.io import atomic_path, write_text_atomic
+from gm_plugins.utils.zoo import published_prefix
 
 ROOT = Path(__file__).resolve().parents[2]
 KEEP_ROOT = Path("zoo/_training")
@@ -78,6 +82,23 @@ def restore(keep_dir: Path, work_dir: Path) -> Path | None:
         shutil.copyfile(kept, temporary)
     write_text_atomic(work_dir / "last_checkpoint", str(target.resolve()))
     print(f"resuming from the kept checkpoint {kept} ({kept.name})", flush=True)
+    return target
+
+
+def restore_start(cfg: Config, keep_root: Path) -> Path | None:
+    """Put the checkpoint the config starts from (``load_from`` under ``work_dirs/``) in place
+    from the completed model kept in ``keep_root/<its config stem>/`` when it is missing."""
+    start = cfg.get("load_from")
+    if not start or Path(start).parts[0] != "work_dirs" or (ROOT / start).is_file():
+        return None
+    kept = sorted((keep_root / Path(start).parent.name).glob("*.pth"))
+    kept = [path for path in kept if published_prefix(path) is not None]
+    if not kept:
+        raise SystemExit(f"{start} (load_from) is missing: train or restore that model first")
+    target = ROOT / start
+    with atomic_path(target) as temporary:
+        shutil.copyfile(kept[-1], temporary)
+    print(f"{start}: taken from {kept[-1].relative_to(ROOT)}", flush=True)
     return target
 
 
@@ -142,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     if (work_dir / final).is_file():
         print(f"{work_dir / final} exists: the training is complete; publish it")
         return 0
+    restore_start(cfg, ROOT / KEEP_ROOT)
     restore(keep_dir, work_dir)
     command = [sys.executable, "tools/train.py", str(args.config), "--resume"]
     if args.checkpoint_interval:
