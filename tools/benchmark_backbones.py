@@ -29,11 +29,7 @@ from pathlib import Path
 
 from gm_plugins.apis.backbone_benchmark import BackboneBenchmark, SpeedSettings, benchmark_backbones
 from gm_plugins.apis.cross_validation import add_fold_arguments
-from gm_plugins.apis.results_store import (
-    ResultsStore,
-    add_store_arguments,
-    check_store_arguments,
-)
+from gm_plugins.apis.results_store import add_store_arguments, check_store_arguments, store_options
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -88,12 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         skip_cv=args.skip_cv,
         speed=speed,
         cfg_options=args.cfg_options,
-        store=ResultsStore(args.results_dir),
-        budget_minutes=args.budget_minutes,
-        report=args.report,
-        verify=args.verify,
-        verify_seed=args.verify_seed,
-        verify_tolerance=args.verify_tolerance,
+        **store_options(args),
     )
     return benchmark_backbones(bench)
 

@@ -33,11 +33,7 @@ from pathlib import Path
 
 from gm_plugins.apis.benchmark import run_benchmark
 from gm_plugins.apis.experiments import EXPERIMENTS, Options, run_experiment
-from gm_plugins.apis.results_store import (
-    ResultsStore,
-    add_store_arguments,
-    check_store_arguments,
-)
+from gm_plugins.apis.results_store import add_store_arguments, check_store_arguments, store_options
 
 BENCHMARK_EXPERIMENTS = ("table1", "confounding")
 
@@ -86,12 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             work_dir,
             jobs=args.jobs,
             workers=args.workers,
-            store=ResultsStore(args.results_dir),
-            budget_minutes=args.budget_minutes,
-            report=args.report,
-            verify=args.verify,
-            verify_seed=args.verify_seed,
-            verify_tolerance=args.verify_tolerance,
+            **store_options(args),
         )
     options = Options(
         work_dir=args.work_dir or Path("work_dirs") / args.experiment,

@@ -572,3 +572,17 @@ def check_store_arguments(parser: argparse.ArgumentParser, args: argparse.Namesp
         parser.error("--budget-minutes must be positive")
     if args.verify < 0 or args.verify_tolerance < 0:
         parser.error("--verify and --verify-tolerance must be at least 0")
+
+
+def store_options(args: argparse.Namespace) -> dict:
+    """The keyword arguments the benchmark drivers take from :func:`add_store_arguments`'s
+    options: ``store``, ``budget_minutes``, ``report``, ``verify``, ``verify_seed``,
+    ``verify_tolerance``."""
+    return dict(
+        store=ResultsStore(args.results_dir),
+        budget_minutes=args.budget_minutes,
+        report=args.report,
+        verify=args.verify,
+        verify_seed=args.verify_seed,
+        verify_tolerance=args.verify_tolerance,
+    )
