@@ -126,7 +126,7 @@ def train_for(command: list[str], minutes: float, env: dict) -> str:
     deadline = time.monotonic() + minutes * 60
     try:
         code = process.wait(timeout=max(deadline - time.monotonic(), 0))
-    except subprocess.TimeoutExpired:
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):  # the budget, or Ctrl-C: keep it
         os.killpg(process.pid, signal.SIGINT)  # mmengine stops; complete checkpoints stay
         try:
             process.wait(timeout=120)
