@@ -16,7 +16,6 @@ the totals.
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from datetime import UTC, datetime
@@ -79,21 +78,9 @@ def generate_evaluation_infants(out_dir: str | os.PathLike, subject_ids: list[st
     return out_dir
 
 
-def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval of a proportion (0, 0 for no trials)."""
-    if total == 0:
-        return 0.0, 0.0
-    share = successes / total
-    centre = (share + z * z / (2 * total)) / (1 + z * z / total)
-    half = z * math.sqrt(share * (1 - share) / total + z * z / (4 * total * total))
-    half /= 1 + z * z / total
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
 def evaluate_bundle(
     bundle: str | os.PathLike,
     data_root: str | os.PathLike,
-    subject_ids: list[str] | None = None,
 ) -> dict:
     """Classify the infants of ``data_root/subjects.csv`` with ``bundle``.
 
@@ -103,12 +90,11 @@ def evaluate_bundle(
         decision, predicted_class, probabilities).
     """
     from ..datasets.subjects import read_subjects
+    from ..evaluation.quality_gate import wilson_interval
     from .inference import GMInferencer
 
     data_root = Path(data_root)
     rows = read_subjects(data_root / "subjects.csv", data_root)
-    if subject_ids is not None:
-        rows = [row for row in rows if row["subject_id"] in set(subject_ids)]
     inferencer = GMInferencer(bundle)
     infants = []
     for row in rows:
