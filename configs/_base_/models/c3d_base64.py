@@ -5,25 +5,13 @@
 # two-stream model. BatchNorm after each conv (not in the paper) because there are no weights to
 # start from here (the Sports-1M C3D weights have other layer names); it trains from scratch.
 # At 224 px and T=7 the feature map is 512x1x14x14.
+_base_ = ["./multi-stream.py"]
+
 model = dict(
-    type="MultiStreamRecognizer",
     rgb_backbone=dict(
         type="C3DFeatures", in_channels=3, base_channels=64, norm_cfg=dict(type="BN3d")
     ),
     rgb_input="clip3d",
     fusion=dict(type="PoolFusion", in_channels=dict(rgb=512)),
-    cls_head=dict(
-        type="FusionClsHead",
-        num_classes=3,
-        in_channels=512,
-        dropout_ratio=0.5,
-        init_std=0.01,
-        average_clips="prob",
-    ),
-    data_preprocessor=dict(
-        type="TwoStreamDataPreprocessor",
-        rgb_mean=[123.675, 116.28, 103.53],
-        rgb_std=[58.395, 57.12, 57.375],
-        flip_prob=0.5,
-    ),
+    cls_head=dict(in_channels=512),
 )

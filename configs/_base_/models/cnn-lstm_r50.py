@@ -3,8 +3,9 @@
 # and the vectors go, in time order, through a one-layer LSTM (LSTMFusion, 512 hidden units);
 # its last hidden state is classified by FusionClsHead. ImageNet initialisation is opt-in:
 #   --cfg-options model.rgb_backbone.pretrained=torchvision://resnet50
+_base_ = ["./multi-stream.py"]
+
 model = dict(
-    type="MultiStreamRecognizer",
     rgb_backbone=dict(type="ResNet", depth=50, in_channels=3, pretrained=None, norm_eval=False),
     rgb_input="segments2d",
     fusion=dict(
@@ -15,18 +16,5 @@ model = dict(
         bidirectional=False,
         dropout=0.0,
     ),
-    cls_head=dict(
-        type="FusionClsHead",
-        num_classes=3,
-        in_channels=512,
-        dropout_ratio=0.5,
-        init_std=0.01,
-        average_clips="prob",
-    ),
-    data_preprocessor=dict(
-        type="TwoStreamDataPreprocessor",
-        rgb_mean=[123.675, 116.28, 103.53],
-        rgb_std=[58.395, 57.12, 57.375],
-        flip_prob=0.5,
-    ),
+    cls_head=dict(in_channels=512),
 )

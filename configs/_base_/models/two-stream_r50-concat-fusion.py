@@ -8,27 +8,13 @@
 #                 model.flow_backbone.pretrained=torchvision://resnet50
 # (the 12-channel stem of the flow stream does not match ImageNet's and stays randomly
 # initialised, as in the paper, which replaces that layer).
+_base_ = ["./multi-stream.py"]
+
 model = dict(
-    type="MultiStreamRecognizer",
     rgb_backbone=dict(type="ResNet", depth=50, in_channels=3, pretrained=None, norm_eval=False),
     flow_backbone=dict(type="ResNet", depth=50, in_channels=12, pretrained=None, norm_eval=False),
     rgb_input="stack2d",
     flow_input="stack2d",
     fusion=dict(type="ConcatConvFusion", in_channels=dict(rgb=2048, flow=2048), out_channels=2048),
-    cls_head=dict(
-        type="FusionClsHead",
-        num_classes=3,
-        in_channels=2048,
-        dropout_ratio=0.5,
-        init_std=0.01,
-        average_clips="prob",
-    ),
-    data_preprocessor=dict(
-        type="TwoStreamDataPreprocessor",
-        rgb_mean=[123.675, 116.28, 103.53],
-        rgb_std=[58.395, 57.12, 57.375],
-        flow_mean=[0.0, 0.0],
-        flow_std=[1.0, 1.0],
-        flip_prob=0.5,
-    ),
+    data_preprocessor=dict(flow_mean=[0.0, 0.0], flow_std=[1.0, 1.0]),
 )

@@ -3,8 +3,9 @@
 # ImageNet initialisation is opt-in:
 #   --cfg-options model.rgb_backbone.pretrained=torchvision://resnet50 \
 #                 model.flow_backbone.pretrained=torchvision://resnet50
+_base_ = ["./multi-stream.py"]
+
 model = dict(
-    type="MultiStreamRecognizer",
     rgb_backbone=dict(type="ResNet", depth=50, in_channels=3, pretrained=None, norm_eval=False),
     flow_backbone=dict(type="ResNet", depth=50, in_channels=12, pretrained=None, norm_eval=False),
     rgb_input="stack2d",
@@ -16,8 +17,10 @@ model = dict(
         weights=dict(rgb=1.0, flow=1.0),
         dropout_ratio=0.5,
     ),
-    # The fusion already classifies; the head only computes the loss and predictions.
+    # The fusion already classifies; the head (replacing the shared one: no fc, no dropout) only
+    # computes the loss and predictions.
     cls_head=dict(
+        _delete_=True,
         type="FusionClsHead",
         num_classes=3,
         in_channels=3,
@@ -25,12 +28,5 @@ model = dict(
         dropout_ratio=0.0,
         average_clips="prob",
     ),
-    data_preprocessor=dict(
-        type="TwoStreamDataPreprocessor",
-        rgb_mean=[123.675, 116.28, 103.53],
-        rgb_std=[58.395, 57.12, 57.375],
-        flow_mean=[0.0, 0.0],
-        flow_std=[1.0, 1.0],
-        flip_prob=0.5,
-    ),
+    data_preprocessor=dict(flow_mean=[0.0, 0.0], flow_std=[1.0, 1.0]),
 )
