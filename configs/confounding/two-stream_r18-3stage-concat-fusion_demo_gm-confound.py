@@ -7,12 +7,9 @@
 # class, other infants). This config: the demo two-stream model with background removal and body
 # alignment (configs/preprocess/preprocess_unet-seg_res18-pose_farneback-k30-s3.75-64_demo.py).
 # Run the whole set with `make confounding` (tools/run_benchmark.py confounding).
-_base_ = ["../gm/two-stream_r18-3stage-concat-fusion_demo_gm-synthetic.py"]
-
-train_root, test_root = "data/gm_confound", "data/gm_synthetic"
-cache_name = "cache_demo"
-train_dataloader = dict(dataset=dict(data_root=train_root, cache_root=f"{train_root}/{cache_name}"))
-val_dataloader = dict(dataset=dict(data_root=train_root, cache_root=f"{train_root}/{cache_name}"))
-test_dataloader = dict(
-    dataset=dict(data_root=test_root, cache_root=f"{test_root}/{cache_name}", split="all")
-)
+_base_ = [
+    "../_base_/models/two-stream_r18-3stage-concat-fusion.py",
+    "../_base_/datasets/gm-confound_cache_demo.py",
+    "../_base_/schedules/adamw_cosine_rgb-frozen-random_demo.py",
+    "../_base_/default_runtime_demo.py",
+]

@@ -9,14 +9,11 @@
 # infants (spatial-only demo: train accuracy 1.0, validation infants below chance), and in the
 # fused model it drowns the flow stream, which carries the class signal. So the RGB backbone keeps
 # its initial weights (lr_mult=0; its BatchNorm statistics still adapt) and the fusion conv and
-# the flow stream learn: the stand-in for the paper's pretrained spatial stream.
+# the flow stream learn: the stand-in for the paper's pretrained spatial stream (the schedule
+# base adamw_cosine_rgb-frozen-random_demo.py).
 _base_ = [
     "../_base_/models/two-stream_r18-3stage-concat-fusion.py",
     "../_base_/datasets/gm-synthetic_cache_demo.py",
-    "../_base_/schedules/adamw_cosine_demo.py",
+    "../_base_/schedules/adamw_cosine_rgb-frozen-random_demo.py",
     "../_base_/default_runtime_demo.py",
 ]
-
-optim_wrapper = dict(
-    paramwise_cfg=dict(custom_keys={"rgb_backbone": dict(lr_mult=0.0, decay_mult=0.0)})
-)

@@ -4,10 +4,6 @@
 _base_ = [
     "../_base_/models/two-stream_r18-3stage-late-fusion.py",
     "../_base_/datasets/gm-synthetic_cache_demo.py",
-    "../_base_/schedules/adamw_cosine_demo.py",
+    "../_base_/schedules/adamw_cosine_rgb-frozen-random_demo.py",
     "../_base_/default_runtime_demo.py",
 ]
-
-optim_wrapper = dict(
-    paramwise_cfg=dict(custom_keys={"rgb_backbone": dict(lr_mult=0.0, decay_mult=0.0)})
-)
