@@ -4,6 +4,7 @@ _base_ = [
     "../_base_/models/c3d_base16.py",
     "./_base_/bench-data.py",
     "../_base_/schedules/adamw_cosine_demo.py",
+    "./_base_/default_runtime_bench.py",
 ]
 
 load = dict(_base_.load, rgb_frames=6, streams=("rgb",))

@@ -3,6 +3,7 @@ _base_ = [
     "../_base_/models/temporal-only_r18-3stage.py",
     "./_base_/bench-data.py",
     "../_base_/schedules/adamw_cosine_demo.py",
+    "./_base_/default_runtime_bench.py",
 ]
 
 load = dict(_base_.load, streams=("flow",))

@@ -1,3 +1,8 @@
 # tsn on the benchmark, RGB stream trained from random initial weights (see
 # _base_/rgb-r18c32.py for the four variants).
-_base_ = ["./_base_/tsn.py"]
+_base_ = [
+    "./_base_/tsn.py",
+    "./_base_/bench-data_rgb3.py",
+    "../_base_/schedules/adamw_cosine_demo.py",
+    "./_base_/default_runtime_bench.py",
+]

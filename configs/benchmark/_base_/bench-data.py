@@ -5,12 +5,8 @@
 # chain at 64 px. Windows of 1 s (6 flow fields at 6 fps); training windows start every second.
 # Validation and test keep videos whose preprocessing fell back, so every method is scored on
 # the same infants.
-_base_ = [
-    "../../_base_/datasets/gm-synthetic_cache_demo.py",
-    "../../_base_/default_runtime_demo.py",
-]
+_base_ = ["../../_base_/datasets/gm-synthetic_cache_demo.py"]
 
-custom_imports = dict(imports=["gm_plugins", "mmpose.models"], allow_failed_imports=False)
 bench_root = "data/gm_bench"
 cache_name = "cache_eval64"
 preprocess_config = (

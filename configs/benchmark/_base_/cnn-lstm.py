@@ -3,8 +3,6 @@
 _base_ = [
     "../../_base_/models/cnn-lstm_r50.py",
     "./rgb-r18c32.py",
-    "./bench-data_rgb3.py",
-    "../../_base_/schedules/adamw_cosine_demo.py",
 ]
 
 model = dict(

@@ -2,8 +2,6 @@
 _base_ = [
     "../../_base_/models/tsn-rgb_r50.py",
     "./rgb-r18c32.py",
-    "./bench-data_rgb3.py",
-    "../../_base_/schedules/adamw_cosine_demo.py",
 ]
 
 model = dict(
