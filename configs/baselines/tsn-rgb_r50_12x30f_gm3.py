@@ -8,14 +8,7 @@
 # frames per batch: on a smaller GPU lower train_dataloader.batch_size and pass --auto-scale-lr.
 _base_ = [
     "../_base_/models/tsn-rgb_r50.py",
-    "../_base_/datasets/gm3_cache_paper.py",
+    "../_base_/datasets/gm3_cache_paper_rgb7.py",
     "../_base_/schedules/adamw_amsgrad_early-stopping.py",
     "../_base_/default_runtime.py",
 ]
-
-# One stream: load only its RGB; the packer packs what was loaded.
-load = dict(_base_.load, rgb_frames=7, streams=("rgb",))
-train_pipeline = test_pipeline = [load, _base_.pack]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
-test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
