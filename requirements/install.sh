@@ -31,8 +31,8 @@ PYTHON="$PY" bash "$REQ/build_mmcv.sh"
 step "[4/7] OpenMMLab packages without their declared dependencies (requirements/openmmlab.txt)"
 grep -v '^mmcv==' "$REQ/openmmlab.txt" | "${PIP[@]}" --no-deps -r /dev/stdin
 
-step "[5/7] run-time and test dependencies (requirements/runtime.txt, tests.txt)"
-"${PIP[@]}" -r "$REQ/runtime.txt" -r "$REQ/tests.txt"
+step "[5/7] run-time, test and documentation dependencies (requirements/runtime.txt, tests.txt, docs.txt)"
+"${PIP[@]}" -r "$REQ/runtime.txt" -r "$REQ/tests.txt" -r "$REQ/docs.txt"
 
 step "[6/7] xtcocotools built against the installed numpy (requirements/xtcocotools.txt)"
 if ! "$PY" -c 'import xtcocotools._mask' 2>/dev/null; then
