@@ -1,7 +1,11 @@
-# gm_plugins: `make demo` runs the main job, `make test` the checks. Both install first.
+# gm_plugins: `make demo` runs the main job, `make test` the checks. Both install first; `make test`
+# also installs the report test's browser (requirements/browser.sh; GM_PLUGINS_SKIP_BROWSER=1 skips
+# it and that test) and builds the documentation (tests/test_docs.py), so a fresh clone needs no
+# other step. `make docs` builds the documentation alone, into $(DOCS_DIR).
 # `make demo`, `make table1`, `make confounding` and `make preprocessing` run the experiments of
 # tools/run_benchmark.py: table1 and confounding are the synthetic benchmark
-# (gm_plugins/apis/benchmark.py), demo and preprocessing are listed in gm_plugins/apis/experiments.py.
+# (gm_plugins/experiments/benchmark.py), demo and preprocessing are listed in
+# gm_plugins/experiments/shipped.py.
 # `make demo` takes its segmentation and pose models from the model zoo (model-index.yml, zoo/);
 # `make demo-retrain` trains them too, from their configs. `make zoo-check` measures the zoo's
 # models on held-out synthetic infants against their recorded metrics.
@@ -10,9 +14,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.gm_plugins-installed
 REQS := $(wildcard requirements/*.txt requirements/*.sh) setup.py
 DEMO_DIR ?= work_dirs/demo
+DOCS_DIR ?= work_dirs/docs
 
 .PHONY: install demo demo-retrain zoo-check test lint format pytest clean-demo table1 confounding \
-	preprocessing
+	preprocessing browser docs
 
 install: $(STAMP)
 
@@ -44,8 +49,14 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-pytest: $(STAMP)
+pytest: $(STAMP) browser
 	$(PY) -m pytest tests
+
+browser:
+	bash requirements/browser.sh
+
+docs: $(STAMP)
+	$(VENV)/bin/sphinx-build -W --keep-going -b html docs/en $(DOCS_DIR)
 
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
