@@ -2,11 +2,6 @@
 # are 2x2 at 64 px (total stride 32) while the ResNet-18 (3 stages) flow stream gives 256-channel
 # 4x4 maps: the fusion's channels are inferred and ConcatConvFusion average-pools the flow maps to
 # 2x2 (spatial_align='pool'). As in the demo, the RGB stream keeps its initial weights.
-_base_ = [
-    "../_base_/models/two-stream_r18-3stage-concat-fusion.py",
-    "../_base_/datasets/gm-synthetic_cache_demo.py",
-    "../_base_/schedules/adamw_cosine_rgb-frozen-random_demo.py",
-    "../_base_/default_runtime_demo.py",
-]
+_base_ = ["../gm/two-stream_r18-3stage-concat-fusion_demo_gm-synthetic.py"]
 
 model = dict(rgb_backbone=dict(_delete_=True, type="MobileNetV2", pretrained=None))

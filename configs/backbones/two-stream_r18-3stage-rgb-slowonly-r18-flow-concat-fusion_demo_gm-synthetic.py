@@ -1,10 +1,5 @@
 # The demo two-stream model with a SlowOnly ResNet3d-18 as the flow stream: a 3D network on
 # (2, L=6, 64, 64) flow clips (flow_input='auto' picks 'clip3d'), its stem fitted to 2 channels.
-_base_ = [
-    "../_base_/models/two-stream_r18-3stage-concat-fusion.py",
-    "../_base_/datasets/gm-synthetic_cache_demo.py",
-    "../_base_/schedules/adamw_cosine_rgb-frozen-random_demo.py",
-    "../_base_/default_runtime_demo.py",
-]
+_base_ = ["../gm/two-stream_r18-3stage-concat-fusion_demo_gm-synthetic.py"]
 
 model = dict(flow_backbone=dict(_delete_=True, type="ResNet3dSlowOnly", depth=18, pretrained=None))

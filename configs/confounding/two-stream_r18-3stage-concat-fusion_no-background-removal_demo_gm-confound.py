@@ -2,12 +2,7 @@
 # cache of configs/preprocess/
 #   preprocess_unet-seg_res18-pose_farneback-k30-s3.75-64_no-background-removal_demo.py
 # (alignment only).
-_base_ = [
-    "../_base_/models/two-stream_r18-3stage-concat-fusion.py",
-    "../_base_/datasets/gm-confound_cache_demo.py",
-    "../_base_/schedules/adamw_cosine_rgb-frozen-random_demo.py",
-    "../_base_/default_runtime_demo.py",
-]
+_base_ = ["./two-stream_r18-3stage-concat-fusion_demo_gm-confound.py"]
 
 cache_name = "cache_demo_no-bg"
 train_dataloader = dict(dataset=dict(cache_root=f"data/gm_confound/{cache_name}"))

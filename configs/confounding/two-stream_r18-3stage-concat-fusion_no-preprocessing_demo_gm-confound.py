@@ -1,12 +1,7 @@
 # The confounding experiment (see two-stream_r18-3stage-concat-fusion_demo_gm-confound.py) with the
 # cache of configs/preprocess/preprocess_farneback-64_no-background-removal_no-alignment_demo.py
 # (no network: whole frame letterboxed, background kept).
-_base_ = [
-    "../_base_/models/two-stream_r18-3stage-concat-fusion.py",
-    "../_base_/datasets/gm-confound_cache_demo.py",
-    "../_base_/schedules/adamw_cosine_rgb-frozen-random_demo.py",
-    "../_base_/default_runtime_demo.py",
-]
+_base_ = ["./two-stream_r18-3stage-concat-fusion_demo_gm-confound.py"]
 
 cache_name = "cache_demo_none"
 train_dataloader = dict(dataset=dict(cache_root=f"data/gm_confound/{cache_name}"))

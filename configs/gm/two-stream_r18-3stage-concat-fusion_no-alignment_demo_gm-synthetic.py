@@ -3,12 +3,7 @@
 # whole frame letterboxed to 64 px instead of the pose-based crop). Make the cache with
 #   python tools/preprocess_videos.py THAT_CONFIG --data-root data/gm_synthetic \
 #       --out data/gm_synthetic/cache_demo_no-align --workers 2
-_base_ = [
-    "../_base_/models/two-stream_r18-3stage-concat-fusion.py",
-    "../_base_/datasets/gm-synthetic_cache_demo.py",
-    "../_base_/schedules/adamw_cosine_rgb-frozen-random_demo.py",
-    "../_base_/default_runtime_demo.py",
-]
+_base_ = ["./two-stream_r18-3stage-concat-fusion_demo_gm-synthetic.py"]
 
 cache_root = "data/gm_synthetic/cache_demo_no-align"
 preprocess_config = "configs/preprocess/preprocess_unet-seg_farneback-64_no-alignment_demo.py"

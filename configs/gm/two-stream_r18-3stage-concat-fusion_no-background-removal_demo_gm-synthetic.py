@@ -4,12 +4,7 @@
 # (same alignment, background kept). Make the cache with
 #   python tools/preprocess_videos.py THAT_CONFIG --data-root data/gm_synthetic \
 #       --out data/gm_synthetic/cache_demo_no-bg --workers 2
-_base_ = [
-    "../_base_/models/two-stream_r18-3stage-concat-fusion.py",
-    "../_base_/datasets/gm-synthetic_cache_demo.py",
-    "../_base_/schedules/adamw_cosine_rgb-frozen-random_demo.py",
-    "../_base_/default_runtime_demo.py",
-]
+_base_ = ["./two-stream_r18-3stage-concat-fusion_demo_gm-synthetic.py"]
 
 cache_root = "data/gm_synthetic/cache_demo_no-bg"
 _chain = "preprocess_unet-seg_res18-pose_farneback-k30-s3.75-64_no-background-removal_demo.py"
