@@ -6,7 +6,8 @@ registries, so configs name them with ``default_scope = 'mmaction'`` and
 ``custom_imports = dict(imports=['gm_plugins'], allow_failed_imports=False)``.
 
 The pose model's training transform is not imported here (it would import mmpose): the pose
-configs import :mod:`gm_plugins.datasets.pose_training` themselves.
+configs import :mod:`gm_plugins.datasets.pose_training` themselves (the published pose model's
+config names that path).
 """
 
 from . import compat
@@ -14,6 +15,6 @@ from .version import __version__
 
 compat.apply()
 
-from . import datasets, engine, evaluation, models  # noqa: E402  (registration needs compat first)
+from . import datasets, engine, evaluation, models, preprocess  # noqa: E402  (compat first)
 
-__all__ = ["__version__", "compat", "datasets", "engine", "evaluation", "models"]
+__all__ = ["__version__", "compat", "datasets", "engine", "evaluation", "models", "preprocess"]

@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 from mmengine.config import Config
 
-from gm_plugins.apis.bundle import BundleError, load_bundle
-from gm_plugins.apis.experiments import CHAINS
-from gm_plugins.apis.zoo_evaluation import (
+from gm_plugins.deploy.bundle import BundleError, load_bundle
+from gm_plugins.experiments.shipped import CHAINS
+from gm_plugins.experiments.zoo_evaluation import (
     evaluate_bundle,
     evaluate_chain,
     generate_evaluation_infants,
     read_zoo_record,
 )
-from gm_plugins.datasets.transforms.openmmlab_models import clear_model_cache, load_model
+from gm_plugins.preprocess.model_runners import clear_model_cache, load_model
 from gm_plugins.utils.zoo import (
     ZooError,
     published_prefix,

@@ -13,14 +13,9 @@ from mmengine.config import ConfigDict
 
 from gm_plugins.compat import library_scope
 from tests.datasets.fake_cache import write_fake_dataset
-from tests.datasets.transforms import model_configs
+from tests.preprocess.transforms import model_configs
 
 REGISTRIES = dict(model=MODELS, dataset=DATASETS, transform=TRANSFORMS, metric=METRICS)
-#: Names kept registered for configs written before a rename: alias -> the class it builds.
-ALIASES = {
-    "TwoStreamRecognizer": "MultiStreamRecognizer",
-    "PackTwoStreamInputs": "PackStreamInputs",
-}
 
 TINY_RESNET = dict(
     type="ResNet", depth=18, num_stages=2, out_indices=(1,), strides=(1, 2), dilations=(1, 1)
@@ -48,7 +43,6 @@ def model_examples() -> dict[str, dict]:
         ),
         LSTMFusion=dict(type="LSTMFusion", in_channels=dict(rgb=8), hidden_channels=8),
         MultiStreamRecognizer=recognizer,
-        TwoStreamRecognizer=dict(recognizer, type="TwoStreamRecognizer"),
     )
 
 
@@ -69,7 +63,6 @@ def transform_examples(seg: tuple, pose: tuple) -> dict[str, dict]:
             type="LoadCachedKeypoints", rotate=10.0, scale=0.1, flip_ratio=0.5
         ),
         PackStreamInputs=dict(type="PackStreamInputs", streams=("rgb", "flow")),
-        PackTwoStreamInputs=dict(type="PackTwoStreamInputs", streams=("rgb", "flow")),
     )
 
 
@@ -118,5 +111,5 @@ def test_entry_builds_from_config(kind, name, examples):
     cfg = ConfigDict(copy.deepcopy(examples[kind][name]))
     with library_scope("mmaction"):
         built = REGISTRIES[kind].build(cfg)
-    assert type(built).__name__ == ALIASES.get(name, name)
+    assert type(built).__name__ == name
     assert type(built).__module__.startswith("gm_plugins")

@@ -1,17 +1,17 @@
 """Run a shipped experiment end to end: data, preprocessing models, caches, then the experiment.
 
 ``table1`` and ``confounding`` (``make table1``, ``make confounding``) are the synthetic benchmark
-(:mod:`gm_plugins.apis.benchmark`: fixed train / validation / test infants, seeds, bootstrap
+(:mod:`gm_plugins.experiments.benchmark`: fixed train / validation / test infants, seeds, bootstrap
 CIs, paired tests); they share ``--work-dir`` (default work_dirs/benchmark), so the confounding
 experiment reuses Table 1's runs of its model. ``demo``, ``preprocessing``, ``table1-demo`` and
 ``confounding-demo`` (the 48-infant cross-validations) are described in
-:mod:`gm_plugins.apis.experiments`. Every step runs the command a user would run by hand
+:mod:`gm_plugins.experiments.shipped`. Every step runs the command a user would run by hand
 (printed first) and skips work that is already done: existing datasets and checkpoints (also
 from the per-machine model cache), cached videos, finished runs, folds or stages; an
 interrupted run resumes from its last checkpoint.
 
 ``table1`` and ``confounding`` also keep every finished run in the results store (``results/``
-of the repository, :mod:`gm_plugins.apis.results_store`): a run with a matching record is not
+of the repository, :mod:`gm_plugins.experiments.results_store`): a run with a matching record is not
 run again, so a long experiment runs in slices (``--budget-minutes``), across machines once
 ``results/`` is committed; ``--report`` rebuilds the tables from the records alone and
 ``--verify K`` reruns K stored runs and compares them with their records.
@@ -31,9 +31,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from gm_plugins.apis.benchmark import run_benchmark
-from gm_plugins.apis.experiments import EXPERIMENTS, Options, run_experiment
-from gm_plugins.apis.results_store import add_store_arguments, check_store_arguments, store_options
+from gm_plugins.experiments.benchmark import run_benchmark
+from gm_plugins.experiments.results_store import (
+    add_store_arguments,
+    check_store_arguments,
+    store_options,
+)
+from gm_plugins.experiments.shipped import EXPERIMENTS, Options, run_experiment
 
 BENCHMARK_EXPERIMENTS = ("table1", "confounding")
 
@@ -62,6 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "from the model zoo (demo, table1-demo, confounding-demo)",
     )
     add_store_arguments(parser)
+    parser.set_defaults(results_dir=ROOT / "results")
     args = parser.parse_args(argv)
     store_flags = args.budget_minutes is not None or args.report or args.verify
     if store_flags and args.experiment not in BENCHMARK_EXPERIMENTS:

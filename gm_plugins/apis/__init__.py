@@ -1,7 +1,6 @@
-"""High-level entry points: runners built from configs (:mod:`.runner`), preprocessing a dataset
-(:mod:`.preprocessing`), cross-validation runs (:mod:`.cross_validation`), the shipped
-experiments (:mod:`.experiments`) and report figures (:mod:`.reports`)."""
+"""Inference, as ``mmaction.apis``: load a model (:func:`init_gm_model`) and classify videos
+(:class:`GMInferencer`), with its report and output files."""
 
-from .runner import add_common_args, build_runner, enable_amp, load_config, set_work_dir
+from .inference import GMInferencer, GMModel, init_gm_model
 
-__all__ = ["add_common_args", "build_runner", "enable_amp", "load_config", "set_work_dir"]
+__all__ = ["GMInferencer", "GMModel", "init_gm_model"]

@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 
 import gm_plugins  # noqa: F401
-from gm_plugins.apis.bundle import Abstention, BundleError
 from gm_plugins.apis.inference import GMInferencer, find_videos, init_gm_model
+from gm_plugins.deploy.bundle import Abstention, BundleError
 
 STAGES = ("preprocess", "classify", "images")
 

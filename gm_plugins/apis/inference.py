@@ -6,7 +6,7 @@ Follows MMAction2's conventions: :func:`init_gm_model` is the counterpart of
 one result per video.
 
 Each video runs through the same preprocessing transforms as offline preprocessing
-(:func:`gm_plugins.datasets.preprocessing.preprocess_in_memory`: the cache entry, kept in
+(:func:`gm_plugins.preprocess.streaming.preprocess_in_memory`: the cache entry, kept in
 memory), is cut into the classifier's test windows (:mod:`gm_plugins.datasets.windows`), and
 each window goes through the classifier config's own test pipeline (``LoadCachedWindow`` +
 ``PackStreamInputs``) and ``model.test_step``. The window probabilities are aggregated as the
@@ -29,23 +29,19 @@ import numpy as np
 import torch
 from mmengine.config import Config
 
-from ..compat import library_scope
+from gm_plugins.deploy.bundle import Abstention, Bundle, load_bundle
+from gm_plugins.preprocess.quality import GATE_CHECKS
+from gm_plugins.preprocess.streaming import build_preprocess_pipeline, preprocess_in_memory
+
 from ..datasets.cache import CachedVideo, dequantise_flow
 from ..datasets.gm_dataset import fallback_reason, sampled_timeline
-from ..datasets.preprocessing import build_preprocess_pipeline, preprocess_in_memory
-from ..datasets.quality import GATE_CHECKS
 from ..datasets.subjects import GM_CLASSES
 from ..datasets.windows import WindowSpec, window_positions, window_starts
 from ..evaluation.aggregation import mean_decision, vote_decision
-from ..utils.config import PREPROCESS_SCOPES, ConfigError, load_config
-from .bundle import Abstention, Bundle, load_bundle
+from ..models.loading import load_recognizer
+from ..preprocess.chain import read_chain_config
+from ..utils.config import ConfigError, load_config
 
-#: Full names of the GM classes, for reports.
-CLASS_DESCRIPTIONS = {
-    "WMs": "writhing movements",
-    "FMs": "fidgety movements",
-    "PR": "poor repertoire",
-}
 UNCERTAIN = "uncertain"
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv")
 
@@ -76,41 +72,6 @@ class GMModel:
     device: str = "cpu"
 
 
-def _load_recognizer(
-    cfg: Config, checkpoint: str | os.PathLike, device: str, optimize: bool = True
-) -> torch.nn.Module:
-    """Build with ``mmaction.apis.init_recognizer``, then load the checkpoint strictly; with
-    ``optimize``, fold BatchNorm into the convolutions and store them NHWC when the result is
-    checked to be the same function (:mod:`gm_plugins.models.inference_speed`)."""
-    from mmaction.apis import init_recognizer
-    from mmengine.runner import load_checkpoint
-
-    if not os.path.isfile(checkpoint):
-        raise FileNotFoundError(
-            f"classifier checkpoint {checkpoint} does not exist: pass the .pth that "
-            "tools/train.py wrote for this config"
-        )
-    with library_scope("mmaction"):
-        model = init_recognizer(cfg, None, device="cpu")
-    try:
-        load_checkpoint(model, os.fspath(checkpoint), map_location="cpu", strict=True,
-                        logger="silent")  # fmt: skip
-    except RuntimeError as error:
-        raise ConfigError(
-            f"checkpoint {checkpoint} does not match the classifier config: {error}\n"
-            "Pass the checkpoint tools/train.py wrote for this config."
-        ) from error
-    model = model.to(device).eval()
-    if optimize:
-        from mmengine.logging import print_log
-
-        from ..models.inference_speed import optimize_for_inference
-
-        model, record = optimize_for_inference(model)
-        print_log(f"classifier optimised for inference: {record}", logger="current")
-    return model
-
-
 def init_gm_model(
     bundle_or_config: str | os.PathLike | Config,
     checkpoint: str | os.PathLike | None = None,
@@ -123,7 +84,7 @@ def init_gm_model(
     """Load a classifier for inference from a bundle, or from a config and its checkpoint.
 
     Args:
-        bundle_or_config: a bundle folder or ``.zip`` (:mod:`gm_plugins.apis.bundle`), or a
+        bundle_or_config: a bundle folder or ``.zip`` (:mod:`gm_plugins.deploy.bundle`), or a
             classifier config (path or Config) whose ``preprocess_config`` names its chain.
         checkpoint: the classifier checkpoint; required with a config (random weights would
             classify nothing), not allowed with a bundle (it holds its own).
@@ -149,7 +110,7 @@ def init_gm_model(
 
 def with_segmentation_backend(steps: list[dict], backend: str) -> list[dict]:
     """A copy of a chain whose BackgroundRemoval steps run on ``backend``."""
-    from ..datasets.transforms.openmmlab_models import SEGMENTATION_BACKENDS
+    from gm_plugins.preprocess.model_runners import SEGMENTATION_BACKENDS
 
     if backend not in SEGMENTATION_BACKENDS:
         raise ValueError(f"segmentation backend {backend!r}: choose one of {SEGMENTATION_BACKENDS}")
@@ -173,7 +134,7 @@ def _init_gm_model(
         if checkpoint is not None or preprocess_config is not None:
             raise ValueError(f"{path} is a bundle: it holds its checkpoint and chain already")
         bundle = load_bundle(path)
-        recognizer = _load_recognizer(
+        recognizer = load_recognizer(
             bundle.classifier_config, bundle.classifier_checkpoint, device, optimize
         )
         return GMModel(
@@ -191,7 +152,7 @@ def _init_gm_model(
     if checkpoint is None:
         raise ValueError(
             "checkpoint=None: a classifier with random weights classifies nothing; pass the "
-            "checkpoint tools/train.py wrote (or a bundle from tools/export_bundle.py)"
+            "checkpoint tools/train.py wrote (or a bundle from tools/deployment/export_bundle.py)"
         )
     chain_path = preprocess_config or cfg.get("preprocess_config", None)
     if chain_path is None:
@@ -199,11 +160,11 @@ def _init_gm_model(
             "the classifier config names no preprocess_config (the chain its cache was made "
             "with): add it to the config or pass preprocess_config"
         )
-    chain = load_config(chain_path, scopes=PREPROCESS_SCOPES, required=("preprocess_pipeline",))
+    chain = read_chain_config(chain_path)
     dataset = cfg.test_dataloader.dataset
     evaluator = cfg.get("test_evaluator", {})
     return GMModel(
-        recognizer=_load_recognizer(cfg, checkpoint, device, optimize),
+        recognizer=load_recognizer(cfg, checkpoint, device, optimize),
         cfg=cfg,
         preprocess_pipeline=[dict(step) for step in chain.preprocess_pipeline],
         class_names=tuple(cfg.get("classes", None) or GM_CLASSES),
@@ -452,8 +413,9 @@ class GMInferencer:
         aligned, flow (each uint8 (H, W, 3) RGB; the first three at most 320 px high)."""
         import cv2
 
-        from ..datasets.preprocessing import streamable_steps
-        from ..datasets.transforms.decoding import iter_sampled_frames
+        from gm_plugins.preprocess.streaming import streamable_steps
+        from gm_plugins.preprocess.transforms.decoding import iter_sampled_frames
+
         from ..utils.visualization import flow_to_colour, mask_to_rgb
 
         middle = len(entry.frames) // 2

@@ -1,7 +1,7 @@
 """Run an exported classifier with ONNX Runtime instead of PyTorch.
 
 :class:`OnnxClassifier` loads ``classifier.onnx`` with its sidecar (written by
-:func:`gm_plugins.apis.onnx_export.export_classifier`) and runs it on the normalised stream
+:func:`gm_plugins.deploy.onnx_export.export_classifier`) and runs it on the normalised stream
 tensors, or, through :meth:`OnnxClassifier.test_step`, on batches in the packed format the
 classifier's test pipeline gives (it normalises them as ``TwoStreamDataPreprocessor`` does).
 ``test_step`` returns data samples with ``pred_score`` and ``pred_label`` as the recognizer's
@@ -18,7 +18,6 @@ The preprocessing chain runs its pose model in PyTorch, and its segmentation mod
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,68 +26,20 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ..utils.zoo import sha256_of
+from gm_plugins.runtime.onnx import (
+    OnnxModelError,
+    read_sidecar,
+)
 
 if TYPE_CHECKING:
     from .inference import GMModel
-
-#: The sidecar format this module reads (see :mod:`gm_plugins.apis.onnx_export`).
-SIDECAR_FORMAT = "gm_plugins-onnx/1"
-
-
-def sidecar_path_of(onnx_path: str | os.PathLike) -> Path:
-    """``model.onnx`` -> ``model.json``."""
-    return Path(onnx_path).with_suffix(".json")
-
-
-class OnnxModelError(ValueError):
-    """An ONNX model or its sidecar that cannot be used (missing, changed, of another kind)."""
-
-
-def read_sidecar(onnx_path: str | os.PathLike, verify: bool = True) -> dict:
-    """The JSON sidecar of ``model.onnx`` (``model.json``), checked against the ONNX file.
-
-    Args:
-        onnx_path: the ONNX file.
-        verify: compare the file's sha256 with the sidecar's.
-
-    Raises:
-        OnnxModelError: a missing file or sidecar, another sidecar format, or a sha256
-            mismatch.
-    """
-    onnx_path = Path(onnx_path)
-    sidecar_path = sidecar_path_of(onnx_path)
-    if not onnx_path.is_file():
-        raise OnnxModelError(
-            f"ONNX model {onnx_path} does not exist: write it with tools/export_onnx.py"
-        )
-    if not sidecar_path.is_file():
-        raise OnnxModelError(
-            f"{onnx_path} has no sidecar {sidecar_path}: export it again with "
-            "tools/export_onnx.py, which writes both"
-        )
-    try:
-        sidecar = json.loads(sidecar_path.read_text())
-    except json.JSONDecodeError as error:
-        raise OnnxModelError(f"{sidecar_path} is not valid JSON ({error})") from error
-    if sidecar.get("format") != SIDECAR_FORMAT:
-        raise OnnxModelError(
-            f"{sidecar_path}: format {sidecar.get('format')!r}, expected {SIDECAR_FORMAT!r}; "
-            "export the model again with tools/export_onnx.py"
-        )
-    if verify and sidecar.get("onnx_sha256") != sha256_of(onnx_path):
-        raise OnnxModelError(
-            f"{onnx_path} differs from the file its sidecar describes (sha256 mismatch): it was "
-            "changed or replaced; export it again with tools/export_onnx.py"
-        )
-    return sidecar
 
 
 class OnnxClassifier:
     """An exported classifier run by ONNX Runtime on the CPU.
 
     Args:
-        onnx_path: ``classifier.onnx`` written by ``tools/export_onnx.py``.
+        onnx_path: ``classifier.onnx`` written by ``tools/deployment/export_onnx.py``.
         num_threads: ONNX Runtime intra-op threads (None: its default, all cores).
         verify: check the file's sha256 against the sidecar.
 
@@ -162,7 +113,8 @@ class OnnxClassifier:
                 raise ValueError(
                     f"{stream} input of shape {tuple(array.shape)}, but {self.onnx_path.name} "
                     f"was exported for (N, {', '.join(map(str, expected))}); export it again "
-                    "with the window size you need (tools/export_onnx.py recognizer --size ...)"
+                    "with the window size you need "
+                    "(tools/deployment/export_onnx.py recognizer --size ...)"
                 )
             feed[stream] = array
         logits, probs = self.session.run(["logits", "probs"], feed)

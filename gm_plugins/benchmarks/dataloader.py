@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from mmengine.config import Config
 
-from ..datasets.cache import is_cached, write_cached_video
-from ..datasets.gm_dataset import GM_CLASSES
+from gm_plugins.datasets.cache import is_cached, write_cached_video
+from gm_plugins.datasets.gm_dataset import GM_CLASSES
 
 __all__ = [
     "data_time_ratio",
@@ -133,7 +133,7 @@ def time_loader(loader_cfg: dict, epochs: int = 2, seed: int = 0) -> dict:
     """
     from mmengine.runner import Runner
 
-    from ..compat import library_scope
+    from gm_plugins.compat import library_scope
 
     with library_scope("mmaction"):
         loader = Runner.build_dataloader(copy.deepcopy(loader_cfg), seed=seed)

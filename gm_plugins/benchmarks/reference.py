@@ -24,12 +24,14 @@ from __future__ import annotations
 import multiprocessing as mp
 import resource
 import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+
+from gm_plugins.benchmarks.inputs import random_windows
+from gm_plugins.benchmarks.timing import items_per_second
 
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
@@ -96,11 +98,11 @@ KEPT_REFERENCE = "reference+kept"
 def random_uint8_batch(
     batch_size: int, frames: int, flow_fields: int, size: int, seed: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """RGB (N, T, 3, S, S) uint8 and flow (N, L, 2, S, S) float32, the same for a given seed."""
-    generator = torch.Generator().manual_seed(seed)
-    rgb = torch.randint(0, 256, (batch_size, frames, 3, size, size), generator=generator)
-    flow = torch.rand((batch_size, flow_fields, 2, size, size), generator=generator) * 8 - 4
-    return rgb.to(torch.uint8), flow
+    """RGB (N, T, 3, S, S) uint8 and flow (N, L, 2, S, S) float32 windows of
+    :func:`~gm_plugins.benchmarks.inputs.random_windows`, stacked; the same for a given seed."""
+    shapes = dict(rgb=(frames, 3, size, size), flow=(flow_fields, 2, size, size))
+    inputs = random_windows(shapes, batch_size, seed=seed)["inputs"]
+    return torch.stack(inputs["rgb"]), torch.stack(inputs["flow"])
 
 
 def packed_batch(rgb: torch.Tensor, flow: torch.Tensor) -> dict:
@@ -123,15 +125,15 @@ def reference_inputs(rgb: torch.Tensor, flow: torch.Tensor) -> tuple[torch.Tenso
 
 def build_gm_model(config: str) -> tuple[nn.Module, object]:
     """gm_plugins' model and optimiser wrapper, built from ``config`` as the runner builds them."""
-    from mmaction.registry import MODELS
     from mmengine.optim import build_optim_wrapper
 
-    from ..compat import library_scope
-    from ..utils.config import load_config
+    from gm_plugins.compat import library_scope
+    from gm_plugins.models.loading import build_recognizer
+    from gm_plugins.utils.config import load_config
 
     cfg = load_config(config, scopes=("mmaction", None), required=("model",))
+    model = build_recognizer(cfg)
     with library_scope("mmaction"):
-        model = MODELS.build(cfg.model)
         optim_cfg = cfg.get("optim_wrapper", dict(optimizer=dict(type="AdamW", lr=1e-5)))
         optim_wrapper = build_optim_wrapper(model, optim_cfg)
     return model, optim_wrapper
@@ -139,7 +141,7 @@ def build_gm_model(config: str) -> tuple[nn.Module, object]:
 
 def optimizer_settings(config: str) -> dict:
     """lr, betas, weight decay and amsgrad of the config's AdamW (torch's defaults if unset)."""
-    from ..utils.config import load_config
+    from gm_plugins.utils.config import load_config
 
     cfg = load_config(config, scopes=("mmaction", None), required=("model",))
     optimizer = dict(cfg.get("optim_wrapper", {}).get("optimizer", {}) or {})
@@ -241,7 +243,7 @@ _state: dict = {}
 
 def fast_copy(model: nn.Module, data: dict) -> nn.Module:
     """The eval-mode model with BatchNorm folded and NHWC convolutions, checked on ``data``."""
-    from ..models.inference_speed import optimize_for_inference
+    from gm_plugins.models.inference_speed import optimize_for_inference
 
     with torch.no_grad():
         inputs = model.data_preprocessor(data, False)["inputs"]
@@ -253,7 +255,7 @@ def fast_copy(model: nn.Module, data: dict) -> nn.Module:
 
 def _side_worker(side: str, settings: Settings, connection) -> None:
     """Child process: build ``side`` once, then time steps on request until told to stop."""
-    from ..utils.allocator import keep_freed_memory
+    from gm_plugins.utils.allocator import keep_freed_memory
 
     allocator = (
         keep_freed_memory()
@@ -263,8 +265,7 @@ def _side_worker(side: str, settings: Settings, connection) -> None:
     torch.set_num_threads(settings.threads)
     torch.manual_seed(0)
     import gm_plugins  # noqa: F401  (compat and registration)
-
-    from ..models.inference_speed import channels_last_convolutions
+    from gm_plugins.models.inference_speed import channels_last_convolutions
 
     if side == "gm_plugins":
         model, optim_wrapper = build_gm_model(settings.config)
@@ -290,12 +291,7 @@ def _side_worker(side: str, settings: Settings, connection) -> None:
             steps[key] = _steps(side, settings, batch_size, kind == "train")
         step = steps[key]
         with torch.set_grad_enabled(kind == "train"):
-            for _ in range(warmup):
-                step()
-            start = time.perf_counter()
-            for _ in range(settings.iters):
-                step()
-            seconds = (time.perf_counter() - start) / settings.iters
+            seconds = 1 / items_per_second(step, 1, settings.iters, warmup)
         peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         connection.send((seconds, peak_mib))
     connection.close()

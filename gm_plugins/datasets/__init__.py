@@ -1,10 +1,10 @@
-"""Datasets, transforms and the synthetic infant generator, registered into MMAction2."""
+"""Datasets of cached videos, their dataloader transforms and the synthetic infant generator,
+registered into MMAction2."""
 
 from . import transforms
 from .gm_dataset import GMDataset
-from .loading import LoadCachedWindow, PackStreamInputs, PackTwoStreamInputs
-from .skeleton import LoadCachedKeypoints
 from .subjects import GM_CLASSES, read_subjects
+from .transforms import LoadCachedKeypoints, LoadCachedWindow, PackStreamInputs
 
 __all__ = [
     "GM_CLASSES",
@@ -12,7 +12,6 @@ __all__ = [
     "LoadCachedKeypoints",
     "LoadCachedWindow",
     "PackStreamInputs",
-    "PackTwoStreamInputs",
     "read_subjects",
     "transforms",
 ]

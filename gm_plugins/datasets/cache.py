@@ -516,7 +516,7 @@ def read_meta(cache_root: str | os.PathLike, subject_id: str) -> dict:
     if not (path / META_FILE).is_file():
         raise FileNotFoundError(
             f"No preprocessed cache for {subject_id} at {path}. Run "
-            f"tools/preprocess_videos.py CONFIG --data-root DATA --out {cache_root} first."
+            f"tools/data/preprocess_videos.py CONFIG --data-root DATA --out {cache_root} first."
         )
     meta = json.loads((path / META_FILE).read_text())
     if meta.get("format") != CACHE_FORMAT:

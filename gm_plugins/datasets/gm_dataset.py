@@ -19,9 +19,24 @@ from .subjects import GM_CLASSES, read_subjects
 from .windows import WindowSpec, window_positions, window_starts
 
 _PREPROCESS_AGAIN = (
-    "preprocess it again with tools/preprocess_videos.py (DecodeFrames(target_fps=...)) into a "
-    "new cache_root"
+    "preprocess it again with tools/data/preprocess_videos.py (DecodeFrames(target_fps=...)) "
+    "into a new cache_root"
 )
+
+
+def _preprocess_function(name: str):
+    """A function of the preprocessing driver (:mod:`gm_plugins.preprocess.streaming`), found in
+    MMEngine's FUNCTIONS registry: the dataset sits below the preprocessing package and does not
+    import it."""
+    from mmengine.registry import FUNCTIONS
+
+    function = FUNCTIONS.get(name)
+    if function is None:
+        raise RuntimeError(
+            f"{name} is not registered: import gm_plugins (custom_imports in the config) before "
+            "building a GMDataset with a preprocess_pipeline"
+        )
+    return function
 
 
 def sampled_timeline(meta: dict, where: str) -> tuple[float, np.ndarray]:
@@ -80,7 +95,7 @@ class GMDataset(BaseDataset):
     Args:
         ann_file: ``subjects.csv`` (relative to ``data_root``), read with
             :func:`gm_plugins.datasets.subjects.read_subjects`.
-        cache_root: folder written by ``tools/preprocess_videos.py``.
+        cache_root: folder written by ``tools/data/preprocess_videos.py``.
         window: :class:`~gm_plugins.datasets.windows.WindowSpec` arguments (paper:
             ``start_stride=5, span=1, num_windows=12`` seconds: 6 flow fields at 6 fps).
         split: ``'train'``, ``'val'``, ``'test'`` or ``'all'`` infants.
@@ -188,7 +203,7 @@ class GMDataset(BaseDataset):
         if not is_cached(self.cache_root, subject_id):
             raise FileNotFoundError(
                 f"No preprocessed cache for {subject_id} in {self.cache_root}. Run "
-                f"tools/preprocess_videos.py PREPROCESS_CONFIG --data-root {self.data_root} "
+                f"tools/data/preprocess_videos.py PREPROCESS_CONFIG --data-root {self.data_root} "
                 f"--out {self.cache_root} (or fix cache_root in the dataset config)."
             )
         return read_meta(self.cache_root, subject_id)
@@ -202,7 +217,8 @@ class GMDataset(BaseDataset):
             raise ValueError(
                 f"{type(self).__name__}: all {total} videos of split={self.split!r} in "
                 f"{self.cache_root} fell back in preprocessing ({reasons}), so none is left. Check "
-                "the preprocessing models on these videos (tools/visualize_preprocessing.py), or "
+                "the preprocessing models on these videos "
+                "(tools/analysis_tools/visualize_preprocessing.py), or "
                 "set exclude_fallbacks=False in the dataset config to use them anyway."
             )
         print_log(
@@ -273,14 +289,15 @@ class GMDataset(BaseDataset):
         of a retrained model is refused.
         """
         from .cache import claim_cache
-        from .preprocessing import build_preprocess_pipeline, preprocess_to_cache
 
         if self._preprocess_chain is None:
             claim_cache(self.cache_root, [dict(step) for step in self.preprocess_pipeline])
-            self._preprocess_chain = build_preprocess_pipeline(self.preprocess_pipeline)
+            build = _preprocess_function("gm_build_preprocess_pipeline")
+            self._preprocess_chain = build(self.preprocess_pipeline)
         video = osp.join(self.data_root, row["video"])
         print_log(f"preprocessing {video} online into {self.cache_root}", logger="current")
         extra = dict(label=row["label"], environment=row.get("environment", ""))
+        preprocess_to_cache = _preprocess_function("gm_preprocess_to_cache")
         preprocess_to_cache(
             self._preprocess_chain, video, self.cache_root, row["subject_id"], extra, row["video"]
         )

@@ -29,10 +29,11 @@ from pathlib import Path
 
 from mmengine.config import Config
 
-from ..datasets.subjects import GM_CLASSES
-from ..utils.config import PREPROCESS_SCOPES, ConfigError, load_config
-from ..utils.io import write_json_atomic
-from ..utils.zoo import ZooError, sha256_of, verify_published
+from gm_plugins.datasets.subjects import GM_CLASSES
+from gm_plugins.preprocess.chain import read_chain_config
+from gm_plugins.utils.config import ConfigError, load_config
+from gm_plugins.utils.io import write_json_atomic
+from gm_plugins.utils.zoo import ZooError, sha256_of, verify_published
 
 BUNDLE_FORMAT = "gm_plugins-bundle/1"
 MANIFEST = "manifest.json"
@@ -92,7 +93,7 @@ def package_versions() -> dict[str, str | None]:
     """Installed versions of :data:`RECORDED_PACKAGES` (None where one is missing)."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from ..version import __version__
+    from gm_plugins.version import __version__
 
     versions: dict[str, str | None] = {}
     for name in RECORDED_PACKAGES:
@@ -170,7 +171,7 @@ def export_bundle(
             "preprocess_config = 'configs/preprocess/<chain>.py' to it (the dataset _base_ "
             "files do) or pass --preprocess-config"
         )
-    chain = load_config(chain_path, scopes=PREPROCESS_SCOPES, required=("preprocess_pipeline",))
+    chain = read_chain_config(chain_path)
     window, aggregation = _classifier_window(cfg)
     classes = tuple(cfg.get("classes", None) or GM_CLASSES)
     abstention = abstention or Abstention()
@@ -291,7 +292,8 @@ def verify_bundle(root: str | os.PathLike) -> dict:
     manifest_path = root / MANIFEST
     if not manifest_path.is_file():
         raise BundleError(
-            f"{root} is not a bundle: it has no {MANIFEST} (write one with tools/export_bundle.py)"
+            f"{root} is not a bundle: it has no {MANIFEST} "
+            "(write one with tools/deployment/export_bundle.py)"
         )
     try:
         manifest = json.loads(manifest_path.read_text())
@@ -317,7 +319,7 @@ def verify_bundle(root: str | os.PathLike) -> dict:
         raise BundleError(
             f"{root}: the bundle is incomplete or was modified, refusing to use it:\n  "
             + "\n  ".join(problems)
-            + "\nExport it again with tools/export_bundle.py or copy it whole."
+            + "\nExport it again with tools/deployment/export_bundle.py or copy it whole."
         )
     return manifest
 

@@ -7,7 +7,7 @@ the package versions (see gm_plugins/apis/bundle.py). ``tools/infer.py --bundle`
 
 Example::
 
-    python tools/export_bundle.py \
+    python tools/deployment/export_bundle.py \
         configs/gm/two-stream_r18-3stage-concat-fusion_demo_gm-synthetic.py \
         work_dirs/demo/two_stream/best_subject_accuracy_epoch_5.pth \
         --out work_dirs/demo/bundle --zip work_dirs/demo/bundle.zip
@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 import gm_plugins  # noqa: F401
-from gm_plugins.apis.bundle import Abstention, export_bundle, load_bundle
+from gm_plugins.deploy.bundle import Abstention, export_bundle, load_bundle
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

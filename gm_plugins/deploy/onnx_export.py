@@ -24,10 +24,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import time
-import warnings
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -35,49 +32,21 @@ import torch
 from mmengine.config import Config
 from torch import nn
 
-from ..compat import library_scope
-from ..utils.config import SUPPORTED_SCOPES, ConfigError, load_config
-from ..utils.io import atomic_path, write_json_atomic
-from .bundle import MODEL_STEPS, load_bundle, sha256_of
-from .onnx_backend import SIDECAR_FORMAT, sidecar_path_of
+from gm_plugins.deploy.bundle import MODEL_STEPS, load_bundle, sha256_of
+from gm_plugins.runtime.onnx import (
+    OPSET,
+    PARITY_BATCH_SIZES,
+    PARITY_TOLERANCE,
+    ExportResult,
+    OnnxExportError,
+    SegmentationGraph,
+    export_module,
+    random_input,
+)
+from gm_plugins.utils.config import SUPPORTED_SCOPES, ConfigError, load_config
 
-#: The ONNX opset the exports use (supported by onnxruntime >= 1.12).
-OPSET = 17
-#: Largest allowed |ONNX Runtime - PyTorch| relative to max(1, largest |PyTorch output|).
-PARITY_TOLERANCE = 1e-4
-#: Batch sizes of the parity check right after export (the batch axis is dynamic).
-PARITY_BATCH_SIZES = (1, 3)
 #: Classifier outputs: the head's class scores and their softmax.
 CLASSIFIER_OUTPUTS = ("logits", "probs")
-#: The file stem each exported model gets in :func:`export_bundle_models`.
-BUNDLE_NAMES = ("classifier", *MODEL_STEPS.values())
-
-
-class OnnxExportError(RuntimeError):
-    """A model cannot be exported (wrong kind of config, unknown input size ...)."""
-
-
-class ParityError(OnnxExportError):
-    """ONNX Runtime's outputs differ from PyTorch's by more than the tolerance."""
-
-
-@dataclass
-class ExportResult:
-    """What one export wrote and how closely ONNX Runtime matched PyTorch.
-
-    Attributes:
-        onnx_path: the ONNX file.
-        sidecar_path: its JSON sidecar.
-        max_abs_diff: the largest |ONNX Runtime - PyTorch| over all parity inputs and outputs.
-        scale: the largest |PyTorch output| over the same.
-        sidecar: the sidecar's content.
-    """
-
-    onnx_path: Path
-    sidecar_path: Path
-    max_abs_diff: float
-    scale: float
-    sidecar: dict = field(repr=False, default_factory=dict)
 
 
 # -- the exported graphs ----------------------------------------------------------------------
@@ -102,27 +71,6 @@ class ClassifierGraph(nn.Module):
         inputs = dict(zip(self.streams, streams, strict=True))
         logits, _ = self.recognizer.extract_feat(inputs, stage="head")
         return logits, logits.softmax(dim=-1)
-
-
-class SegmentationGraph(nn.Module):
-    """An mmseg ``EncoderDecoder``'s tensor path, with the logits resized to the input.
-
-    Shapes:
-        image (N, 3, H, W) float32, normalised as the model's ``SegDataPreProcessor`` gives it
-        (padded to its size divisor) -> logits (N, K, H, W), bilinearly resized from the
-        decode head's resolution as mmseg's ``whole`` inference does.
-    """
-
-    def __init__(self, segmentor: nn.Module) -> None:
-        super().__init__()
-        self.segmentor = segmentor
-        self.align_corners = bool(getattr(segmentor, "align_corners", False))
-
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        logits = self.segmentor._forward(image)
-        return nn.functional.interpolate(
-            logits, size=image.shape[-2:], mode="bilinear", align_corners=self.align_corners
-        )
 
 
 class PoseGraph(nn.Module):
@@ -169,7 +117,7 @@ def _check_scope(config: str | os.PathLike, wanted: tuple[str | None, ...], what
         other = _SUBCOMMAND.get(scope, "another tool")
         raise ConfigError(
             f"{config} has default_scope={scope!r}, so it is not a {what} config: export it "
-            f"with `tools/export_onnx.py {other}`"
+            f"with `tools/deployment/export_onnx.py {other}`"
         )
 
 
@@ -183,10 +131,8 @@ def load_classifier(
         FileNotFoundError: config or checkpoint missing (the message names it).
         ConfigError: not a classifier config, or the checkpoint does not fit it.
     """
-    from mmaction.apis import init_recognizer
-
-    from ..models.recognizers.multi_stream import MultiStreamRecognizer
-    from .inference import _load_recognizer
+    from gm_plugins.models.loading import load_recognizer
+    from gm_plugins.models.recognizers.multi_stream import MultiStreamRecognizer
 
     if isinstance(config, Config):
         cfg = config
@@ -194,16 +140,12 @@ def load_classifier(
         _check_scope(config, ("mmaction", None), "classifier")
         cfg = load_config(config, scopes=("mmaction", None), required=("model",))
     model_type = cfg.model.get("type")
-    if model_type not in ("MultiStreamRecognizer", "TwoStreamRecognizer"):
+    if model_type != "MultiStreamRecognizer":
         raise ConfigError(
             f"{getattr(cfg, 'filename', None) or 'the config'}: model type {model_type!r}; ONNX "
-            "export supports MultiStreamRecognizer (TwoStreamRecognizer) classifiers"
+            "export supports MultiStreamRecognizer classifiers"
         )
-    if checkpoint is None:
-        with library_scope("mmaction"):
-            model = init_recognizer(cfg, None, device="cpu")
-    else:
-        model = _load_recognizer(cfg, checkpoint, "cpu")
+    model = load_recognizer(cfg, checkpoint, "cpu", optimize=checkpoint is not None)
     if not isinstance(model, MultiStreamRecognizer):
         raise ConfigError(f"the config built a {type(model).__name__}, not a MultiStreamRecognizer")
     return model.eval()
@@ -219,7 +161,7 @@ def load_library_model(
         ConfigError: a config of another library.
         CheckpointMismatchError: the checkpoint does not fit the config's model.
     """
-    from ..datasets.transforms.openmmlab_models import load_model
+    from gm_plugins.preprocess.model_runners import load_model
 
     what = {"mmseg": "segmentation", "mmpose": "pose"}[library]
     _require_file(config, f"{what} config", "pass the model config the chain config names")
@@ -236,101 +178,9 @@ def load_library_model(
 # -- export and parity ------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _quiet_tracing() -> Iterator[None]:
-    """Hide the TorchScript exporter's deprecation notice and its tracer warnings.
+def source_record(config: str | os.PathLike | None, checkpoint: str | os.PathLike | None) -> dict:
+    """The sidecar's ``source``: config and checkpoint paths and their sha256 (None if absent)."""
 
-    Tracer warnings flag Python branches on tensor values, which the trace fixes to the export
-    input's case; the parity check on other batch sizes (and image sizes) catches a wrong one.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        warnings.filterwarnings("ignore", category=DeprecationWarning)
-        warnings.filterwarnings("ignore", category=FutureWarning)
-        warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")
-        yield
-
-
-def ort_session(path: str | os.PathLike, num_threads: int | None = None):
-    """An ONNX Runtime CPU session of ``path`` (``num_threads`` intra-op threads, else ORT's)."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    if num_threads is not None:
-        options.intra_op_num_threads = int(num_threads)
-        options.inter_op_num_threads = 1
-    return ort.InferenceSession(os.fspath(path), options, providers=["CPUExecutionProvider"])
-
-
-def _as_tuple(output) -> tuple[torch.Tensor, ...]:
-    return tuple(output) if isinstance(output, (tuple, list)) else (output,)
-
-
-def check_parity(
-    onnx_path: str | os.PathLike,
-    module: nn.Module,
-    inputs: Sequence[dict[str, torch.Tensor]],
-    tolerance: float = PARITY_TOLERANCE,
-) -> tuple[float, float]:
-    """Run ``module`` and the ONNX model on each input dict; return (max |diff|, scale).
-
-    Args:
-        onnx_path: the exported model.
-        module: the PyTorch module it was exported from (eval mode).
-        inputs: dicts of named input tensors, in the ONNX model's input order.
-        tolerance: allowed max |diff| relative to ``max(1, scale)``.
-
-    Raises:
-        ParityError: an output differs in shape, or by more than the tolerance.
-    """
-    session = ort_session(onnx_path)
-    output_names = [output.name for output in session.get_outputs()]
-    max_diff, scale = 0.0, 0.0
-    for feed in inputs:
-        with torch.no_grad():
-            expected = _as_tuple(module(*feed.values()))
-        try:
-            got = session.run(None, {name: tensor.numpy() for name, tensor in feed.items()})
-        except Exception as error:  # onnxruntime raises its own exception types
-            shapes = {key: tuple(tensor.shape) for key, tensor in feed.items()}
-            raise ParityError(
-                f"{onnx_path}: ONNX Runtime failed on inputs {shapes} where PyTorch runs "
-                f"({type(error).__name__}: {error}); the ONNX file was not kept"
-            ) from error
-        if len(got) != len(expected):
-            raise ParityError(
-                f"{onnx_path}: ONNX Runtime gives {len(got)} outputs, PyTorch {len(expected)}"
-            )
-        for name, reference, value in zip(output_names, expected, got, strict=True):
-            reference = reference.numpy()
-            if reference.shape != value.shape:
-                shapes = {key: tuple(tensor.shape) for key, tensor in feed.items()}
-                raise ParityError(
-                    f"{onnx_path}: output {name!r} has shape {value.shape} in ONNX Runtime but "
-                    f"{reference.shape} in PyTorch for inputs {shapes}"
-                )
-            max_diff = max(max_diff, float(np.max(np.abs(value - reference), initial=0.0)))
-            scale = max(scale, float(np.max(np.abs(reference), initial=0.0)))
-    if not math.isfinite(max_diff) or max_diff > tolerance * max(1.0, scale):
-        raise ParityError(
-            f"{onnx_path}: ONNX Runtime and PyTorch outputs differ by up to {max_diff:.3g} "
-            f"(largest output {scale:.3g}, allowed {tolerance:g} x max(1, that)); the ONNX file "
-            "was not kept. An operator may be traced for the export input's case only: export "
-            "with another batch size or input size, or report the model."
-        )
-    return max_diff, scale
-
-
-def _describe(names: Sequence[str], tensors: Sequence[torch.Tensor], dynamic: dict) -> list[dict]:
-    described = []
-    for name, tensor in zip(names, tensors, strict=True):
-        axes = dynamic.get(name, {})
-        shape = [axes.get(axis, int(size)) for axis, size in enumerate(tensor.shape)]
-        described.append(dict(name=name, shape=shape, dtype=str(tensor.dtype).split(".")[-1]))
-    return described
-
-
-def _source(config: str | os.PathLike | None, checkpoint: str | os.PathLike | None) -> dict:
     def record(path):
         if path is None or not os.path.isfile(path):
             return None, None
@@ -347,105 +197,6 @@ def _source(config: str | os.PathLike | None, checkpoint: str | os.PathLike | No
     )
 
 
-def export_module(
-    module: nn.Module,
-    example: dict[str, torch.Tensor],
-    onnx_path: str | os.PathLike,
-    output_names: Sequence[str],
-    dynamic_axes: Mapping[str, Mapping[int, str]],
-    parity_inputs: Sequence[dict[str, torch.Tensor]],
-    sidecar: dict,
-    opset: int = OPSET,
-    tolerance: float = PARITY_TOLERANCE,
-) -> ExportResult:
-    """Export ``module`` on ``example``, check parity on ``parity_inputs``, write the files.
-
-    The ONNX file is written to a temporary sibling, checked (``onnx.checker`` and the
-    ONNX Runtime parity check) and only then renamed into place; the sidecar
-    (``<stem>.json``) follows, with ``sidecar``'s entries plus inputs, outputs, opset,
-    versions, parity figures and the ONNX file's sha256.
-
-    Args:
-        module: the graph to export, in eval mode.
-        example: named example inputs (batch axis first) the trace runs on.
-        onnx_path: where the ``.onnx`` goes.
-        output_names: names of the module's outputs, in order.
-        dynamic_axes: ``{input or output name: {axis: symbolic name}}``.
-        parity_inputs: named input dicts for :func:`check_parity`.
-        sidecar: extra sidecar entries (kind, normalisation, source ...).
-        opset: the ONNX opset.
-        tolerance: see :func:`check_parity`.
-
-    Raises:
-        ParityError: ONNX Runtime disagrees with PyTorch (no file is written).
-    """
-    import onnx
-    import onnxruntime
-
-    onnx_path = Path(onnx_path)
-    module = module.eval()
-    with torch.no_grad():
-        example_outputs = _as_tuple(module(*example.values()))
-    if len(example_outputs) != len(output_names):
-        output_names = [f"output_{index}" for index in range(len(example_outputs))]
-    dynamic = {name: dict(axes) for name, axes in dynamic_axes.items()}
-    for name in output_names:
-        dynamic.setdefault(name, {0: "batch"})
-    started = time.perf_counter()
-    with atomic_path(onnx_path) as temporary:
-        with _quiet_tracing(), torch.no_grad():
-            try:
-                torch.onnx.export(
-                    module,
-                    tuple(example.values()),
-                    os.fspath(temporary),
-                    dynamo=False,
-                    opset_version=opset,
-                    input_names=list(example),
-                    output_names=list(output_names),
-                    dynamic_axes=dynamic,
-                    do_constant_folding=True,
-                )
-            except Exception as error:
-                summary = str(error).strip().splitlines()[0] if str(error).strip() else ""
-                raise OnnxExportError(
-                    f"torch.onnx.export cannot export {type(module).__name__} for {onnx_path} "
-                    f"({type(error).__name__}: {summary[:500]}); the model uses an operator or a "
-                    "shape-dependent step that the TorchScript exporter cannot express"
-                ) from error
-        onnx.checker.check_model(os.fspath(temporary))
-        max_diff, scale = check_parity(temporary, module, parity_inputs, tolerance)
-        onnx_sha256 = sha256_of(temporary)
-    seconds = time.perf_counter() - started
-    content = dict(
-        format=SIDECAR_FORMAT,
-        **sidecar,
-        onnx=onnx_path.name,
-        onnx_sha256=onnx_sha256,
-        inputs=_describe(list(example), list(example.values()), dynamic),
-        outputs=_describe(list(output_names), example_outputs, dynamic),
-        opset=opset,
-        exporter="torch.onnx.export (TorchScript-based, dynamo=False)",
-        versions=dict(
-            torch=torch.__version__, onnx=onnx.__version__, onnxruntime=onnxruntime.__version__
-        ),
-        parity=dict(
-            max_abs_diff=max_diff,
-            scale=scale,
-            tolerance=tolerance,
-            inputs=[{k: list(v.shape) for k, v in feed.items()} for feed in parity_inputs],
-        ),
-        export_seconds=round(seconds, 2),
-    )
-    sidecar_path = sidecar_path_of(onnx_path)
-    write_json_atomic(sidecar_path, content)
-    return ExportResult(onnx_path, sidecar_path, max_diff, scale, content)
-
-
-def _random(shape: Sequence[int], seed: int) -> torch.Tensor:
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
-
-
 # -- the classifier ---------------------------------------------------------------------------
 
 
@@ -460,7 +211,7 @@ def classifier_input_shapes(
         OnnxExportError: neither gives a shape for every stream, or a shape has the wrong
             channels.
     """
-    from ..models.data_preprocessors import MODALITY_CHANNELS
+    from gm_plugins.models.data_preprocessors import MODALITY_CHANNELS
 
     given = dict(input_shapes or {})
     own = dict(getattr(recognizer, "input_shapes", None) or {})
@@ -470,7 +221,7 @@ def classifier_input_shapes(
         if shape is None:
             raise OnnxExportError(
                 f"the classifier has no input_shapes for its {stream} stream: give the window "
-                "size (tools/export_onnx.py recognizer CONFIG --size H [--frames T] "
+                "size (tools/deployment/export_onnx.py recognizer CONFIG --size H [--frames T] "
                 "[--flow-fields L]), or set model.input_shapes in the config"
             )
         shape = tuple(int(size) for size in shape)
@@ -533,7 +284,7 @@ def export_classifier(
     recognizer = load_classifier(config, checkpoint)
     if config_path is None and not isinstance(config, Config):
         config_path = config
-    source = _source(config_path, checkpoint)
+    source = source_record(config_path, checkpoint)
     return export_recognizer(
         recognizer, onnx_path, input_shapes, source, opset, tolerance, class_names
     )
@@ -569,11 +320,12 @@ def export_recognizer(
     shapes = classifier_input_shapes(recognizer, input_shapes)
     graph = ClassifierGraph(recognizer).eval()
     example = {
-        stream: _random((2, *shape), seed) for seed, (stream, shape) in enumerate(shapes.items())
+        stream: random_input((2, *shape), seed)
+        for seed, (stream, shape) in enumerate(shapes.items())
     }
     parity = [
         {
-            stream: _random((batch, *shape), 10 * batch + seed)
+            stream: random_input((batch, *shape), 10 * batch + seed)
             for seed, (stream, shape) in enumerate(shapes.items())
         }
         for batch in PARITY_BATCH_SIZES
@@ -591,7 +343,7 @@ def export_recognizer(
         class_names=list(classes) if classes else None,
         average_clips=average,
         pred_score="probs" if average == "prob" else "logits",
-        source=source or _source(None, None),
+        source=source or source_record(None, None),
     )
     dynamic = {stream: {0: "batch"} for stream in shapes}
     return export_module(
@@ -643,7 +395,8 @@ def segmentation_input_size(model: nn.Module) -> tuple[int, int]:
             return (math.ceil(height / divisor) * divisor, math.ceil(width / divisor) * divisor)
     raise OnnxExportError(
         "the segmentation config has no data_preprocessor.size and no Resize in its test "
-        "pipeline: give the input size (tools/export_onnx.py seg CONFIG --input-size H W)"
+        "pipeline: give the input size "
+        "(tools/deployment/export_onnx.py seg CONFIG --input-size H W)"
     )
 
 
@@ -673,8 +426,10 @@ def export_segmentation(
     model = load_library_model("mmseg", config, checkpoint)
     height, width = input_size or segmentation_input_size(model)
     graph = SegmentationGraph(model).eval()
-    example = {"image": _random((2, 3, height, width), 0)}
-    parity = [{"image": _random((batch, 3, height, width), batch)} for batch in PARITY_BATCH_SIZES]
+    example = {"image": random_input((2, 3, height, width), 0)}
+    parity = [
+        {"image": random_input((batch, 3, height, width), batch)} for batch in PARITY_BATCH_SIZES
+    ]
     preprocessor = model.data_preprocessor
     sidecar = dict(
         kind="segmentation",
@@ -686,7 +441,7 @@ def export_segmentation(
         input_size=[height, width],
         num_classes=int(getattr(model.decode_head, "num_classes", 0)) or None,
         align_corners=graph.align_corners,
-        source=_source(config, checkpoint),
+        source=source_record(config, checkpoint),
     )
     return export_module(
         graph,
@@ -699,68 +454,6 @@ def export_segmentation(
         opset,
         tolerance,
     )
-
-
-def onnx_cache_dir() -> Path:
-    """Where preprocessing keeps the ONNX models it exports on first use.
-
-    ``$GM_PLUGINS_ONNX_CACHE`` if set, else ``~/.cache/gm_plugins/onnx``.
-    """
-    folder = os.environ.get("GM_PLUGINS_ONNX_CACHE")
-    return Path(folder) if folder else Path.home() / ".cache" / "gm_plugins" / "onnx"
-
-
-def segmentation_onnx(
-    model: nn.Module,
-    input_size: tuple[int, int],
-    source_key: str | None,
-    cache_dir: str | os.PathLike | None = None,
-    tolerance: float = PARITY_TOLERANCE,
-) -> Path:
-    """The ONNX file of a loaded segmentation model at one input size, exported once.
-
-    The file is ``segmentation-<source_key>-<H>x<W>.onnx`` in ``cache_dir`` (default
-    :func:`onnx_cache_dir`) and is reused while its sidecar's sha256 matches; ``source_key``
-    names the weights (say, the sha256 of the config and checkpoint files), so a retrained
-    checkpoint gets a new file. Without a key (random weights, which differ per build) the
-    export goes to a private temporary folder. Every export passes the parity check of
-    :func:`export_module` first.
-
-    Args:
-        model: an mmseg ``EncoderDecoder`` in eval mode (a BatchNorm-fused copy is fine).
-        input_size: (H, W) of the normalised, padded network input.
-    """
-    from .onnx_backend import OnnxModelError, read_sidecar
-
-    height, width = (int(side) for side in input_size)
-    if source_key is None:
-        import tempfile
-
-        folder = Path(tempfile.mkdtemp(prefix="gm_plugins_onnx_"))
-        name = "segmentation"
-    else:
-        folder = Path(cache_dir) if cache_dir is not None else onnx_cache_dir()
-        name = f"segmentation-{source_key[:24]}"
-    path = folder / f"{name}-{height}x{width}.onnx"
-    if path.is_file():
-        try:
-            read_sidecar(path)
-            return path
-        except OnnxModelError:
-            pass  # a half-written or changed file: export again (atomic replace)
-    folder.mkdir(parents=True, exist_ok=True)
-    shape = (height, width)
-    export_module(
-        SegmentationGraph(model).eval(),
-        {"image": _random((2, 3, *shape), 0)},
-        path,
-        ("logits",),
-        {"image": {0: "batch"}},
-        [{"image": _random((batch, 3, *shape), batch)} for batch in PARITY_BATCH_SIZES],
-        dict(kind="segmentation", input_size=[height, width], source_key=source_key),
-        tolerance=tolerance,
-    )
-    return path
 
 
 def pose_input_size(model: nn.Module) -> tuple[int, int]:
@@ -779,7 +472,7 @@ def pose_input_size(model: nn.Module) -> tuple[int, int]:
     if size is None:
         raise OnnxExportError(
             "the pose config names no input_size (codec or TopdownAffine): give it "
-            "(tools/export_onnx.py pose CONFIG --input-size H W)"
+            "(tools/deployment/export_onnx.py pose CONFIG --input-size H W)"
         )
     width, height = size
     return int(height), int(width)
@@ -809,8 +502,10 @@ def export_pose(
     model = load_library_model("mmpose", config, checkpoint)
     height, width = input_size or pose_input_size(model)
     graph = PoseGraph(model).eval()
-    example = {"crop": _random((2, 3, height, width), 0)}
-    parity = [{"crop": _random((batch, 3, height, width), batch)} for batch in PARITY_BATCH_SIZES]
+    example = {"crop": random_input((2, 3, height, width), 0)}
+    parity = [
+        {"crop": random_input((batch, 3, height, width), batch)} for batch in PARITY_BATCH_SIZES
+    ]
     decoder = getattr(model.head, "decoder", None)
     sidecar = dict(
         kind="pose",
@@ -818,7 +513,7 @@ def export_pose(
         input_size=[height, width],
         codec=type(decoder).__name__ if decoder is not None else None,
         flip_test_in_config=bool((model.cfg.model.get("test_cfg") or {}).get("flip_test")),
-        source=_source(config, checkpoint),
+        source=source_record(config, checkpoint),
     )
     return export_module(
         graph,
@@ -845,7 +540,7 @@ def export_bundle_models(
 ) -> dict[str, ExportResult]:
     """Export every network of a model bundle: ``classifier``, ``segmentation``, ``pose``.
 
-    The bundle is verified first (:func:`gm_plugins.apis.bundle.load_bundle`); each model is
+    The bundle is verified first (:func:`gm_plugins.deploy.bundle.load_bundle`); each model is
     written to ``out_dir/<name>.onnx`` with its sidecar. A chain without a segmentation or
     pose step gives no such file.
 
@@ -885,76 +580,3 @@ def export_bundle_models(
             tolerance=tolerance,
         )
     return results
-
-
-# -- timing -----------------------------------------------------------------------------------
-
-
-def _rate(step, batch: int, iters: int, warmup: int) -> float:
-    for _ in range(warmup):
-        step()
-    started = time.perf_counter()
-    for _ in range(iters):
-        step()
-    return iters * batch / (time.perf_counter() - started)
-
-
-def benchmark_classifier(
-    config: str | os.PathLike,
-    input_shapes: Mapping[str, Sequence[int]] | None = None,
-    batch_size: int = 16,
-    threads: int = 1,
-    iters: int = 3,
-    warmup: int = 1,
-    work_dir: str | os.PathLike | None = None,
-) -> dict:
-    """Inference windows/s of a classifier's tensor path in PyTorch and in ONNX Runtime.
-
-    The classifier (random weights) is exported into ``work_dir`` (a temporary folder by
-    default); then PyTorch (:class:`ClassifierGraph`, no gradients) and ONNX Runtime run the
-    same random normalised batch of ``batch_size`` windows, each on ``threads`` intra-op
-    threads, ``warmup`` untimed batches first, then ``iters`` timed ones.
-
-    Returns:
-        dict with ``torch_windows_per_s``, ``onnxruntime_windows_per_s``, ``max_abs_diff`` and
-        ``scale`` on the timed batch, ``threads``, ``batch_size``, ``input_shapes``,
-        ``parameters`` and ``onnx_megabytes``.
-    """
-    import tempfile
-
-    saved_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        with contextlib.ExitStack() as stack:
-            if work_dir is None:
-                work_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="gm_onnx_"))
-            onnx_path = Path(work_dir) / "classifier.onnx"
-            recognizer = load_classifier(config)
-            shapes = classifier_input_shapes(recognizer, input_shapes)
-            export_recognizer(recognizer, onnx_path, shapes, _source(config, None))
-            graph = ClassifierGraph(recognizer).eval()
-            feed = {
-                stream: _random((batch_size, *shape), seed)
-                for seed, (stream, shape) in enumerate(shapes.items())
-            }
-            session = ort_session(onnx_path, num_threads=threads)
-            numpy_feed = {name: tensor.numpy() for name, tensor in feed.items()}
-            with torch.no_grad():
-                torch_rate = _rate(lambda: graph(*feed.values()), batch_size, iters, warmup)
-                expected = graph(*feed.values())[0].numpy()
-            ort_rate = _rate(lambda: session.run(None, numpy_feed), batch_size, iters, warmup)
-            got = session.run(["logits"], numpy_feed)[0]
-            megabytes = onnx_path.stat().st_size / 2**20
-    finally:
-        torch.set_num_threads(saved_threads)
-    return dict(
-        torch_windows_per_s=torch_rate,
-        onnxruntime_windows_per_s=ort_rate,
-        max_abs_diff=float(np.max(np.abs(got - expected))),
-        scale=float(np.max(np.abs(expected))),
-        threads=threads,
-        batch_size=batch_size,
-        input_shapes={stream: list(shape) for stream, shape in shapes.items()},
-        parameters=sum(p.numel() for p in recognizer.parameters()),
-        onnx_megabytes=round(megabytes, 1),
-    )

@@ -15,8 +15,8 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from ..utils.allocator import keep_freed_memory
-from ..utils.config import SUPPORTED_SCOPES, load_config
+from gm_plugins.utils.allocator import keep_freed_memory
+from gm_plugins.utils.config import SUPPORTED_SCOPES, load_config
 
 __all__ = [
     "SUPPORTED_SCOPES",
@@ -91,7 +91,7 @@ def build_runner(cfg: Config) -> Runner:
     else:
         from mmengine.registry import RUNNERS
 
-        from ..compat import library_scope
+        from gm_plugins.compat import library_scope
 
         with library_scope(cfg.default_scope):
             runner = RUNNERS.build(cfg)

@@ -11,7 +11,7 @@ import os.path as osp
 
 from mmengine.dist import is_main_process
 
-from gm_plugins.apis import runner as runner_api
+from gm_plugins.engine import runner as runner_api
 from gm_plugins.utils.io import write_json_atomic
 
 

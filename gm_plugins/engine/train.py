@@ -21,8 +21,8 @@ import os.path as osp
 
 from mmengine.dist import is_main_process
 
-from gm_plugins.apis import runner as runner_api
 from gm_plugins.engine import enable_exact_resume
+from gm_plugins.engine import runner as runner_api
 from gm_plugins.utils.io import write_json_atomic, write_text_atomic
 
 TRAINING_FINISHED = "training_finished"

@@ -1,6 +1,6 @@
 """Subject-level k-fold cross-validation: shared folds, per-fold results, Table-1 reports.
 
-:mod:`gm_plugins.apis.cross_validation` runs the folds (tools/cross_validate.py parses its
+:mod:`gm_plugins.experiments.cross_validation` runs the folds (tools/cross_validate.py parses its
 arguments); this module holds what does not need a process of its own: the fold files every
 config shares, the config overrides that select a fold, the per-fold result files that make a
 run resumable, and the report (Markdown and CSV tables through pandas, figures).
@@ -300,7 +300,7 @@ def write_report(
     Writes ``report.md``, ``report.csv``, ``folds.json`` (every finished fold's result, by
     config), ``<config>/confusion_matrix.png`` and ``comparison.png`` under ``work_dir``.
     """
-    from gm_plugins.apis.reports import plot_confusion_matrix
+    from gm_plugins.utils.plotting import plot_confusion_matrix
 
     work_dir = Path(work_dir)
     by_config: dict[str, list[dict]] = {}
@@ -344,9 +344,9 @@ def plot_comparison(
 
     ``chance`` (the accuracy of guessing among balanced classes) is drawn as a dotted line.
     """
-    from gm_plugins.apis.reports import _pyplot, save_figure
+    from gm_plugins.utils.plotting import pyplot, save_figure
 
-    plt = _pyplot()
+    plt = pyplot()
     names = list(summaries)
     height = 0.8 / len(metrics)
     figure, axes = plt.subplots(figsize=(10.5, 0.9 + 0.45 * len(names) * len(metrics)), dpi=120)

@@ -16,7 +16,7 @@ of data/gm_synthetic with models trained on data/gm_preprocessing.
 
 Example::
 
-    python tools/evaluate_preprocessing.py configs/preprocess/<pipeline>.py \
+    python tools/analysis_tools/evaluate_preprocessing.py configs/preprocess/<pipeline>.py \
         --data-root data/gm_synthetic --out work_dirs/preprocessing
 """
 

@@ -10,7 +10,7 @@ chain runs and is compared with ``DATA/gt/<id>.npz``:
   like the estimates are) within an angle of vertical and a relative length of
   ``out_size / scale``?
 
-tools/evaluate_preprocessing.py parses its arguments and calls :func:`evaluate` and
+tools/analysis_tools/evaluate_preprocessing.py parses its arguments and calls :func:`evaluate` and
 :func:`write_report`.
 """
 
@@ -24,7 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from gm_plugins.datasets.transforms import geometry as geo
+from gm_plugins.preprocess import geometry as geo
 
 #: What the chain should reach: pooled mask IoU, PCK, share of videos aligned.
 TARGETS = dict(iou=0.90, pck=0.90, aligned=0.95)
@@ -108,8 +108,8 @@ def evaluate_video(
 
     ``target_length`` is the aligned trunk length the chain aims for (out_size / scale), px.
     """
-    from gm_plugins.datasets.preprocessing import preprocess_video
     from gm_plugins.datasets.subjects import resolve_video
+    from gm_plugins.preprocess.streaming import preprocess_video
 
     start = time.perf_counter()
     results = preprocess_video(pipeline, resolve_video(data_root, row["video"]))
@@ -153,10 +153,10 @@ def evaluate(
         SubjectsError: a bad subjects table (checked whole before any video; labels optional).
         ConfigError: a config without a buildable preprocess_pipeline, or without PoseAlignment.
     """
-    from gm_plugins.apis.preprocessing import load_preprocess_pipeline
-    from gm_plugins.datasets.preprocessing import build_preprocess_pipeline
     from gm_plugins.datasets.subjects import read_subjects
-    from gm_plugins.datasets.transforms import PoseAlignment
+    from gm_plugins.preprocess.chain import load_preprocess_pipeline
+    from gm_plugins.preprocess.streaming import build_preprocess_pipeline
+    from gm_plugins.preprocess.transforms import PoseAlignment
     from gm_plugins.utils.config import ConfigError
 
     data_root = Path(data_root)

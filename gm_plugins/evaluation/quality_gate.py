@@ -2,7 +2,7 @@
 
 Infants (subjects.csv) and scenes without an infant (the generator's empty_scenes.csv) are each
 split in two by a stable hash of their id. The gate is fitted on the validation half only
-(:func:`gm_plugins.datasets.quality.fit_gate`: per-figure thresholds from the infants, the
+(:func:`gm_plugins.preprocess.quality.fit_gate`: per-figure thresholds from the infants, the
 evidence model from infants and empty scenes); the flagged fractions of both kinds are then
 reported on both halves with Wilson 95 % confidence intervals.
 """
@@ -16,7 +16,7 @@ from collections.abc import Iterable
 import pandas as pd
 
 from gm_plugins.datasets.cache import is_cached, read_meta
-from gm_plugins.datasets.quality import (
+from gm_plugins.preprocess.quality import (
     DEFAULT_EVIDENCE_FIGURES,
     EVIDENCE_FIGURES,
     GATE_CHECKS,

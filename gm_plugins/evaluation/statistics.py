@@ -328,7 +328,7 @@ def plot_bars_with_ci(
     bar ``highlight`` (an index into ``names``) gets another colour. Written atomically as an
     image in the format of ``path``'s suffix (PNG by default); returns ``path``.
     """
-    from gm_plugins.apis.reports import _pyplot, save_figure
+    from gm_plugins.utils.plotting import pyplot, save_figure
 
     names = [str(name) for name in names]
     count = len(names)
@@ -338,7 +338,7 @@ def plot_bars_with_ci(
     if highlight is not None and not -count <= highlight < count:
         raise ValueError(f"highlight {highlight} is not an index of {count} bars")
 
-    plt = _pyplot()
+    plt = pyplot()
     figure, axes = plt.subplots(figsize=(10.5, 1.2 + 0.38 * count), dpi=120)
     positions = np.arange(count)
     colours = ["tab:blue"] * count

@@ -1,14 +1,15 @@
 """Backbone leaderboard: what each two-stream config costs, how fast it runs, how well it does.
 
-tools/benchmark_backbones.py parses its arguments and calls :func:`benchmark_backbones`. For
-each config it
+tools/analysis_tools/benchmark_backbones.py parses its arguments and calls
+:func:`benchmark_backbones`. For each config it
 
 1. builds the recognizer, counts its parameters and the FLOPs of one window at the config's
    ``model.input_shapes`` (mmengine's ``FlopAnalyzer``);
 2. times training (data preprocessor, forward, backward and an AdamW step at the config's train
    batch size) and inference (``test_step`` at its test batch size) on random windows of that
    shape, with a fixed number of torch threads: the median of a few timings after warm-up;
-3. cross-validates it with :func:`~gm_plugins.apis.cross_validation.cross_validate`, every config
+3. cross-validates it with :func:`~gm_plugins.experiments.cross_validation.cross_validate`, every
+config
    on the same folds.
 
 The leaderboard ranks the configs by infant accuracy (mean ± sd over folds, with a 95 % bootstrap
@@ -24,10 +25,10 @@ Work directory layout::
 Every file is written complete or not at all, and a rerun measures and trains only what is
 missing, so a killed run, rerun, writes the same leaderboard as an uninterrupted one.
 
-With a results store (:mod:`gm_plugins.apis.results_store`, ``results/backbones/`` from
-tools/benchmark_backbones.py) every config's cost and speed and every finished fold is also
-recorded (``<config>/cost-and-speed.json``, ``<config>/repeat<r>_fold<f>.json``, with each test
-infant's decision); a matching record stands in for the measurement or the fold, so a rerun on
+With a results store (:mod:`gm_plugins.experiments.results_store`, ``results/backbones/`` from
+tools/analysis_tools/benchmark_backbones.py) every config's cost and speed and every finished fold
+is also recorded (``<config>/cost-and-speed.json``, ``<config>/repeat<r>_fold<f>.json``, with each
+test infant's decision); a matching record stands in for the measurement or the fold, so a rerun on
 another machine with the committed store trains only what is missing. ``budget_minutes``
 launches only folds whose expected time fits (stored folds of the config, else the folds'
 seconds per training sample measured so far scaled by the config's training speed), ``report``
@@ -46,7 +47,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,29 +55,32 @@ import pandas as pd
 import torch
 from mmengine.config import Config
 
-from ..datasets.subjects import GM_CLASSES
-from ..evaluation import cross_validation as cv
-from ..evaluation.statistics import (  # re-exported: users import them from here too
+from gm_plugins.benchmarks.inputs import random_windows
+from gm_plugins.benchmarks.timing import items_per_second
+from gm_plugins.datasets.subjects import GM_CLASSES
+from gm_plugins.evaluation import cross_validation as cv
+from gm_plugins.evaluation.statistics import (  # re-exported: users import them from here too
     accuracy_from_confusion,
     bootstrap_intervals,
     mcc_from_confusion,
 )
-from ..utils.config import load_config
-from ..utils.io import remove_stale_temporaries, write_json_atomic, write_text_atomic
-from . import results_store as rs
-from .cross_validation import (
+from gm_plugins.experiments import results_store as rs
+from gm_plugins.experiments.cross_validation import (
     KEEP_CHOICES,
     CrossValidation,
     FoldRunner,
     cross_validate,
     make_folds,
     prune_checkpoints,
+    run_folds,
 )
+from gm_plugins.utils.config import load_config
+from gm_plugins.utils.io import remove_stale_temporaries, write_json_atomic, write_text_atomic
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-#: The demo config; the default list is it and every swap of its backbones.
-DEMO_CONFIG = REPO_ROOT / "configs/gm/two-stream_r18-3stage-concat-fusion_demo_gm-synthetic.py"
-BACKBONE_CONFIGS = REPO_ROOT / "configs" / "backbones"
+#: The demo config; the default list is it and every swap of its backbones (both relative to
+#: the repository, :attr:`BackboneBenchmark.root`).
+DEMO_CONFIG = "configs/gm/two-stream_r18-3stage-concat-fusion_demo_gm-synthetic.py"
+BACKBONE_CONFIGS = "configs/backbones"
 #: Resamples of the bootstrap intervals (percentile method), drawn with a fixed seed.
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
@@ -108,6 +111,8 @@ class BackboneBenchmark:
 
     Attributes:
         configs: two-stream configs (reported by file name); empty: :func:`default_configs`.
+        root: the repository: the default configs are found there and records name configs
+            relative to it (default: the working directory).
         work_dir: figures, the cross-validation (``cv/``) and the leaderboard.
         skip_cv: train nothing; accuracy comes from the folds already finished in ``cv/``.
         cfg_options: overrides applied to every config (for measuring and training).
@@ -134,6 +139,7 @@ class BackboneBenchmark:
     verify: int = 0
     verify_seed: int = 0
     verify_tolerance: int = 0
+    root: Path = Path(".")
 
     def cross_validation(self) -> CrossValidation:
         return CrossValidation(
@@ -148,9 +154,11 @@ class BackboneBenchmark:
         )
 
 
-def default_configs() -> list[str]:
-    """The demo config and every config under configs/backbones/ (by file name)."""
-    return [str(DEMO_CONFIG), *sorted(str(p) for p in BACKBONE_CONFIGS.glob("*.py"))]
+def default_configs(root: str | os.PathLike = ".") -> list[str]:
+    """The demo config and every config under configs/backbones/ (by file name) of ``root``."""
+    root = Path(root)
+    swaps = sorted(str(p) for p in (root / BACKBONE_CONFIGS).glob("*.py"))
+    return [str(root / DEMO_CONFIG), *swaps]
 
 
 # -- cost ------------------------------------------------------------------------------------
@@ -180,13 +188,10 @@ def build_recognizer(cfg: Config, config: str) -> torch.nn.Module:
         ValueError: the model has no ``input_shapes`` (a two-stream recognizer gets them from
             ``model.input_shapes``), naming the config and the fix.
     """
-    from mmaction.apis import init_recognizer
-
-    from gm_plugins.compat import library_scope
+    from gm_plugins.models.loading import load_recognizer
 
     torch.manual_seed(0)
-    with library_scope("mmaction"):
-        model = init_recognizer(copy.deepcopy(cfg), None, device="cpu")
+    model = load_recognizer(copy.deepcopy(cfg))
     if not getattr(model, "input_shapes", None):
         raise ValueError(
             f"{config}: the model has no input shapes to measure it at; give the "
@@ -230,39 +235,6 @@ def count_flops(recognizer: torch.nn.Module) -> tuple[int, list[str]]:
 # -- speed -----------------------------------------------------------------------------------
 
 
-def random_windows(input_shapes: Mapping, batch_size: int, num_classes: int, seed: int = 0) -> dict:
-    """A collated batch of random windows as the dataset packs them: uint8 RGB frames
-    (T, 3, H, W) and flow fields (L, 2, H, W) in [-1, 1], labels cycling through the classes."""
-    from mmaction.structures import ActionDataSample
-
-    generator = torch.Generator().manual_seed(seed)
-    inputs = {}
-    if "rgb" in input_shapes:
-        shape = tuple(input_shapes["rgb"])
-        inputs["rgb"] = [
-            torch.randint(0, 256, shape, dtype=torch.uint8, generator=generator)
-            for _ in range(batch_size)
-        ]
-    if "flow" in input_shapes:
-        shape = tuple(input_shapes["flow"])
-        inputs["flow"] = [torch.rand(shape, generator=generator) * 2 - 1 for _ in range(batch_size)]
-    samples = [ActionDataSample().set_gt_label(i % num_classes) for i in range(batch_size)]
-    return dict(inputs=inputs, data_samples=samples)
-
-
-def median_rate(step: Callable[[], object], items_per_step: int, speed: SpeedSettings) -> float:
-    """Items per second of ``step``: the median of ``speed.repeats`` timings after warm-up."""
-    for _ in range(speed.warmup):
-        step()
-    rates = []
-    for _ in range(speed.repeats):
-        start = time.perf_counter()
-        for _ in range(speed.steps):
-            step()
-        rates.append(items_per_step * speed.steps / (time.perf_counter() - start))
-    return float(np.median(rates))
-
-
 def measure_speed(
     recognizer: torch.nn.Module, train_batch: int, test_batch: int, speed: SpeedSettings
 ) -> dict:
@@ -273,7 +245,7 @@ def measure_speed(
     """
     from mmengine.optim import OptimWrapper
 
-    from ..utils.allocator import keep_freed_memory
+    from gm_plugins.utils.allocator import keep_freed_memory
 
     keep_freed_memory()
 
@@ -282,12 +254,16 @@ def measure_speed(
     test_data = random_windows(recognizer.input_shapes, test_batch, classes, seed=1)
     optim_wrapper = OptimWrapper(torch.optim.AdamW(recognizer.parameters(), lr=1e-4))
     recognizer.train()
-    train = median_rate(
-        lambda: recognizer.train_step(train_data, optim_wrapper), train_batch, speed
-    )
+    train = items_per_second(
+        lambda: recognizer.train_step(train_data, optim_wrapper),
+        train_batch, speed.steps, speed.warmup, speed.repeats,
+    )  # fmt: skip
     recognizer.eval()
     with torch.no_grad():
-        test = median_rate(lambda: recognizer.test_step(test_data), test_batch, speed)
+        test = items_per_second(
+            lambda: recognizer.test_step(test_data),
+            test_batch, speed.steps, speed.warmup, speed.repeats,
+        )  # fmt: skip
     return dict(train_samples_per_s=round(train, 4), inference_windows_per_s=round(test, 4))
 
 
@@ -499,7 +475,7 @@ def data_description(cfg: Config) -> str:
     table, ids, _ = cv.subject_table(cfg)
     meta = table.parent / "meta.json"
     synthetic = meta.is_file() and "generator_version" in json.loads(meta.read_text())
-    kind = "synthetic infants (tools/make_synthetic_dataset.py)" if synthetic else "infants"
+    kind = "synthetic infants (tools/data/make_synthetic_dataset.py)" if synthetic else "infants"
     return f"{len(ids)} {kind} of {table}"
 
 
@@ -527,13 +503,13 @@ def leaderboard_header(bench: BackboneBenchmark, data: str, figures: Mapping[str
 def plot_leaderboard(path: str | os.PathLike, frame: pd.DataFrame) -> Path | None:
     """Infant accuracy (pooled, 95 % CI bars) against inference windows/s, one labelled point
     per config; None (and no file) when no config has both."""
-    from .reports import _pyplot, save_figure
+    from gm_plugins.utils.plotting import pyplot, save_figure
 
     shown = frame[frame["accuracy_pooled"].notna() & frame["inference_windows_per_s"].notna()]
     if shown.empty:
         Path(path).unlink(missing_ok=True)  # an old figure would contradict the table
         return None
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.ticker import FuncFormatter
 
     figure, axes = plt.subplots(figsize=(9, 5.5), dpi=120)
@@ -616,10 +592,10 @@ class PredictingFoldRunner(FoldRunner):
         return write_text_atomic(run.config_file(self.job.work_dir), cfg.dump())
 
 
-def _shown(config: str) -> str:
+def _shown(config: str, root: str | os.PathLike) -> str:
     """A config path as a record names it: relative to the repository when inside it."""
     try:
-        return str(Path(config).resolve().relative_to(REPO_ROOT))
+        return str(Path(config).resolve().relative_to(Path(root).resolve()))
     except ValueError:
         return str(config)
 
@@ -652,10 +628,10 @@ class StoreRecorder:
             self._keys[memo] = rs.RunKey(
                 EXPERIMENT,
                 run,
-                _shown(config),
-                rs.config_sha256(config, overrides, chains, REPO_ROOT),
+                _shown(config, self.bench.root),
+                rs.config_sha256(config, overrides, chains, self.bench.root),
                 # The cache may come from another machine: a chain model not here hashes None.
-                rs.chain_checkpoints(chains, REPO_ROOT, missing_ok=True),
+                rs.chain_checkpoints(chains, self.bench.root, missing_ok=True),
                 seed,
             )
         return self._keys[memo]
@@ -707,7 +683,8 @@ class StoreRecorder:
         test = {k: v for k, v in figures.items() if k != "measured_with"}
         record = rs.build_record(key, seconds=figures.get("seconds"), validation=None, test=test,
                                  infants=None, start_time=rs.utc_now() if measured else None,
-                                 threads=self.bench.speed.threads, root=REPO_ROOT)  # fmt: skip
+                                 threads=self.bench.speed.threads,
+                                 root=self.bench.root)  # fmt: skip
         self.store.write(record)
 
     # folds
@@ -754,7 +731,7 @@ class StoreRecorder:
         self, run: cv.FoldRun, result: Mapping, start_time: str | None, threads: int | None
     ) -> Path:
         """Record a finished fold (its result and, if written, each infant's decision)."""
-        from .benchmark import validation_figures
+        from gm_plugins.experiments.benchmark import validation_figures
 
         directory = run.directory(self.job.work_dir)
         try:
@@ -770,7 +747,7 @@ class StoreRecorder:
             infants=rs.infants_from_predictions(predictions) if predictions.is_file() else None,
             start_time=start_time,
             threads=threads,
-            root=REPO_ROOT,
+            root=self.bench.root,
             extra=dict(repeat=run.repeat, fold=run.fold, val_fold=run.val_fold),
         )
         path = self.store.write(record)
@@ -844,45 +821,20 @@ def execute_recorded(
         return []
     runner = PredictingFoldRunner(job, configs, recorder.folds_files)
     estimate = recorder.estimator(runs, todo, figures)
-    failures: list[tuple[cv.FoldRun, str]] = []
-    counter = dict(finished=done)
-    start = time.perf_counter()
 
-    def worker() -> None:
-        while True:
-            with runner.lock:
-                run = next((r for r in todo if budget is None or budget.fits(estimate(r))), None)
-                if run is None:
-                    return
-                todo.remove(run)
-                print(f"[{run.name}] {run.label}: training (fold {run.fold} tests, "
-                      f"{run.val_fold} validates)", flush=True)  # fmt: skip
-                write_json_atomic(recorder._marker(run), recorder.key_fields(run))
-            started = rs.utc_now()
-            try:
-                result = runner(run)
-            except Exception as error:  # one bad fold must not stop the others
-                with runner.lock:
-                    failures.append((run, str(error)))
-                    print(f"[{run.name}] {run.label}: FAILED, see "
-                          f"{run.directory(job.work_dir)}/run.log", flush=True)  # fmt: skip
-                continue
-            with runner.lock:
-                path = recorder.record(run, result, started, runner.threads)
-                recorder.seconds_per_cost.append(result["seconds"] / recorder._cost(run))
-                counter["finished"] += 1
-                metrics = result["metrics"]
-                print(
-                    f"[{run.name}] {run.label}: infant accuracy {metrics['subject/accuracy']:.3f}, "
-                    f"MCC {metrics['subject/mcc']:.3f} in {result['seconds']:.0f} s "
-                    f"({counter['finished']}/{len(runs)} done, "
-                    f"{(time.perf_counter() - start) / 60:.1f} min); recorded in {path}",
-                    flush=True,
-                )
+    def next_run(left: Sequence[cv.FoldRun]) -> cv.FoldRun | None:
+        return next((r for r in left if budget is None or budget.fits(estimate(r))), None)
 
-    with ThreadPoolExecutor(max_workers=max(1, job.jobs)) as pool:
-        for future in [pool.submit(worker) for _ in range(max(1, job.jobs))]:
-            future.result()
+    def on_start(run: cv.FoldRun) -> str:
+        write_json_atomic(recorder._marker(run), recorder.key_fields(run))
+        return rs.utc_now()
+
+    def on_finish(run: cv.FoldRun, result: dict, started: str) -> str:
+        path = recorder.record(run, result, started, runner.threads)
+        recorder.seconds_per_cost.append(result["seconds"] / recorder._cost(run))
+        return f"; recorded in {path}"
+
+    failures = run_folds(job, runner, todo, len(runs), next_run, on_start, on_finish)
     if todo and budget is not None:
         budget.leave_out(recorder.fold_name(run) for run in todo)
     return failures
@@ -976,7 +928,7 @@ def benchmark_backbones(bench: BackboneBenchmark) -> int:
     mismatched folds, an untrusted record), refused before anything is measured.
     """
     budget = rs.Budget(bench.budget_minutes) if bench.budget_minutes is not None else None
-    bench.configs = [str(Path(c)) for c in (bench.configs or default_configs())]
+    bench.configs = [str(Path(c)) for c in (bench.configs or default_configs(bench.root))]
     if bench.keep_checkpoints not in KEEP_CHOICES:
         print(f"error: keep_checkpoints must be one of {KEEP_CHOICES}", file=sys.stderr)
         return 2

@@ -19,9 +19,9 @@ Everything is resumable: datasets and caches skip what exists, each run resumes 
 checkpoint, and a finished run (``run.json`` written last) is never run again. Runs go
 ``jobs`` at a time, with a progress line and an ETA after each.
 
-With a results store (:mod:`gm_plugins.apis.results_store`, what tools/run_benchmark.py uses),
-every finished run is also recorded under ``results/<experiment>/``; a run with a matching record
-is not run again (its record is written back into the work dir), one with a stale record is
+With a results store (:mod:`gm_plugins.experiments.results_store`, what tools/run_benchmark.py
+uses), every finished run is also recorded under ``results/<experiment>/``; a run with a matching
+record is not run again (its record is written back into the work dir), one with a stale record is
 redone, ``budget_minutes`` launches only the runs that fit, ``report=True`` rebuilds the tables
 from the records alone and ``verify`` reruns stored runs to compare them with their records.
 """
@@ -41,9 +41,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..utils.io import write_json_atomic, write_text_atomic
-from ..utils.processes import CommandError, python_command, run_command, start_command, threads_env
-from . import results_store as rs
+from gm_plugins.experiments import results_store as rs
+from gm_plugins.experiments.shipped import MAKE_DATASET, PREPROCESS_VIDEOS, TRAIN
+from gm_plugins.utils.io import write_json_atomic, write_text_atomic
+from gm_plugins.utils.processes import (
+    CommandError,
+    module_command,
+    run_command,
+    start_command,
+    threads_env,
+)
 
 BENCH = "configs/benchmark"
 PREPROCESS = "configs/preprocess"
@@ -53,7 +60,7 @@ RGB_VARIANTS = ("scratch", "frozen-random", "pose-pretrained", "pose-pretrained-
 
 @dataclass(frozen=True)
 class DataSet:
-    """A dataset folder and its tools/make_synthetic_dataset.py arguments (besides --out)."""
+    """A dataset folder and its tools/data/make_synthetic_dataset.py arguments (besides --out)."""
 
     root: str
     args: tuple[str, ...]
@@ -276,8 +283,8 @@ class Run:
 
     def command(self) -> list[str]:
         data = self.data_options()
-        return python_command(
-            "tools/train.py",
+        return module_command(
+            TRAIN,
             self.config,
             "--work-dir",
             self.work_dir,
@@ -724,7 +731,7 @@ def _p(value: float) -> str:
 
 def summarise(rows: Mapping[str, Sequence[Run]], reference: str, resamples: int) -> dict[str, dict]:
     """Bootstrap figures of each row's runs and their paired comparison with ``reference``."""
-    from ..evaluation.statistics import infant_bootstrap, mcnemar_exact, paired_bootstrap
+    from gm_plugins.evaluation.statistics import infant_bootstrap, mcnemar_exact, paired_bootstrap
 
     loaded = {key: load_predictions(runs) for key, runs in rows.items()}
     first = reference if reference in loaded else next(iter(loaded))  # a partial report: any
@@ -828,7 +835,7 @@ def variant_table(
 def write_figure(
     path: Path, summary: Mapping[str, dict], titles: Mapping[str, str], reference: str, title: str
 ) -> Path:
-    from ..evaluation.statistics import plot_bars_with_ci
+    from gm_plugins.evaluation.statistics import plot_bars_with_ci
 
     keys = sorted(summary, key=lambda k: -summary[k]["accuracy"])
     return plot_bars_with_ci(
@@ -873,10 +880,10 @@ def _number(value: object) -> float | None:
 def cache_complete(chain: str, data_root: str, cache_root: str, root: Path) -> bool:
     """Whether every video of ``data_root`` is in ``cache_root``, written by ``chain`` (its steps
     and model files unchanged); no subprocess needed then. Anything unclear: False, and
-    tools/preprocess_videos.py runs and says what is wrong."""
+    tools/data/preprocess_videos.py runs and says what is wrong."""
     import contextlib
 
-    from .preprocessing import check_cache
+    from gm_plugins.preprocess.jobs import check_cache
 
     with contextlib.chdir(root):
         if not (Path(cache_root) / "preprocess_pipeline.json").is_file():
@@ -915,15 +922,15 @@ class BenchmarkDriver:
 
     def prepare(self, caches: Sequence[tuple[str, str]]) -> None:
         """Datasets, preprocessing models (trained once per machine) and the caches."""
-        from .experiments import Model, chain_models, prepare_model
+        from gm_plugins.experiments.shipped import Model, chain_models, prepare_model
 
         roots = sorted({root for root, _ in caches})
         for dataset in self.bench.datasets:
             if dataset.root in roots and not dataset_complete(dataset, self.root):
                 self._timed(
                     f"data {dataset.root}",
-                    python_command(
-                        "tools/make_synthetic_dataset.py",
+                    module_command(
+                        MAKE_DATASET,
                         "--out",
                         dataset.root,
                         *dataset.args,
@@ -945,8 +952,8 @@ class BenchmarkDriver:
                 continue
             self._timed(
                 f"cache {root}/{name}",
-                python_command(
-                    "tools/preprocess_videos.py",
+                module_command(
+                    PREPROCESS_VIDEOS,
                     self.bench.chains[name],
                     "--data-root",
                     root,
@@ -958,10 +965,10 @@ class BenchmarkDriver:
                 ),
             )
 
-    def _make_stage(self, name: str, key: str, script: str, *args: object):
-        from ..utils.processes import Stage
+    def _make_stage(self, name: str, key: str, module: str, *args: object):
+        from gm_plugins.utils.processes import Stage
 
-        return Stage(name, python_command(script, *args))
+        return Stage(name, module_command(module, *args))
 
     def _run_stage(self, stage) -> None:
         self._timed(stage.name, stage.command)

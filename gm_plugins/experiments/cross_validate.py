@@ -6,7 +6,7 @@ rest train). Each fold's config is written next to its work dir and runs
 ``tools/train.py --test-after`` (train, then test the checkpoint chosen on the validation fold)
 in its own process, ending by writing ``result.json``; a rerun skips finished folds and resumes
 an interrupted one from its last checkpoint, so a killed run picks up where it stopped and
-reports exactly what an uninterrupted run reports (:mod:`gm_plugins.apis.cross_validation`).
+reports exactly what an uninterrupted run reports (:mod:`gm_plugins.experiments.cross_validation`).
 
 Examples::
 
@@ -23,9 +23,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from gm_plugins.apis.cross_validation import CrossValidation, add_fold_arguments, cross_validate
-
-ROOT = Path(__file__).resolve().parents[1]
+from gm_plugins.experiments.cross_validation import (
+    CrossValidation,
+    add_fold_arguments,
+    cross_validate,
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -55,7 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     options = {key: value for key, value in vars(args).items() if key != "report_only"}
-    job = CrossValidation(**options, train_script=ROOT / "tools" / "train.py")
+    job = CrossValidation(**options)
     return cross_validate(job, report_only=args.report_only)
 
 

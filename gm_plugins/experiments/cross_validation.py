@@ -2,7 +2,8 @@
 
 tools/cross_validate.py parses its arguments and calls :func:`cross_validate`. Each fold gets
 its own config file (the config with the fold's overrides, written with ``Config.dump``) and
-runs ``tools/train.py --test-after`` in its own process, logging to the fold's ``run.log``; it
+runs ``python -m gm_plugins.engine.train --test-after`` (what tools/train.py runs) in its own
+process, logging to the fold's ``run.log``; it
 ends by writing ``result.json``. A rerun skips finished folds and resumes an interrupted one
 from its last checkpoint, so a killed run reports exactly what an uninterrupted run reports.
 The fold bookkeeping and the report live in :mod:`gm_plugins.evaluation.cross_validation`.
@@ -16,22 +17,22 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mmengine.config import Config
 
-from ..evaluation import cross_validation as cv
-from ..utils.config import load_config
-from ..utils.io import write_json_atomic, write_text_atomic
-from ..utils.processes import python_command, run_command, threads_env
+from gm_plugins.evaluation import cross_validation as cv
+from gm_plugins.utils.config import load_config
+from gm_plugins.utils.io import write_json_atomic, write_text_atomic
+from gm_plugins.utils.processes import module_command, run_command, threads_env
 
 #: What ``--keep-checkpoints`` accepts: checkpoints kept after a fold is tested.
 KEEP_CHOICES = ("all", "tested", "none")
-#: The training tool every fold runs.
-TRAIN_SCRIPT = Path(__file__).resolve().parents[2] / "tools" / "train.py"
+#: The training entry point every fold runs (``python -m``): tools/train.py runs the same.
+TRAIN_MODULE = "gm_plugins.engine.train"
 
 
 @dataclass
@@ -59,7 +60,7 @@ class CrossValidation:
     gpus: int = 1
     keep_checkpoints: str = "tested"
     cfg_options: Mapping = field(default_factory=dict)
-    train_script: Path = TRAIN_SCRIPT
+    train_module: str = TRAIN_MODULE
 
     def fold_seed(self, run: cv.FoldRun) -> int:
         return self.seed + run.repeat
@@ -86,7 +87,8 @@ def free_port() -> int:
 
 def add_fold_arguments(parser) -> None:
     """The options of a shared-fold cross-validation (tools/cross_validate.py and
-    tools/benchmark_backbones.py): --folds, --seed, --repeats, --jobs, --keep-checkpoints,
+    tools/analysis_tools/benchmark_backbones.py): --folds, --seed, --repeats, --jobs,
+    --keep-checkpoints,
     --cfg-options."""
     from mmengine.config import DictAction
 
@@ -171,9 +173,9 @@ class FoldRunner:
         if self.job.launcher == "pytorch":
             return [
                 sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={self.job.gpus}",
-                f"--master_port={free_port()}", str(self.job.train_script),
+                f"--master_port={free_port()}", "-m", self.job.train_module,
             ]  # fmt: skip
-        return python_command(self.job.train_script)
+        return module_command(self.job.train_module)
 
     def write_fold_config(self, run: cv.FoldRun) -> Path:
         """The config with the job's and the fold's overrides, dumped next to the fold."""
@@ -211,6 +213,77 @@ class FoldRunner:
         return result
 
 
+def first_fold(todo: Sequence[cv.FoldRun]) -> cv.FoldRun | None:
+    """The next fold to run: the first one left."""
+    return todo[0] if todo else None
+
+
+def run_folds(
+    job: CrossValidation,
+    runner: FoldRunner,
+    todo: list[cv.FoldRun],
+    total: int,
+    next_run: Callable[[Sequence[cv.FoldRun]], cv.FoldRun | None] = first_fold,
+    on_start: Callable[[cv.FoldRun], object] | None = None,
+    on_finish: Callable[[cv.FoldRun, dict, object], str] | None = None,
+) -> list[tuple[cv.FoldRun, str]]:
+    """Train and test the folds of ``todo``, ``jobs`` at a time: the one fold executor of the
+    cross-validation and the backbone leaderboard. A failed fold is reported, not fatal.
+
+    Args:
+        runner: trains and tests one fold.
+        todo: the folds to run; those :func:`next_run` never picks (say, over a time budget)
+            are left in it.
+        total: all folds of the job, finished ones included (for the progress line).
+        next_run: picks the next fold from those left, or None to stop.
+        on_start: called (under the runner's lock) as a fold starts; what it returns is
+            passed to ``on_finish``.
+        on_finish: called (under the lock) with a finished fold's result; what it returns is
+            appended to the fold's progress line.
+
+    Returns:
+        (fold, error) of every fold that failed.
+    """
+    failures: list[tuple[cv.FoldRun, str]] = []
+    counter = dict(finished=total - len(todo))
+    start = time.perf_counter()
+
+    def worker() -> None:
+        while True:
+            with runner.lock:  # one line per message, whichever job prints
+                run = next_run(todo)
+                if run is None:
+                    return
+                todo.remove(run)
+                print(f"[{run.name}] {run.label}: training (fold {run.fold} tests, "
+                      f"{run.val_fold} validates)", flush=True)  # fmt: skip
+                context = on_start(run) if on_start is not None else None
+            try:
+                result = runner(run)
+            except Exception as error:  # one bad fold must not stop the others
+                with runner.lock:
+                    failures.append((run, str(error)))
+                    print(f"[{run.name}] {run.label}: FAILED, see "
+                          f"{run.directory(job.work_dir)}/run.log", flush=True)  # fmt: skip
+                continue
+            with runner.lock:
+                note = on_finish(run, result, context) if on_finish is not None else ""
+                counter["finished"] += 1
+                metrics = result["metrics"]
+                elapsed = time.perf_counter() - start
+                print(
+                    f"[{run.name}] {run.label}: infant accuracy {metrics['subject/accuracy']:.3f}, "
+                    f"MCC {metrics['subject/mcc']:.3f} in {result['seconds']:.0f} s "
+                    f"({counter['finished']}/{total} done, {elapsed / 60:.1f} min){note}",
+                    flush=True,
+                )
+
+    with ThreadPoolExecutor(max_workers=max(1, job.jobs)) as pool:
+        for future in [pool.submit(worker) for _ in range(max(1, job.jobs))]:
+            future.result()
+    return failures
+
+
 def execute(
     job: CrossValidation,
     runs: Sequence[cv.FoldRun],
@@ -228,37 +301,7 @@ def execute(
             prune_checkpoints(directory, Path(result["checkpoint"]), job.keep_checkpoints)
     done = len(runs) - len(todo)
     print(f"{len(runs)} fold runs, {done} already finished, {len(todo)} to run", flush=True)
-    runner = FoldRunner(job, configs, folds_files)
-    failures: list[tuple[cv.FoldRun, str]] = []
-    counter = dict(finished=done)
-    start = time.perf_counter()
-
-    def one(run: cv.FoldRun) -> None:
-        with runner.lock:  # one line per message, whichever job prints
-            print(f"[{run.name}] {run.label}: training (fold {run.fold} tests, "
-                  f"{run.val_fold} validates)", flush=True)  # fmt: skip
-        try:
-            result = runner(run)
-        except Exception as error:  # one bad fold must not stop the others
-            with runner.lock:
-                failures.append((run, str(error)))
-                print(f"[{run.name}] {run.label}: FAILED, see "
-                      f"{run.directory(job.work_dir)}/run.log", flush=True)  # fmt: skip
-            return
-        with runner.lock:
-            counter["finished"] += 1
-            metrics = result["metrics"]
-            elapsed = time.perf_counter() - start
-            print(
-                f"[{run.name}] {run.label}: infant accuracy {metrics['subject/accuracy']:.3f}, "
-                f"MCC {metrics['subject/mcc']:.3f} in {result['seconds']:.0f} s "
-                f"({counter['finished']}/{len(runs)} done, {elapsed / 60:.1f} min)",
-                flush=True,
-            )
-
-    with ThreadPoolExecutor(max_workers=max(1, job.jobs)) as pool:
-        list(pool.map(one, todo))
-    return failures
+    return run_folds(job, FoldRunner(job, configs, folds_files), todo, len(runs))
 
 
 def cross_validate(job: CrossValidation, report_only: bool = False) -> int:

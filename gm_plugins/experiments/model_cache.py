@@ -19,8 +19,8 @@ from pathlib import Path
 
 from mmengine.config import Config
 
-from ..utils.io import atomic_path, write_json_atomic
-from ..utils.zoo import sha256_of
+from gm_plugins.utils.io import atomic_path, write_json_atomic
+from gm_plugins.utils.zoo import sha256_of
 
 #: Environment variable naming the cache folder.
 CACHE_ENV = "GM_PLUGINS_MODEL_CACHE"

@@ -14,7 +14,7 @@ test infant's label, decision and class probabilities to 6 digits). ``record_sha
 sha256 of the canonical JSON of the rest: a record edited by hand is refused on read.
 
 How the tools use it (``tools/run_benchmark.py table1|confounding``,
-``tools/benchmark_backbones.py``):
+``tools/analysis_tools/benchmark_backbones.py``):
 
 - a run whose record matches (same experiment, run name, config sha256, checkpoint hashes and
   seed) is not run again: the record stands in for it, and what the report reads is written
@@ -57,13 +57,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..utils.io import write_text_atomic
+from gm_plugins.utils.io import write_text_atomic
 
 #: Format of the records; a record of another format is refused.
 FORMAT = "gm-results/1"
-REPO_ROOT = Path(__file__).resolve().parents[2]
-#: The store of the repository.
-STORE_ROOT = REPO_ROOT / "results"
+#: The store of the repository, relative to it (the tools pass the repository's own).
+STORE_ROOT = Path("results")
 #: Decimals kept of figures and probabilities.
 DIGITS = 6
 
@@ -135,7 +134,7 @@ def _resolve(path: str | os.PathLike, root: str | os.PathLike) -> Path:
     return path if path.is_absolute() else Path(root) / path
 
 
-def config_text(config: str | os.PathLike, root: str | os.PathLike = REPO_ROOT) -> str:
+def config_text(config: str | os.PathLike, root: str | os.PathLike = ".") -> str:
     """The resolved config (``Config.fromfile(path).pretty_text``, its bases merged)."""
     path = _resolve(config, root)
     if not path.is_file():
@@ -148,7 +147,7 @@ def config_sha256(
     config: str | os.PathLike,
     overrides: Sequence[str] | Mapping = (),
     chains: Iterable[str] = (),
-    root: str | os.PathLike = REPO_ROOT,
+    root: str | os.PathLike = ".",
 ) -> str:
     """sha256 of the resolved config, the run's overrides (``--cfg-options`` as given: data
     roots, caches, schedule) and the resolved preprocessing chains its data went through."""
@@ -160,7 +159,7 @@ def config_sha256(
 
 
 def chain_checkpoints(
-    chains: Iterable[str], root: str | os.PathLike = REPO_ROOT, missing_ok: bool = False
+    chains: Iterable[str], root: str | os.PathLike = ".", missing_ok: bool = False
 ) -> dict[str, str | None]:
     """Every checkpoint named by a step of the preprocessing chains, with its file's sha256.
 
@@ -171,13 +170,11 @@ def chain_checkpoints(
     Raises:
         FileNotFoundError: a checkpoint is missing (``missing_ok`` False).
     """
-    from ..utils.config import PREPROCESS_SCOPES, load_config
+    from gm_plugins.preprocess.chain import read_chain_config
 
     hashes: dict[str, str | None] = {}
     for chain in dict.fromkeys(chains):
-        cfg = load_config(
-            _resolve(chain, root), scopes=PREPROCESS_SCOPES, required=("preprocess_pipeline",)
-        )
+        cfg = read_chain_config(_resolve(chain, root))
         for step in cfg.preprocess_pipeline:
             checkpoint = step.get("checkpoint")
             if not checkpoint or checkpoint in hashes:
@@ -231,7 +228,7 @@ class RunKey:
 # -- the record ------------------------------------------------------------------------------
 
 
-def git_commit(root: str | os.PathLike = REPO_ROOT) -> str | None:
+def git_commit(root: str | os.PathLike = ".") -> str | None:
     """``git rev-parse HEAD`` of ``root``; None outside a git repository."""
     try:
         result = subprocess.run(
@@ -310,7 +307,7 @@ def build_record(
     infants: Mapping | None,
     start_time: str | None = None,
     threads: int | None = None,
-    root: str | os.PathLike = REPO_ROOT,
+    root: str | os.PathLike = ".",
     extra: Mapping | None = None,
 ) -> dict:
     """A complete record (``record_sha256`` included) of a finished run."""
@@ -379,7 +376,7 @@ class Lookup:
 
 
 class ResultsStore:
-    """The records under ``root`` (default: ``results/`` of the repository)."""
+    """The records under ``root`` (default: ``results/`` of the working directory)."""
 
     def __init__(self, root: str | os.PathLike = STORE_ROOT) -> None:
         self.root = Path(root)

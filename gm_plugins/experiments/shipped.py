@@ -1,8 +1,8 @@
 """The shipped experiments of the demo's size (``make demo``, ``make preprocessing``, and the
 48-infant cross-validations ``table1-demo`` and ``confounding-demo``) and the driver that runs
-them: tools/run_benchmark.py and tools/demo.py parse arguments and call :func:`run_experiment`.
+them: tools/run_benchmark.py parses arguments and call :func:`run_experiment`.
 ``make table1`` and ``make confounding`` run the synthetic benchmark
-(:mod:`gm_plugins.apis.benchmark`) instead.
+(:mod:`gm_plugins.experiments.benchmark`) instead.
 
 * ``demo``: the main job on synthetic infants: data, preprocessing models, cache, the
   two-stream classifier trained once and tested on held-out infants, metrics and figures.
@@ -18,8 +18,9 @@ them: tools/run_benchmark.py and tools/demo.py parse arguments and call :func:`r
   background removal and alignment, and every fold's model is tested on the independent ones.
 * ``preprocessing``: the preprocessing networks against the ground truth. The evaluation-grade
   segmentation and pose models train on the extra infants of data/gm_preprocessing (and the
-  pose model first on those of data/gm_synthetic); tools/evaluate_preprocessing.py then scores
-  mask IoU, PCK and alignment on the 48 infants of data/gm_synthetic, which they never saw.
+  pose model first on those of data/gm_synthetic); tools/analysis_tools/evaluate_preprocessing.py
+  then scores mask IoU, PCK and alignment on the 48 infants of data/gm_synthetic, which they never
+  saw.
 
 Every step runs the command a user would run by hand (printed first) and skips work that is
 already done. The preprocessing models an experiment trains, and their checkpoints, are read from
@@ -37,25 +38,35 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..utils.config import PREPROCESS_SCOPES, load_config
-from ..utils.io import write_text_atomic
-from ..utils.processes import (
+from gm_plugins.preprocess.chain import read_chain_config
+from gm_plugins.utils.config import PREPROCESS_SCOPES, load_config
+from gm_plugins.utils.io import write_text_atomic
+from gm_plugins.utils.processes import (
     CommandError,
     Stage,
-    python_command,
+    module_command,
     run_command,
     run_stage,
     run_stages_in_parallel,
     threads_env,
 )
-from ..utils.zoo import ZooError, published_prefix, zoo_model_of_weights
+from gm_plugins.utils.zoo import ZooError, published_prefix, zoo_model_of_weights
 
 PREPROCESS = "configs/preprocess"
 GM = "configs/gm"
 BASELINES = "configs/baselines"
 CONFOUNDING = "configs/confounding"
 
-#: Dataset folder -> tools/make_synthetic_dataset.py arguments (besides --out and --workers).
+#: The package entry points the stages run with ``python -m`` (tools/*.py run the same).
+TRAIN = "gm_plugins.engine.train"
+TEST = "gm_plugins.engine.test"
+MAKE_DATASET = "gm_plugins.datasets.synthetic.make_dataset"
+PREPROCESS_VIDEOS = "gm_plugins.preprocess.preprocess_videos"
+EXPORT_BUNDLE = "gm_plugins.deploy.export_bundle"
+INFER = "gm_plugins.apis.infer"
+EVALUATE_PREPROCESSING = "gm_plugins.evaluation.evaluate_preprocessing"
+CROSS_VALIDATE = "gm_plugins.experiments.cross_validate"
+#: Dataset folder -> tools/data/make_synthetic_dataset.py arguments (besides --out and --workers).
 DATASETS = {
     "data/gm_synthetic": ["--subjects", "48", "--prep-subjects", "240", "--prep-frames", "6"],
     "data/gm_confound": ["--subjects", "48", "--seed", "1", "--confound", "1.0",
@@ -197,13 +208,13 @@ def prepare_model(
     make_stage: Callable[..., Stage],
 ) -> None:
     """Put ``model``'s checkpoint in place: from the per-machine model cache
-    (:mod:`gm_plugins.apis.model_cache`) when it holds it, else trained (resuming an interrupted
-    training) and then stored there."""
-    from .model_cache import restore_model, store_model
+    (:mod:`gm_plugins.experiments.model_cache`) when it holds it, else trained (resuming an
+    interrupted training) and then stored there."""
+    from gm_plugins.experiments.model_cache import restore_model, store_model
 
     if restore_model(model.config, model.checkpoint, root):
         return
-    run(make_stage(f"{model.role} model", model.role, "tools/train.py", model.config,
+    run(make_stage(f"{model.role} model", model.role, TRAIN, model.config,
                    "--resume"))  # fmt: skip
     stored = store_model(model.config, model.checkpoint, root)
     print(f"{model.checkpoint}: stored in the model cache ({stored.parent})", flush=True)
@@ -224,7 +235,7 @@ def chain_models(
     zoo models come as tools/train.py writes them (:meth:`Model.training`).
     """
     root = Path(root)
-    cfg = load_config(root / chain, scopes=PREPROCESS_SCOPES, required=("preprocess_pipeline",))
+    cfg = read_chain_config(root / chain)
     models: list[Model] = []
     for step in cfg.preprocess_pipeline:
         if step.get("config") and step.get("checkpoint") and step["type"] in MODEL_ROLES:
@@ -301,10 +312,10 @@ class Driver:
             write_text_atomic(derived, f"# {chain} with retrained models\n" + cfg.pretty_text)
             self.chains[name] = str(derived)
 
-    def stage(self, name: str, key: str, script: str, *args: object) -> Stage:
+    def stage(self, name: str, key: str, module: str, *args: object) -> Stage:
         staged = self.experiment.staged
         stage = Stage(
-            name, python_command(script, *args), self.stage_dir / f"{key}.done" if staged else None
+            name, module_command(module, *args), self.stage_dir / f"{key}.done" if staged else None
         )
         self.stages.append(stage)
         return stage
@@ -322,14 +333,14 @@ class Driver:
         for root in self.experiment.data_roots:
             if staged or not _complete(self.root / root):
                 self.run(self.stage(f"1/{count} synthetic infants" if staged else root, "data",
-                         "tools/make_synthetic_dataset.py", "--out", root, *DATASETS[root],
+                         MAKE_DATASET, "--out", root, *DATASETS[root],
                          "--workers", workers))  # fmt: skip
         models = self.trained_models
         if self.options.retrain:
             self.retrained_chains()
         if staged:
             model_stages = [
-                self.stage(f"{2 + i}/{count} {model.role} model", model.role, "tools/train.py",
+                self.stage(f"{2 + i}/{count} {model.role} model", model.role, TRAIN,
                            model.config)
                 for i, model in enumerate(models)
             ]  # fmt: skip
@@ -343,8 +354,8 @@ class Driver:
             quiet = () if staged else ("--quiet",)
             title = "preprocessing: background removal, alignment, optical flow"
             self.run(self.stage(f"{2 + len(models)}/{count} {title}" if staged else name,
-                     "preprocess", "tools/preprocess_videos.py", self.chains[name], "--data-root",
-                     root, "--out", self.cache_dirs[name], "--workers", workers,
+                     "preprocess", PREPROCESS_VIDEOS, self.chains[name],
+                     "--data-root", root, "--out", self.cache_dirs[name], "--workers", workers,
                      *quiet))  # fmt: skip
 
     def _stage_count(self) -> int:
@@ -360,16 +371,16 @@ class Driver:
 
     def classify(self) -> None:
         """Train the classifier once (resumable), test it on the held-out infants, report."""
-        from .runner import best_or_last_checkpoint
+        from gm_plugins.engine.runner import best_or_last_checkpoint
 
         count, work_dir = self._stage_count(), self.options.work_dir
         classifier = self.experiment.classifier
         classifier_dir = work_dir / "two_stream"
         train_args = (classifier, "--work-dir", classifier_dir, "--resume", *self.cache_option())
         title = f"{count - 3}/{count} two-stream classifier"
-        self.run(self.stage(title, "classifier", "tools/train.py", *train_args))
+        self.run(self.stage(title, "classifier", TRAIN, *train_args))
         metrics_file = work_dir / "test_metrics.json"
-        test = self.stage(f"{count - 2}/{count} test on held-out infants", "test", "tools/test.py",
+        test = self.stage(f"{count - 2}/{count} test on held-out infants", "test", TEST,
                           classifier, best_or_last_checkpoint(classifier_dir), "--work-dir",
                           work_dir / "test", "--metrics-out", metrics_file,
                           *self.cache_option())  # fmt: skip
@@ -377,14 +388,15 @@ class Driver:
         self.run(test)
         report_test(metrics_file, classifier_dir, work_dir)
         bundle, reports = work_dir / "bundle", work_dir / "infer"
-        export = self.stage(f"{count - 1}/{count} model bundle", "bundle", "tools/export_bundle.py",
+        export = self.stage(f"{count - 1}/{count} model bundle", "bundle",
+        EXPORT_BUNDLE,
                             classifier, best_or_last_checkpoint(classifier_dir), "--out", bundle,
                             "--overwrite", *self.chain_option())  # fmt: skip
         export.marker.unlink(missing_ok=True)  # the checkpoint may be new: export again
         self.run(export)
         videos = held_out_videos(self.root / classifier, self.root, count=2)
         title = f"{count}/{count} classify two held-out infants' videos"
-        infer = self.stage(title, "infer", "tools/infer.py", *videos, "--bundle", bundle,
+        infer = self.stage(title, "infer", INFER, *videos, "--bundle", bundle,
                            "--out", reports)  # fmt: skip
         infer.marker.unlink(missing_ok=True)
         self.run(infer)
@@ -413,10 +425,10 @@ class Driver:
         options = self.options
         if self.experiment.pipeline is not None:
             self.run(self.stage("evaluate preprocessing", "evaluate",
-                     "tools/evaluate_preprocessing.py", self.experiment.pipeline,
+                     EVALUATE_PREPROCESSING, self.experiment.pipeline,
                      "--data-root", "data/gm_synthetic", "--out", options.work_dir))  # fmt: skip
         if self.experiment.configs:
-            self.run(self.stage("cross-validation", "cross_validate", "tools/cross_validate.py",
+            self.run(self.stage("cross-validation", "cross_validate", CROSS_VALIDATE,
                      *self.experiment.configs, "--folds", options.folds, "--seed", options.seed,
                      "--repeats", options.repeats, "--jobs", options.jobs, "--work-dir",
                      options.work_dir))  # fmt: skip
@@ -427,9 +439,9 @@ def held_out_videos(
 ) -> list[Path]:
     """Videos of ``count`` test-fold infants of a classifier config (different labels first);
     a relative ``data_root`` is taken from the repository root ``root``."""
-    from ..datasets.folds import split_subjects, stratified_subject_folds
-    from ..datasets.subjects import read_subjects
-    from ..utils.config import load_config
+    from gm_plugins.datasets.folds import split_subjects, stratified_subject_folds
+    from gm_plugins.datasets.subjects import read_subjects
+    from gm_plugins.utils.config import load_config
 
     dataset = load_config(classifier_config).test_dataloader.dataset
     data_root = Path(root) / dataset.data_root
@@ -456,9 +468,9 @@ def _complete(root: Path) -> bool:
 
 def report_test(metrics_file: Path, classifier_dir: Path, out_dir: Path) -> None:
     """Print the test table; write the confusion matrix and the training curve next to it."""
-    from ..datasets.subjects import GM_CLASSES
-    from ..evaluation.aggregation import levels_table
-    from .reports import plot_confusion_matrix, plot_training_curve
+    from gm_plugins.datasets.subjects import GM_CLASSES
+    from gm_plugins.evaluation.aggregation import levels_table
+    from gm_plugins.utils.plotting import plot_confusion_matrix, plot_training_curve
 
     metrics = json.loads(metrics_file.read_text())
     print("\nInfant-level and window-level results on held-out synthetic infants (test fold):")

@@ -22,16 +22,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..utils.zoo import ZooModel, zoo_models
+from gm_plugins.utils.zoo import ZooModel, zoo_models
 
 if TYPE_CHECKING:
-    from .results_store import RunKey
+    from gm_plugins.experiments.results_store import RunKey
 
 #: The held-out dataset's folder and generator settings (seed 7 is used by no training set).
 EVALUATION_ROOT = "data/gm_zoo_eval"
 EVALUATION_DATASET = dict(subjects=24, seed=7, prep_subjects=0)
-#: The results store (:mod:`gm_plugins.apis.results_store`) and its experiment for zoo checks:
-#: one record per zoo model, ``results/zoo/<model>.json``.
+#: The results store (:mod:`gm_plugins.experiments.results_store`) and its experiment for zoo
+#: checks: one record per zoo model, ``results/zoo/<model>.json``.
 RECORDS = "results"
 RECORD_EXPERIMENT = "zoo"
 #: Results.Task -> (metric name in the metafile, key of the measured figures).
@@ -46,7 +46,7 @@ LOWER_IS_BETTER = {"Abstained"}
 
 def ensure_evaluation_dataset(data_root: str | os.PathLike, workers: int = 2) -> Path:
     """Generate (or resume) the held-out dataset at ``data_root``; returns its path."""
-    from ..datasets.synthetic import GeneratorConfig, generate_dataset
+    from gm_plugins.datasets.synthetic import GeneratorConfig, generate_dataset
 
     generate_dataset(data_root, GeneratorConfig(**EVALUATION_DATASET), workers=workers)
     return Path(data_root)
@@ -55,10 +55,14 @@ def ensure_evaluation_dataset(data_root: str | os.PathLike, workers: int = 2) ->
 def generate_evaluation_infants(out_dir: str | os.PathLike, subject_ids: list[str]) -> Path:
     """Only the named infants of the held-out dataset (identical to the full set's), with a
     ``subjects.csv`` listing them: a quick check of a few recorded infants."""
-    from ..datasets.synthetic import GeneratorConfig
-    from ..datasets.synthetic.generate import DATASET_GROUP, SUBJECT_COLUMNS, generate_subject
-    from ..datasets.synthetic.subject import make_specs
-    from ..utils.io import write_csv_atomic
+    from gm_plugins.datasets.synthetic import GeneratorConfig
+    from gm_plugins.datasets.synthetic.generate import (
+        DATASET_GROUP,
+        SUBJECT_COLUMNS,
+        generate_subject,
+    )
+    from gm_plugins.datasets.synthetic.subject import make_specs
+    from gm_plugins.utils.io import write_csv_atomic
 
     config = GeneratorConfig(**EVALUATION_DATASET)
     specs = {
@@ -89,9 +93,9 @@ def evaluate_bundle(
         ``abstained``, ``abstained_share``, ``accuracy_ci`` and ``infants`` (subject_id, label,
         decision, predicted_class, probabilities).
     """
-    from ..datasets.subjects import read_subjects
-    from ..evaluation.quality_gate import wilson_interval
-    from .inference import GMInferencer
+    from gm_plugins.apis.inference import GMInferencer
+    from gm_plugins.datasets.subjects import read_subjects
+    from gm_plugins.evaluation.quality_gate import wilson_interval
 
     data_root = Path(data_root)
     rows = read_subjects(data_root / "subjects.csv", data_root)
@@ -129,7 +133,7 @@ def evaluate_bundle(
 
 def evaluate_chain(chain: str | os.PathLike, data_root: str | os.PathLike) -> dict:
     """Mask IoU, PCK and the aligned share of a chain on ``data_root``'s infants."""
-    from ..evaluation import preprocessing as scores
+    from gm_plugins.evaluation import preprocessing as scores
 
     summary = scores.evaluate(chain, data_root)
     return dict(
@@ -183,7 +187,7 @@ def compare(model: ZooModel, figures: dict, tolerance: float) -> list[str]:
 def zoo_run_key(model: ZooModel, root: str | os.PathLike = ".") -> RunKey:
     """The results-store key of a zoo model's evaluation: its weights' hash, its config and
     chain, and the held-out dataset's settings."""
-    from .results_store import RunKey, config_sha256
+    from gm_plugins.experiments.results_store import RunKey, config_sha256
 
     chain = model.metadata.get("Chain")
     digest = config_sha256(
@@ -222,8 +226,8 @@ def write_record(model: ZooModel, figures: dict, seconds: float,
     """``results/zoo/<model>.json`` in the results store's format: the summary figures as the
     test figures, a bundle's infants as ``test_infants``, a chain's per-video rows in
     ``extra``."""
-    from ..datasets.subjects import GM_CLASSES
-    from .results_store import ResultsStore, build_record
+    from gm_plugins.datasets.subjects import GM_CLASSES
+    from gm_plugins.experiments.results_store import ResultsStore, build_record
 
     summary = {k: v for k, v in figures.items() if isinstance(v, (int, float))}
     infants = _store_infants(figures, list(GM_CLASSES))
@@ -246,7 +250,7 @@ def write_record(model: ZooModel, figures: dict, seconds: float,
 
 def read_zoo_record(model: ZooModel, root: str | os.PathLike = ".") -> dict:
     """The stored evaluation of a zoo model; refused when it was made with other weights."""
-    from .results_store import ResultsStore
+    from gm_plugins.experiments.results_store import ResultsStore
 
     record = ResultsStore(Path(root) / RECORDS).read(RECORD_EXPERIMENT, model.name)
     if record is None:

@@ -1,8 +1,8 @@
-"""Preprocess every video of a dataset into the cache: the job behind tools/preprocess_videos.py.
+"""Preprocess every video of a dataset into the cache (tools/data/preprocess_videos.py).
 
 Every subjects.csv row is validated before any work starts. Videos run in worker processes,
 one video per worker at a time, each streamed with bounded memory
-(:func:`gm_plugins.datasets.preprocessing.preprocess_to_cache`). A video that fails, or whose
+(:func:`gm_plugins.preprocess.streaming.preprocess_to_cache`). A video that fails, or whose
 worker dies (killed, out of memory), is reported and the others go on; a dead worker is
 replaced. Finished videos are skipped on the next run, what killed writers left is cleaned
 first (:func:`gm_plugins.datasets.cache.recover_cache`). The run ends with a summary that counts
@@ -42,10 +42,10 @@ from gm_plugins.datasets.cache import (
     recover_cache,
     write_json_atomic,
 )
-from gm_plugins.datasets.quality import FALLBACK_REASONS, fallback_of
 from gm_plugins.datasets.subjects import read_subjects
-from gm_plugins.utils.config import PREPROCESS_SCOPES, ConfigError, load_config
-from gm_plugins.utils.io import _is_running
+from gm_plugins.preprocess.chain import ChainConfig, load_preprocess_pipeline
+from gm_plugins.preprocess.quality import FALLBACK_REASONS, fallback_of
+from gm_plugins.utils.io import is_running
 from gm_plugins.utils.sharding import (
     STALE_SECONDS,
     ClaimBoard,
@@ -58,44 +58,6 @@ from gm_plugins.utils.sharding import (
 SUMMARY_FILE = "preprocess_summary.json"
 CLAIM_PREFIX = ".claim~"
 _chain = None  # this worker process's chain, built once
-
-
-@dataclass(frozen=True)
-class ChainConfig:
-    """A config's ``preprocess_pipeline`` steps and the modules its ``custom_imports`` names."""
-
-    path: str
-    steps: list[dict]
-    imports: tuple[str, ...] = ()
-
-
-def load_preprocess_pipeline(config_path: str | os.PathLike) -> ChainConfig:
-    """``preprocess_pipeline`` of an mmengine config as plain dicts, checked by building it.
-
-    The config's ``custom_imports`` are imported here (by mmengine) and again in every
-    worker process, so a chain may use transforms of the user's own modules.
-
-    Raises:
-        ConfigError: (a ValueError) the file is missing, is not an mmaction-scope config, has
-            no preprocess_pipeline, or the chain cannot be built (unknown transform, bad
-            argument, missing model file); the message names it.
-    """
-    from gm_plugins.datasets.preprocessing import build_preprocess_pipeline
-
-    try:
-        cfg = load_config(config_path, scopes=PREPROCESS_SCOPES, required=("preprocess_pipeline",))
-    except FileNotFoundError as error:
-        raise ConfigError(str(error)) from None
-    steps = [
-        step.to_dict() if hasattr(step, "to_dict") else dict(step)
-        for step in cfg.preprocess_pipeline
-    ]
-    try:
-        build_preprocess_pipeline(steps)  # cheap (models load lazily): fails before any work
-    except Exception as error:
-        raise ConfigError(f"{config_path}: cannot build preprocess_pipeline: {error}") from error
-    imports = tuple((cfg.get("custom_imports") or {}).get("imports", ()))
-    return ChainConfig(os.fspath(config_path), steps, imports)
 
 
 @dataclass
@@ -160,8 +122,8 @@ def _init_worker(chain: ChainConfig, torch_threads: int) -> None:
     import cv2
     import torch
 
-    import gm_plugins  # noqa: F401  (registers the transforms in a spawned process)
-    from gm_plugins.datasets.preprocessing import build_preprocess_pipeline
+    import gm_plugins.preprocess  # noqa: F401  (registers the transforms in a spawned process)
+    from gm_plugins.preprocess.streaming import build_preprocess_pipeline
 
     global _chain
     for module in chain.imports:
@@ -173,8 +135,8 @@ def _init_worker(chain: ChainConfig, torch_threads: int) -> None:
 
 def _preprocess_row(task: tuple[dict, str, str, bool]) -> VideoOutcome:
     """Preprocess one row into the cache; never raises an Exception (reports it)."""
-    from gm_plugins.datasets.preprocessing import preprocess_to_cache
     from gm_plugins.datasets.subjects import resolve_video
+    from gm_plugins.preprocess.streaming import preprocess_to_cache
 
     row, data_root, out, allow_absolute = task
     start = time.perf_counter()
@@ -515,7 +477,7 @@ def _staging_folders(out: Path) -> dict[str, list[str]]:
             continue
         if host != host_name().replace("~", "-"):
             state = f"being written on host {host}, or left there by a killed run"
-        elif _is_running(pid_number):
+        elif is_running(pid_number):
             state = f"being written by pid {pid_number}"
         else:
             state = f"left by the killed pid {pid_number} (the next run removes it)"
@@ -582,7 +544,7 @@ def run_preprocessing(
     check: bool = False,
     **options,
 ) -> int:
-    """What tools/preprocess_videos.py does: :func:`preprocess_dataset`, then the summary.
+    """What tools/data/preprocess_videos.py does: :func:`preprocess_dataset`, then the summary.
 
     ``options`` are :func:`preprocess_dataset`'s keyword arguments. Bad arguments, config or
     subjects.csv are printed as one error; each failed video is printed with its error,

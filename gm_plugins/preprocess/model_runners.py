@@ -20,6 +20,7 @@ import torch
 from mmengine.logging import print_log
 
 from gm_plugins.compat import library_scope
+from gm_plugins.runtime.onnx import OnnxExportError, ort_session, segmentation_onnx
 from gm_plugins.utils.zoo import verify_published
 
 _MODEL_CACHE: dict[tuple[str, str, str, str], torch.nn.Module] = {}
@@ -214,7 +215,7 @@ class SegmentationRunner:
 
     With ``backend='onnxruntime'`` the network (not the resizing around it) runs in ONNX
     Runtime, on the CPU about twice as fast again for the shipped UNets: the model is exported
-    on first use per input size (:func:`gm_plugins.apis.onnx_export.segmentation_onnx`, parity
+    on first use per input size (:func:`gm_plugins.runtime.onnx.segmentation_onnx`, parity
     checked against PyTorch within 1e-4) and kept under ``onnx_key`` in ``onnx_dir``; the
     session uses as many threads as torch.
     """
@@ -324,12 +325,6 @@ class SegmentationRunner:
         size = (int(batch.shape[2]), int(batch.shape[3]))
         session = self._sessions.get(size)
         if session is None:
-            from gm_plugins.apis.onnx_export import (
-                OnnxExportError,
-                ort_session,
-                segmentation_onnx,
-            )
-
             try:
                 path = segmentation_onnx(self.model, size, self.onnx_key, self.onnx_dir)
             except OnnxExportError as error:  # same masks from PyTorch, only slower

@@ -16,15 +16,15 @@ a Slurm array; ``--check`` then reports, without processing anything, which vide
 
 Example::
 
-    python tools/preprocess_videos.py \
+    python tools/data/preprocess_videos.py \
         configs/preprocess/preprocess_unet-seg_res18-pose_farneback-k30-s3.75-64_demo.py \
         --data-root data/gm_synthetic --out data/gm_synthetic/cache_demo --workers 2
 
     # four shares, side by side or on four machines, then a check
-    python tools/preprocess_videos.py CONFIG --data-root DATA --out CACHE --shard 0/4
+    python tools/data/preprocess_videos.py CONFIG --data-root DATA --out CACHE --shard 0/4
     ...
-    python tools/preprocess_videos.py CONFIG --data-root DATA --out CACHE --shard 3/4
-    python tools/preprocess_videos.py CONFIG --data-root DATA --out CACHE --check
+    python tools/data/preprocess_videos.py CONFIG --data-root DATA --out CACHE --shard 3/4
+    python tools/data/preprocess_videos.py CONFIG --data-root DATA --out CACHE --check
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from gm_plugins.apis.preprocessing import run_preprocessing
+from gm_plugins.preprocess.jobs import run_preprocessing
 from gm_plugins.utils.sharding import SHARD_HELP, STALE_SECONDS, shard_argument
 
 

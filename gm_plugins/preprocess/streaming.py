@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from mmengine.registry import FUNCTIONS
 
 from gm_plugins.compat import library_scope
-
-from .cache import (
+from gm_plugins.datasets.cache import (
     CachedVideo,
     CacheEntryWriter,
     MemoryEntryWriter,
@@ -38,7 +38,7 @@ from .cache import (
     quantise_flow,
     read_meta,
 )
-from .quality import QualityGate
+from gm_plugins.preprocess.quality import QualityGate
 
 PipelineLike = Sequence[dict | Callable] | Callable
 DEFAULT_CHUNK_FRAMES = 64
@@ -117,7 +117,7 @@ def _video_meta(results: dict, video: str, out_size: int) -> dict:
 
 def _quality(results: dict, gate: QualityGate | None) -> dict:
     """The quality record of a results dict (see :class:`InfantPresenceGate`)."""
-    from .transforms.quality_gate import InfantPresenceGate
+    from gm_plugins.preprocess.transforms.quality_gate import InfantPresenceGate
 
     step = InfantPresenceGate()
     step.gate = gate
@@ -162,7 +162,7 @@ def aligned_keypoints(
     keypoints: np.ndarray, scores: np.ndarray, matrices: np.ndarray
 ) -> np.ndarray:
     """Source-pixel estimates (M, K, 2) with scores (M, K) -> (M, K, 3) in aligned pixels."""
-    from .transforms.geometry import transform_points
+    from gm_plugins.preprocess.geometry import transform_points
 
     points = np.stack([transform_points(m, k) for m, k in zip(matrices, keypoints, strict=True)])
     return np.concatenate([points, np.asarray(scores)[..., None]], -1).astype(np.float32)
@@ -213,7 +213,7 @@ def streamable_steps(chain: Callable) -> ChainSteps | None:
 
 def _sampled_frames(decode, path: str, info: dict) -> Iterator[tuple[int, float, np.ndarray]]:
     """The decode step's sampled frames, one at a time; ``info`` gets the sampler and count."""
-    from .transforms.decoding import iter_sampled_frames
+    from gm_plugins.preprocess.transforms.decoding import iter_sampled_frames
 
     target_fps = None if decode.frame_step else decode.target_fps
     return iter_sampled_frames(
@@ -329,13 +329,13 @@ def _plan_pass(steps: ChainSteps, path: str, keep_bytes: int | None = None) -> d
     ``decoded_frames`` for pass 2, beyond that in a temporary file (``SPILL_BYTES``).
     """
     keep_bytes = KEEP_DECODED_BYTES if keep_bytes is None else keep_bytes
-    from .transforms.alignment import (
+    from gm_plugins.preprocess.transforms.alignment import (
         PoseAlignment,
         keyframe_positions,
         letterbox_matrix,
         person_boxes,
     )
-    from .transforms.decoding import sampling_record
+    from gm_plugins.preprocess.transforms.decoding import sampling_record
 
     info: dict = {}
     indices, times, keyframes = [], [], []
@@ -426,8 +426,8 @@ def _write_pass(
     chunk_frames: int,
 ) -> None:
     """Pass 2: decode the sampled frames again in chunks; mask, warp, flow, append."""
-    from .transforms.alignment import warp_frames
-    from .transforms.background import SceneChanges, frame_brightness
+    from gm_plugins.preprocess.transforms.alignment import warp_frames
+    from gm_plugins.preprocess.transforms.background import SceneChanges, frame_brightness
 
     matrices = results["alignment_matrix"]
     out_size = steps.alignment.out_size
@@ -568,3 +568,9 @@ def _preprocess(
         if results.get("pose_keypoints") is not None:
             keypoints, meta["keypoint_positions"] = _keypoint_record(results)
         return writer.commit(results["alignment_matrix"], meta, keypoints)
+
+
+# The dataset's online path (GMDataset(preprocess_pipeline=...)) reaches the driver through the
+# registry, so the datasets package does not import this one.
+FUNCTIONS.register_module(name="gm_build_preprocess_pipeline", module=build_preprocess_pipeline)
+FUNCTIONS.register_module(name="gm_preprocess_to_cache", module=preprocess_to_cache)

@@ -99,14 +99,14 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
     for path in Path(folder).rglob(f".*{TEMPORARY_SUFFIX}"):
         tag = path.name.removesuffix(TEMPORARY_SUFFIX).rpartition(".")[2]
         pid = tag.partition("-")[0]
-        if pid.isdigit() and _is_running(int(pid)):
+        if pid.isdigit() and is_running(int(pid)):
             continue
         path.unlink(missing_ok=True)
         removed.append(path)
     return removed
 
 
-def _is_running(pid: int) -> bool:
+def is_running(pid: int) -> bool:
     """Whether process ``pid`` exists and has not ended (a zombie awaiting its reaper has)."""
     try:
         os.kill(pid, 0)

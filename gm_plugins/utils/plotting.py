@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..utils.io import atomic_path
+from gm_plugins.utils.io import atomic_path
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")  # no display here; write files only
@@ -28,7 +28,7 @@ def save_figure(figure, path: str | os.PathLike) -> Path:
     figure.tight_layout()
     with atomic_path(path) as temporary:
         figure.savefig(temporary, format=path.suffix.lstrip(".") or "png")
-    _pyplot().close(figure)
+    pyplot().close(figure)
     return path
 
 
@@ -38,7 +38,7 @@ def plot_confusion_matrix(
     """Write a confusion matrix (rows: true class, columns: predicted) as a PNG."""
     from sklearn.metrics import ConfusionMatrixDisplay
 
-    plt = _pyplot()
+    plt = pyplot()
     figure, axes = plt.subplots(figsize=(4.2, 3.8), dpi=120)
     display = ConfusionMatrixDisplay(np.asarray(matrix), display_labels=list(classes))
     display.plot(ax=axes, cmap="Blues", colorbar=False, values_format="d")
@@ -61,7 +61,7 @@ def plot_training_curve(
     entries = read_scalar_log(work_dir)
     train = [e for e in entries if "loss" in e and "step" in e and metric not in e]
     val = [e for e in entries if metric in e]
-    plt = _pyplot()
+    plt = pyplot()
     figure, loss_axes = plt.subplots(figsize=(6, 3.6), dpi=120)
     loss_axes.plot([e["step"] for e in train], [e["loss"] for e in train], color="tab:blue")
     loss_axes.set_xlabel("iteration")

@@ -27,6 +27,12 @@ def python_command(script: str | os.PathLike, *args: object) -> list[str]:
     return [sys.executable, str(script), *(str(arg) for arg in args)]
 
 
+def module_command(module: str, *args: object) -> list[str]:
+    """``python -m MODULE ARGS`` with this interpreter: how the drivers run the package's entry
+    points (``gm_plugins.engine.train`` ...), wherever the package is installed."""
+    return [sys.executable, "-m", module, *(str(arg) for arg in args)]
+
+
 def threads_env(threads: int | None, override: bool = True) -> dict[str, str]:
     """This process's environment with ``threads`` BLAS/torch threads for a child.
 

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from gm_plugins.utils.io import _is_running
+from gm_plugins.utils.io import is_running
 
 STALE_SECONDS = 900.0
 REFRESH_SECONDS = 60.0
@@ -214,7 +214,7 @@ class ClaimBoard:
         except (ValueError, KeyError, TypeError):
             state = "expired" if age > UNREADABLE_GRACE_SECONDS else "live"
             return ClaimState(key, path, None, None, None, age, state, raw)
-        if host == host_name() and not _is_running(pid):
+        if host == host_name() and not is_running(pid):
             state = "dead"
         elif age > self.stale_seconds:
             state = "expired"

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from gm_plugins.apis.bundle import Abstention, BundleError, export_bundle, load_bundle
 from gm_plugins.apis.inference import GMInferencer, init_gm_model
-from tests.datasets.transforms import model_configs
+from gm_plugins.deploy.bundle import Abstention, BundleError, export_bundle, load_bundle
+from tests.preprocess.transforms import model_configs
 from tests.runner_configs import DEMO_CONFIG
 from tests.tools.test_train_test import run_tool
 
@@ -129,7 +129,7 @@ def test_a_config_without_its_chain_or_checkpoint_is_refused(setup, tmp_path):
 
 
 def test_inferencer_matches_tools_test_on_the_cached_videos(setup, inferencer):
-    from gm_plugins.apis.preprocessing import preprocess_dataset
+    from gm_plugins.preprocess.jobs import preprocess_dataset
 
     preprocess_dataset(setup["chain"], setup["data"], setup["cache"], progress=False)
     dump = setup["root"] / "predictions.pkl"

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from gm_plugins.apis import loader_benchmark as lb
+from gm_plugins.benchmarks import dataloader as lb
 from gm_plugins.datasets.cache import read_cached_video
 from gm_plugins.datasets.subjects import read_subjects
 from gm_plugins.utils.config import load_config
@@ -94,7 +94,7 @@ def test_training_iterations_log_data_and_step_time(timing_cache, tmp_path):
 @pytest.mark.slow
 def test_tool_prints_a_row_per_worker_count(tmp_path):
     out = subprocess.run(
-        [sys.executable, "tools/benchmark_dataloader.py", "--config", DEMO, "--work-dir",
+        [sys.executable, "tools/benchmarks/benchmark_dataloader.py", "--config", DEMO, "--work-dir",
          str(tmp_path), "--workers", "0", "1", "--subjects", "2", "--seconds", "3", "--size",
          "32", "--epochs", "2", "--batch-size", "4", "--train-iters", "2", "--train-batch", "2",
          "--threads", "1"],

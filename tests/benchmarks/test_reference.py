@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from gm_plugins.apis import reference_benchmark as rb
+from gm_plugins.benchmarks import reference as rb
 from tests.runner_configs import REPO_ROOT
 
 PAPER = str(REPO_ROOT / "configs/gm/two-stream_r50-concat-fusion_12x30f_gm3.py")
@@ -60,7 +60,8 @@ def test_optimizer_settings_come_from_the_config():
 @pytest.mark.slow
 def test_compare_reference_prints_both_sides_and_their_ratio():
     result = subprocess.run(
-        [sys.executable, "tools/benchmark_recognizer.py", "--compare-reference", "--size", "64",
+        [sys.executable, "tools/benchmarks/benchmark_recognizer.py", "--compare-reference",
+        "--size", "64",
          "--batch-sizes", "2", "--repeats", "2", "--iters", "1", "--warmup", "0", "--threads", "1",
          "--reference-kept-memory"],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, check=False,

@@ -13,7 +13,7 @@ from mmengine.dataset import Compose
 
 from gm_plugins.compat import library_scope
 from gm_plugins.datasets import GMDataset
-from gm_plugins.datasets.loading import LoadCachedWindow, PackStreamInputs
+from gm_plugins.datasets.transforms.loading import LoadCachedWindow, PackStreamInputs
 from tests.datasets.fake_cache import write_fake_dataset
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -35,12 +35,6 @@ def window(**streams) -> dict:
 def build(cfg: dict):
     with library_scope("mmaction"):
         return TRANSFORMS.build(ConfigDict(cfg))
-
-
-def test_the_former_name_builds_the_same_packer():
-    assert TRANSFORMS.get("PackTwoStreamInputs") is PackStreamInputs
-    assert TRANSFORMS.get("PackStreamInputs") is PackStreamInputs
-    assert type(build(dict(type="PackTwoStreamInputs", streams=("rgb",)))) is PackStreamInputs
 
 
 def test_a_one_stream_window_packs_only_that_stream():

@@ -19,7 +19,7 @@ from gm_plugins.datasets.cache import (
 from gm_plugins.datasets.subjects import SubjectsError
 from tests.datasets.fake_cache import write_fake_dataset
 
-PIPELINE = [dict(type="LoadCachedWindow"), dict(type="PackTwoStreamInputs")]
+PIPELINE = [dict(type="LoadCachedWindow"), dict(type="PackStreamInputs")]
 # The fake cache holds every 2nd frame of 10 fps (5 fps): 1 s strides, 0.8 s = 4 flow fields.
 WINDOW = dict(start_stride=1.0, span=0.8, num_windows=None)
 
@@ -82,7 +82,7 @@ def test_a_packed_window_holds_the_right_frames_and_flow(fake):
 def test_rgb_only_packing_and_several_rgb_frames(fake):
     pipeline = [
         dict(type="LoadCachedWindow", rgb_frames=3),
-        dict(type="PackTwoStreamInputs", streams=("rgb",)),
+        dict(type="PackStreamInputs", streams=("rgb",)),
     ]
     sample = build(*fake, pipeline=pipeline)[0]
     assert set(sample["inputs"]) == {"rgb"}
@@ -100,7 +100,7 @@ def test_splits_never_share_an_infant(fake):
 
 def test_missing_cache_fails_at_build_time_with_the_fix(fake, tmp_path):
     data, _ = fake
-    with pytest.raises(FileNotFoundError, match=r"tools/preprocess_videos\.py"):
+    with pytest.raises(FileNotFoundError, match=r"tools/data/preprocess_videos\.py"):
         build(data, tmp_path / "nowhere")
 
 
@@ -345,7 +345,7 @@ def test_an_interrupted_first_write_leaves_nothing_that_reads_as_finished(fake, 
             write_cached_video(cache, "s005", **entry)
     assert not cache_module.is_cached(cache, "s005")
     assert sorted(p.name for p in cache.iterdir()) == [f"s{k:03d}" for k in range(5)]
-    with pytest.raises(FileNotFoundError, match=r"s005.*tools/preprocess_videos\.py"):
+    with pytest.raises(FileNotFoundError, match=r"s005.*tools/data/preprocess_videos\.py"):
         build(data, cache)
 
 
@@ -385,7 +385,7 @@ def test_a_writer_killed_between_its_renames_loses_no_finished_entry(fake):
 @pytest.mark.slow
 def test_online_slow_path_preprocesses_missing_videos(tmp_path):
     from gm_plugins.datasets.synthetic import GeneratorConfig, generate_dataset
-    from tests.datasets.transforms import model_configs
+    from tests.preprocess.transforms import model_configs
 
     data = tmp_path / "data"
     config = GeneratorConfig(subjects=3, seconds=2.0, fps=15, width=64, height=48, seed=5,

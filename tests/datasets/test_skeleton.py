@@ -13,7 +13,7 @@ from mmengine.config import Config
 from gm_plugins.compat import library_scope
 from gm_plugins.datasets import GMDataset, LoadCachedKeypoints
 from gm_plugins.datasets.cache import read_cached_video, write_cached_video
-from gm_plugins.datasets.skeleton import COCO_FLIP_PAIRS, SKELETON_META_KEYS
+from gm_plugins.datasets.transforms.skeleton import COCO_FLIP_PAIRS, SKELETON_META_KEYS
 from tests.datasets.fake_cache import write_fake_dataset
 from tests.datasets.test_gm_dataset import write_time_based_cache
 

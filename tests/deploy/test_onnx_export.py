@@ -14,13 +14,14 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import save_checkpoint
 
-from gm_plugins.apis import onnx_export
-from gm_plugins.apis.bundle import sha256_of
-from gm_plugins.apis.onnx_backend import OnnxClassifier, OnnxModelError, with_onnx_classifier
-from gm_plugins.datasets.transforms import openmmlab_models
+from gm_plugins.apis.onnx_backend import OnnxClassifier, with_onnx_classifier
+from gm_plugins.deploy import onnx_export
+from gm_plugins.deploy.bundle import sha256_of
+from gm_plugins.preprocess import model_runners as openmmlab_models
+from gm_plugins.runtime.onnx import OPSET, OnnxExportError, OnnxModelError, ParityError
 from gm_plugins.utils.config import ConfigError
-from tests.datasets.transforms import model_configs
 from tests.models.tiny_models import TINY_RESNET, raw_batch, recognizer_config
+from tests.preprocess.transforms import model_configs
 
 TOLERANCE = 1e-4
 SHAPES = dict(rgb=(1, 3, 32, 32), flow=(3, 2, 32, 32))
@@ -105,7 +106,7 @@ def test_classifier_sidecar_describes_inputs_normalisation_and_sources(classifie
     sidecar = json.loads(result.sidecar_path.read_text())
     assert sidecar == result.sidecar
     assert result.sidecar_path.name == "classifier.json"
-    assert sidecar["kind"] == "classifier" and sidecar["opset"] == onnx_export.OPSET
+    assert sidecar["kind"] == "classifier" and sidecar["opset"] == OPSET
     assert sidecar["inputs"] == [
         dict(name="rgb", shape=["batch", 1, 3, 32, 32], dtype="float32"),
         dict(name="flow", shape=["batch", 3, 2, 32, 32], dtype="float32"),
@@ -181,7 +182,7 @@ def test_backend_refuses_a_changed_file_or_another_kind(classifier, tmp_path):
 
 def test_a_parity_failure_raises_and_keeps_no_file(classifier, tmp_path):
     target = tmp_path / "classifier.onnx"
-    with pytest.raises(onnx_export.ParityError, match="differ by up to"):
+    with pytest.raises(ParityError, match="differ by up to"):
         onnx_export.export_classifier(
             classifier["config"], target, checkpoint=classifier["checkpoint"], tolerance=-1.0
         )
@@ -193,7 +194,7 @@ def test_a_classifier_without_input_shapes_needs_a_window_size(classifier, tmp_p
     cfg.model.pop("input_shapes")
     cfg.model.flow_backbone.in_channels = 6  # without input_shapes nothing is fitted
     cfg.model.fusion.in_channels = dict(rgb=128, flow=128)
-    with pytest.raises(onnx_export.OnnxExportError, match="--size H"):
+    with pytest.raises(OnnxExportError, match="--size H"):
         onnx_export.export_classifier(cfg, tmp_path / "c.onnx")
     result = onnx_export.export_classifier(
         cfg, tmp_path / "c.onnx", input_shapes=dict(rgb=(1, 3, 16, 16), flow=(3, 2, 16, 16))
@@ -252,9 +253,9 @@ def test_pose_matches_mmpose_tensor_mode(library_models):
 
 
 def test_wrong_kind_of_config_and_missing_files_are_named(library_models, classifier, tmp_path):
-    with pytest.raises(ConfigError, match=r"export it with `tools/export_onnx\.py seg`"):
+    with pytest.raises(ConfigError, match=r"export it with `tools/deployment/export_onnx\.py seg`"):
         onnx_export.export_classifier(library_models["seg"], tmp_path / "c.onnx")
-    with pytest.raises(ConfigError, match=r"tools/export_onnx\.py recognizer"):
+    with pytest.raises(ConfigError, match=r"tools/deployment/export_onnx\.py recognizer"):
         onnx_export.export_pose(classifier["config"], tmp_path / "p.onnx")
     missing = tmp_path / "nothing.pth"
     with pytest.raises(

@@ -11,7 +11,6 @@ import torch
 from mmengine.config import Config
 from torch.utils.data import DataLoader, Dataset
 
-from gm_plugins.apis.runner import latest_checkpoint
 from gm_plugins.engine import (
     capture_rng_states,
     derive_seed,
@@ -21,6 +20,7 @@ from gm_plugins.engine import (
     seed_everything,
     seed_worker,
 )
+from gm_plugins.engine.runner import latest_checkpoint
 
 
 def draws() -> tuple:

@@ -1,5 +1,5 @@
-"""gm_plugins.evaluation.preprocessing (tools/evaluate_preprocessing.py): the scores, the report
-files, bad videos and bad tables."""
+"""gm_plugins.evaluation.preprocessing (tools/analysis_tools/evaluate_preprocessing.py): the
+scores, the report files, bad videos and bad tables."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ import pytest
 
 from gm_plugins.datasets.subjects import SubjectsError
 from gm_plugins.datasets.synthetic import GeneratorConfig, generate_dataset
-from gm_plugins.datasets.transforms import geometry as geo
 from gm_plugins.evaluation import preprocessing as tool
-from tests.datasets.transforms.conftest import tiny_models  # noqa: F401  (session fixture)
-from tests.datasets.transforms.model_configs import write_pipeline_config
+from gm_plugins.preprocess import geometry as geo
+from tests.preprocess.transforms.conftest import tiny_models  # noqa: F401  (session fixture)
+from tests.preprocess.transforms.model_configs import write_pipeline_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -131,7 +131,7 @@ def test_the_tool_exits_2_on_a_bad_table_and_removes_an_old_summary(tmp_path):
     out.mkdir()
     (out / "summary.json").write_text("{}")  # an earlier run's
     run = subprocess.run(
-        [sys.executable, "tools/evaluate_preprocessing.py", "no-such-config.py",
+        [sys.executable, "tools/analysis_tools/evaluate_preprocessing.py", "no-such-config.py",
          "--data-root", str(data), "--out", str(out)],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip

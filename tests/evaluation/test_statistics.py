@@ -9,7 +9,6 @@ import pytest
 from scipy.stats import binomtest
 from sklearn.metrics import accuracy_score, matthews_corrcoef
 
-from gm_plugins.apis import backbone_benchmark as bb
 from gm_plugins.evaluation import (
     infant_bootstrap,
     mcnemar_exact,
@@ -17,6 +16,7 @@ from gm_plugins.evaluation import (
     plot_bars_with_ci,
 )
 from gm_plugins.evaluation import statistics as st
+from gm_plugins.experiments import backbone_benchmark as bb
 
 RESAMPLES = 2000  # enough for these checks, quick on a busy machine
 

@@ -10,9 +10,9 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from gm_plugins.apis import benchmark as bm
-from gm_plugins.apis import model_cache
-from gm_plugins.apis.experiments import EVALUATION_PIPELINE, chain_models
+from gm_plugins.experiments import benchmark as bm
+from gm_plugins.experiments import model_cache
+from gm_plugins.experiments.shipped import EVALUATION_PIPELINE, chain_models
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BENCH = bm.BENCHMARK

@@ -1,4 +1,4 @@
-"""gm_plugins.apis.cross_validation: each fold's config file, pruning, refusals."""
+"""gm_plugins.experiments.cross_validation: each fold's config file, pruning, refusals."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ from pathlib import Path
 
 from mmengine.config import Config
 
-from gm_plugins.apis.cross_validation import (
+from gm_plugins.evaluation import cross_validation as cv
+from gm_plugins.experiments.cross_validation import (
     CrossValidation,
     FoldRunner,
     load_configs,
     make_folds,
     prune_checkpoints,
 )
-from gm_plugins.evaluation import cross_validation as cv
 from tests.datasets.fake_cache import write_fake_dataset
 from tests.runner_configs import tiny_demo_config
 

@@ -7,17 +7,27 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
 from mmengine.config import Config
 
-from gm_plugins.apis.experiments import CHAINS, DATASETS, DEMO_CLASSIFIER, Options, run_experiment
+from gm_plugins.experiments import shipped
+from gm_plugins.experiments.shipped import (
+    CHAINS,
+    DATASETS,
+    DEMO_CLASSIFIER,
+    Options,
+    run_experiment,
+)
 from gm_plugins.utils.zoo import zoo_model_of_weights
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KEYS = ("accuracy", "precision", "recall", "f1", "mcc", "kappa", "roc_auc")
 STAND_IN = """
 import json, pathlib, sys
-root = pathlib.Path(__file__).resolve().parents[1]
-name, args = pathlib.Path(__file__).name, sys.argv[1:]
+root = pathlib.Path(__file__).resolve().parent
+name, args = NAMES[sys.argv[2]], sys.argv[3:]  # stand_in.py -m MODULE ARGS
+if (root / f"fail_{name}").exists():
+    print("bad video"); raise SystemExit(1)
 with open(root / "calls.jsonl", "a") as log:
     log.write(json.dumps([name, args]) + "\\n")
 option = lambda flag: args[args.index(flag) + 1] if flag in args else None
@@ -43,15 +53,34 @@ if name == "test.py":
 """
 
 
+#: The entry points the demo runs, by the name of the tool that wraps each.
+NAMES = {
+    "gm_plugins.datasets.synthetic.make_dataset": "make_synthetic_dataset.py",
+    "gm_plugins.engine.train": "train.py",
+    "gm_plugins.preprocess.preprocess_videos": "preprocess_videos.py",
+    "gm_plugins.engine.test": "test.py",
+    "gm_plugins.deploy.export_bundle": "export_bundle.py",
+    "gm_plugins.apis.infer": "infer.py",
+}
+
+
+@pytest.fixture(autouse=True)
+def stand_in_commands(monkeypatch):
+    """Every ``python -m MODULE ARGS`` of the driver runs the stand-in in the repository it
+    runs in (its working directory) instead, which logs the call."""
+
+    def command(module: str, *args: object) -> list[str]:
+        return [sys.executable, "stand_in.py", "-m", module, *map(str, args)]
+
+    monkeypatch.setattr(shipped, "module_command", command)
+
+
 def stand_in_repository(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
-    (root / "tools").mkdir(parents=True)
+    root.mkdir(parents=True)
     for shared in ("configs", "zoo", "model-index.yml"):
         (root / shared).symlink_to(REPO_ROOT / shared)
-    scripts = ("make_synthetic_dataset.py", "train.py", "preprocess_videos.py", "test.py",
-               "export_bundle.py", "infer.py")  # fmt: skip
-    for script in scripts:
-        (root / "tools" / script).write_text(f"KEYS = {KEYS!r}\n" + STAND_IN)
+    (root / "stand_in.py").write_text(f"KEYS = {KEYS!r}\nNAMES = {NAMES!r}\n" + STAND_IN)
     return root
 
 
@@ -94,7 +123,7 @@ def test_the_demo_runs_each_stage_once_and_writes_the_demo_layout(tmp_path, caps
                   "2/6 preprocessing: background removal, alignment, optical flow",
                   "3/6 two-stream classifier", "4/6 test on held-out infants",
                   "5/6 model bundle", "6/6 classify two held-out infants' videos"):  # fmt: skip
-        assert f"[{title}] $ {sys.executable} tools/" in out
+        assert f"[{title}] $ {sys.executable} stand_in.py -m gm_plugins." in out
     table = [line for line in out.splitlines() if line.startswith("| accuracy")]
     cells = [cell.strip() for cell in table[0].strip("|").split("|")]
     assert cells == ["accuracy", "0.875", "0.625"]
@@ -136,7 +165,7 @@ def test_retraining_trains_the_zoo_models_and_preprocesses_with_them(tmp_path, c
 
 def test_a_failed_stage_is_named_and_leaves_no_marker(tmp_path, capsys):
     root = stand_in_repository(tmp_path)
-    (root / "tools" / "preprocess_videos.py").write_text("print('bad video'); raise SystemExit(1)")
+    (root / "fail_preprocess_videos.py").touch()
     assert run_experiment("demo", root, Options(work_dir=tmp_path / "w")) == 1
     error = capsys.readouterr().err
     assert "stage '2/6 preprocessing: background removal, alignment, optical flow' failed" in error

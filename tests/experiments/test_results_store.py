@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from gm_plugins.apis import benchmark as bm
-from gm_plugins.apis import results_store as rs
+from gm_plugins.experiments import benchmark as bm
+from gm_plugins.experiments import results_store as rs
 from gm_plugins.utils.processes import python_command
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 NO_MODEL_CHAIN = (
     "configs/preprocess/preprocess_farneback-64_no-background-removal_no-alignment_demo.py"
 )
@@ -381,7 +381,8 @@ def test_a_tampered_record_stops_the_benchmark_with_what_to_do(fake, capsys):
 
 
 def test_the_tools_take_the_store_flags():
-    from tools import benchmark_backbones, run_benchmark
+    from tools import run_benchmark
+    from tools.analysis_tools import benchmark_backbones
 
     args = run_benchmark.parse_args(["table1", "--budget-minutes", "150"])
     assert args.budget_minutes == 150 and args.results_dir == REPO_ROOT / "results"
@@ -399,7 +400,7 @@ def test_the_tools_take_the_store_flags():
 
 @pytest.mark.slow
 def test_backbone_folds_are_recorded_reused_reported_and_verified(tmp_path, capsys):
-    from gm_plugins.apis import backbone_benchmark as bb
+    from gm_plugins.experiments import backbone_benchmark as bb
     from tests.tools.test_benchmark_backbones import tiny_configs
 
     config = tiny_configs(tmp_path)[0]

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from mmengine.config import Config
 
-from gm_plugins.apis import experiments
-from gm_plugins.apis.experiments import experiment_models
+from gm_plugins.experiments import shipped as experiments
+from gm_plugins.experiments.shipped import experiment_models
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -20,7 +20,7 @@ ITERATIONS, BATCH_SIZE = 25, 6  # the loss fell below 0.1 by iteration 17 here
 TINY_RESNET = dict(type="ResNet", depth=18, pretrained=None, num_stages=2, out_indices=(1,),
                    strides=(1, 2), dilations=(1, 1))  # fmt: skip
 RECOGNIZER = dict(
-    type="TwoStreamRecognizer",
+    type="MultiStreamRecognizer",
     rgb_backbone=dict(TINY_RESNET, in_channels=3 * FRAMES),
     flow_backbone=dict(TINY_RESNET, in_channels=2 * FLOW_FIELDS),
     fusion=dict(type="ConcatConvFusion", in_channels=dict(rgb=128, flow=128), out_channels=64),

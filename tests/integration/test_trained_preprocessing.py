@@ -24,8 +24,8 @@ from mmengine.registry import DefaultScope
 from mmengine.runner import save_checkpoint
 
 from gm_plugins.datasets.synthetic import GeneratorConfig, generate_dataset
-from gm_plugins.datasets.transforms import BackgroundRemoval, PoseAlignment
-from tests.datasets.transforms.model_configs import (
+from gm_plugins.preprocess.transforms import BackgroundRemoval, PoseAlignment
+from tests.preprocess.transforms.model_configs import (
     SEG_TEST_PIPELINE,
     seg_configs,
     write_pose_config,

@@ -224,8 +224,7 @@ def _rgb_frames(pipeline: list[dict]) -> int:
 def _packed_streams(pipeline: list[dict]) -> tuple[str, ...]:
     """The streams a window pipeline packs: the packer's, else all that the loader reads."""
     (load,) = [step for step in pipeline if step["type"] == "LoadCachedWindow"]
-    packers = ("PackStreamInputs", "PackTwoStreamInputs")
-    (pack,) = [step for step in pipeline if step["type"] in packers]
+    (pack,) = [step for step in pipeline if step["type"] == "PackStreamInputs"]
     return tuple(pack.get("streams") or load.get("streams", ("rgb", "flow")))
 
 

@@ -226,27 +226,12 @@ def test_other_mmaction_backbones_serve_as_the_rgb_stream(backbone, layout, chan
     assert maps["rgb"].shape[:2] == (2, channels)
 
 
-def test_the_old_name_two_stream_recognizer_builds_the_same_class():
-    from mmaction.registry import MODELS
-
-    from gm_plugins.models import MultiStreamRecognizer
-
-    assert MODELS.get("TwoStreamRecognizer") is MultiStreamRecognizer
-    assert MODELS.get("MultiStreamRecognizer") is MultiStreamRecognizer
-    old_cfg = recognizer_config(TINY_RESNET, None, None)
-    old_cfg.type = "TwoStreamRecognizer"
-    old = build(old_cfg)
-    new = build(recognizer_config(TINY_RESNET, None, None))
-    assert type(old) is type(new) is MultiStreamRecognizer
-    assert old.state_dict().keys() == new.state_dict().keys()
-
-
-def test_a_config_file_naming_two_stream_recognizer_still_builds_and_predicts(tmp_path):
+def test_a_config_file_of_a_one_stream_recognizer_builds_and_predicts(tmp_path):
     from mmengine.config import Config
 
-    path = tmp_path / "old_name.py"
+    path = tmp_path / "one_stream.py"
     head = dict(type="FusionClsHead", num_classes=3, in_channels=128, dropout_ratio=0.0)
-    model = dict(type="TwoStreamRecognizer", rgb_backbone=TINY_RESNET, cls_head=head)
+    model = dict(type="MultiStreamRecognizer", rgb_backbone=TINY_RESNET, cls_head=head)
     path.write_text(
         f"default_scope = 'mmaction'\n"
         f"custom_imports = dict(imports=['gm_plugins'], allow_failed_imports=False)\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gm_plugins.datasets.quality import (
+from gm_plugins.preprocess.quality import (
     EVIDENCE_FIGURES,
     QualityGate,
     box_motion,
@@ -91,7 +91,7 @@ def test_box_motion_is_the_median_step_of_the_body_box_in_diagonals():
 
 
 def test_mask_confidence_is_the_mean_probability_of_the_body_pixels():
-    from gm_plugins.datasets.transforms.background import mask_confidence
+    from gm_plugins.preprocess.transforms.background import mask_confidence
 
     sure = np.zeros((20, 20), np.float32)
     sure[5:15, 5:15] = 0.95
@@ -110,7 +110,7 @@ def test_mask_confidence_is_the_mean_probability_of_the_body_pixels():
 
 
 def test_scene_changes_tell_still_bedding_from_a_moving_background():
-    from gm_plugins.datasets.transforms.background import (
+    from gm_plugins.preprocess.transforms.background import (
         MOTION_SIDE,
         SceneChanges,
         motion_thumbnail,
@@ -250,7 +250,7 @@ def test_fitted_gate_passes_every_validation_infant_with_a_margin():
 
 
 def test_compactness_is_the_share_of_the_largest_blob():
-    from gm_plugins.datasets.transforms.background import mask_compactness
+    from gm_plugins.preprocess.transforms.background import mask_compactness
 
     mask = np.zeros((20, 20), np.float32)
     mask[2:8, 2:8] = 0.9  # 36 pixels

@@ -7,17 +7,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gm_plugins.datasets import preprocessing
 from gm_plugins.datasets.cache import read_cached_video, write_cached_video
-from gm_plugins.datasets.preprocessing import (
+from gm_plugins.preprocess import streaming as preprocessing
+from gm_plugins.preprocess.streaming import (
     build_preprocess_pipeline,
     cache_record,
     preprocess_to_cache,
     preprocess_video,
     streamable_steps,
 )
-from tests.datasets.transforms.conftest import tiny_models  # noqa: F401  (session fixture)
-from tests.datasets.transforms.model_configs import textured_frames, write_video
+from tests.preprocess.transforms.conftest import tiny_models  # noqa: F401  (session fixture)
+from tests.preprocess.transforms.model_configs import textured_frames, write_video
 
 pytestmark = pytest.mark.slow
 

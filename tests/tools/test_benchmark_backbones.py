@@ -1,5 +1,6 @@
-"""tools/benchmark_backbones.py: the leaderboard of two tiny configs, a rerun that redoes nothing,
-and the pieces it is made of (MCC, bootstrap intervals, cached figures, ranking)."""
+"""tools/analysis_tools/benchmark_backbones.py: the leaderboard of two tiny configs, a rerun
+that redoes nothing, and the pieces it is made of (MCC, bootstrap intervals, cached figures,
+ranking)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pandas as pd
 import pytest
 from mmengine.config import Config
 
-from gm_plugins.apis import backbone_benchmark as bb
+from gm_plugins.experiments import backbone_benchmark as bb
 from tests.datasets.fake_cache import write_fake_dataset
 from tests.runner_configs import REPO_ROOT, tiny_demo_config
 
@@ -44,7 +45,7 @@ def run_tool(configs: list[Path], work_dir: Path) -> str:
     """Run the tool (3 folds, 2 at once, one torch thread each); returns its output."""
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     run = subprocess.run(
-        [sys.executable, "tools/benchmark_backbones.py", *map(str, configs),
+        [sys.executable, "tools/analysis_tools/benchmark_backbones.py", *map(str, configs),
          "--work-dir", str(work_dir), "--results-dir", str(work_dir.parent / "results"),
          "--folds", "3", "--seed", "1", "--jobs", "2",
          "--threads", "1", "--warmup", "1", "--speed-steps", "1", "--speed-repeats", "2"],

@@ -105,7 +105,7 @@ def test_the_pytorch_launcher_without_enough_gpus_is_refused_up_front(
 ):
     import torch
 
-    from gm_plugins.apis.cross_validation import CrossValidation, cross_validate
+    from gm_plugins.experiments.cross_validation import CrossValidation, cross_validate
 
     # A CUDA machine with one GPU asked for two processes per fold (without CUDA the
     # processes would run on CPUs instead).
@@ -122,7 +122,7 @@ def test_the_pytorch_launcher_without_enough_gpus_is_refused_up_front(
 def test_distributed_folds_on_cpus_run_torchrun_and_share_the_cores(tmp_path, monkeypatch):
     import torch
 
-    from gm_plugins.apis.cross_validation import CrossValidation, FoldRunner
+    from gm_plugins.experiments.cross_validation import CrossValidation, FoldRunner
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr("os.cpu_count", lambda: 8)
@@ -131,6 +131,7 @@ def test_distributed_folds_on_cpus_run_torchrun_and_share_the_cores(tmp_path, mo
     assert runner.threads == 2  # 8 cores / (2 folds at once x 2 processes each)
     first, second = runner.train_command(), runner.train_command()
     assert first[1:3] == ["-m", "torch.distributed.run"] and "--nproc_per_node=2" in first
+    assert first[-2:] == ["-m", "gm_plugins.engine.train"]  # an entry point, not a script path
     ports = {int(c.split("=")[1]) for c in (*first, *second) if c.startswith("--master_port=")}
     assert len(ports) == 2  # concurrent folds rendezvous on ports of their own
     single = FoldRunner(CrossValidation(["a.py"], tmp_path, jobs=2), {}, {})

@@ -104,7 +104,7 @@ def test_two_process_test_equals_a_one_process_test(trained):
 def test_sync_bn_on_cpus_is_refused_with_the_fix():
     from mmengine.config import Config
 
-    from gm_plugins.apis.runner import use_cpu_ddp_wrapper
+    from gm_plugins.engine.runner import use_cpu_ddp_wrapper
 
     cfg = Config(dict(launcher="pytorch", sync_bn="torch"))
     with pytest.raises(ValueError, match="sync_bn=None"):
@@ -114,7 +114,7 @@ def test_sync_bn_on_cpus_is_refused_with_the_fix():
 def test_cpu_ddp_wrapper_has_no_device_ids_and_keeps_user_options():
     from mmengine.config import Config
 
-    from gm_plugins.apis.runner import use_cpu_ddp_wrapper
+    from gm_plugins.engine.runner import use_cpu_ddp_wrapper
 
     cfg = Config(dict(launcher="pytorch", find_unused_parameters=True))
     use_cpu_ddp_wrapper(cfg)

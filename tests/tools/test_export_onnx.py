@@ -1,5 +1,5 @@
-"""tools/export_onnx.py end to end on tiny configs: recognizer, seg, pose and bundle exports
-write checked ONNX files with sidecars, the benchmark reports both runtimes, and a missing
+"""tools/deployment/export_onnx.py end to end on tiny configs: recognizer, seg, pose and bundle
+exports write checked ONNX files with sidecars, the benchmark reports both runtimes, and a missing
 checkpoint or a config of the wrong kind gives a one-line error naming the file and the fix."""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from gm_plugins.apis.bundle import export_bundle
-from tests.apis.test_onnx_export import write_classifier
-from tests.datasets.transforms import model_configs
+from gm_plugins.deploy.bundle import export_bundle
+from tests.deploy.test_onnx_export import write_classifier
+from tests.preprocess.transforms import model_configs
 from tests.tools.test_train_test import run_tool
-from tools import export_onnx
+from tools.deployment import export_onnx
 
 TOLERANCE = 1e-4
 
@@ -162,7 +162,7 @@ def test_missing_checkpoint_gives_an_error_naming_the_file_and_the_fix(files, tm
     config, _ = files["classifier"]
     missing = tmp_path / "epoch_99.pth"
     result = run_tool(
-        "tools/export_onnx.py",
+        "tools/deployment/export_onnx.py",
         "recognizer",
         str(config),
         "--checkpoint",
@@ -180,7 +180,7 @@ def test_a_config_of_another_kind_or_missing_file_is_refused(files, tmp_path, ca
     seg_config, _ = files["seg"]
     out = str(tmp_path / "onnx")
     assert export_onnx.main(["recognizer", str(seg_config), "--out", out]) == 2
-    assert "not a classifier config: export it with `tools/export_onnx.py seg`" in (
+    assert "not a classifier config: export it with `tools/deployment/export_onnx.py seg`" in (
         capsys.readouterr().err
     )
     pose_config, _ = files["pose"]

@@ -1,4 +1,4 @@
-"""tools/preprocess_videos.py: every bad input gets a clear error or a recorded fallback, the
+"""tools/data/preprocess_videos.py: every bad input gets a clear error or a recorded fallback, the
 other videos of the run still finish, and a killed run resumes to a byte-identical cache."""
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ import numpy as np
 import pytest
 from mmengine.config import Config
 
-from gm_plugins.apis.preprocessing import run_preprocessing
 from gm_plugins.datasets import cache
 from gm_plugins.datasets.cache import is_cached, read_cached_video, read_meta
+from gm_plugins.preprocess.jobs import run_preprocessing
 from gm_plugins.utils.sharding import parse_shard, shard_of
-from tests.datasets.transforms.conftest import tiny_models  # noqa: F401  (session fixture)
-from tests.datasets.transforms.model_configs import (
+from tests.preprocess.transforms.conftest import tiny_models  # noqa: F401  (session fixture)
+from tests.preprocess.transforms.model_configs import (
     textured_frames,
     write_pipeline_config,
     write_video,
@@ -60,7 +60,7 @@ def write_table(data: Path, rows: list[tuple[str, str, str]]) -> None:
 
 
 def run(config, data, out, workers: int = 1, labels: bool = True) -> int:
-    """What ``tools/preprocess_videos.py CONFIG --data-root DATA --out OUT --quiet`` does."""
+    """What ``tools/data/preprocess_videos.py CONFIG --data-root DATA --out OUT --quiet`` does."""
     return run_preprocessing(
         config, data, out, workers=workers, progress=False, require_labels=labels
     )
@@ -260,7 +260,7 @@ def test_sigkill_at_a_random_point_then_rerun_gives_a_byte_identical_cache(tmp_p
     for index, name in enumerate(names):
         write_video(data / f"v/{name}.mp4", frames_of((64, 48), 24, seed=index))
     write_table(data, [(n, "PR", f"v/{n}.mp4") for n in names])
-    command = [sys.executable, str(REPO_ROOT / "tools/preprocess_videos.py"), str(config)]
+    command = [sys.executable, str(REPO_ROOT / "tools/data/preprocess_videos.py"), str(config)]
     reference = tmp_path / "reference"
     subprocess.run(
         [*command, "--data-root", str(data), "--out", str(reference), "--quiet", "--workers", "2"],
@@ -300,7 +300,7 @@ def _videos(data: Path, names: list[str], frames: int = 12) -> None:
 def _tool(config: Path, data: Path, out: Path, *options: str) -> list[str]:
     return [
         sys.executable,
-        str(REPO_ROOT / "tools/preprocess_videos.py"),
+        str(REPO_ROOT / "tools/data/preprocess_videos.py"),
         str(config),
         "--data-root",
         str(data),
@@ -469,11 +469,8 @@ def test_check_validates_like_a_run(tmp_path, config, capsys):
     ("value", "message"), [("3/3", "I counts from 0"), ("0/0", "at least 1"), ("a/b", "whole")]
 )
 def test_bad_shard_values_are_usage_errors(value, message, capsys):
-    sys.path.insert(0, str(REPO_ROOT / "tools"))
-    try:
-        import preprocess_videos
-    finally:
-        sys.path.remove(str(REPO_ROOT / "tools"))
+    from gm_plugins.preprocess import preprocess_videos
+
     with pytest.raises(SystemExit) as caught:
         preprocess_videos.parse_args(["c.py", "--data-root", "d", "--out", "o", "--shard", value])
     assert caught.value.code == 2

@@ -1,9 +1,9 @@
-"""tools/make_synthetic_dataset.py --shard I/N: shares made at once give the files of one run."""
+"""tools/data/make_synthetic_dataset.py --shard I/N: shares made at once give one run's files."""
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
+import importlib
 import json
 import os
 import subprocess
@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from gm_plugins.datasets.synthetic import GeneratorConfig, generate_dataset
-from gm_plugins.datasets.synthetic.writer import TEMPORARY_SUFFIX
+from gm_plugins.utils.io import TEMPORARY_SUFFIX
 from gm_plugins.utils.sharding import STALE_SECONDS, select_shard
 
 REPO = Path(__file__).resolve().parents[2]
-TOOL = REPO / "tools" / "make_synthetic_dataset.py"
+TOOL = REPO / "tools" / "data" / "make_synthetic_dataset.py"
 CONFIG = GeneratorConfig(
     subjects=6,
     seconds=1.0,
@@ -37,10 +37,8 @@ IDS = [f"s{i:04d}" for i in range(6)] + [f"p{i:04d}" for i in range(3)] + ["e000
 
 
 def _load_tool():
-    spec = importlib.util.spec_from_file_location("make_synthetic_dataset", TOOL)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+    """The command line tools/data/make_synthetic_dataset.py runs."""
+    return importlib.import_module("gm_plugins.datasets.synthetic.make_dataset")
 
 
 def _hashes(folder: Path) -> dict[str, str]:

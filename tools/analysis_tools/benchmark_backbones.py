@@ -5,20 +5,23 @@ samples/s and inference windows/s on random windows (--threads torch threads), a
 cross-validation by infant on folds shared by every config (WORK_DIR/cv, as
 tools/cross_validate.py runs it). Writes WORK_DIR/leaderboard.md, .csv and .png (accuracy
 against speed). A rerun measures and trains only what is missing: figures are kept in
-WORK_DIR/figures/, finished folds in WORK_DIR/cv/ (:mod:`gm_plugins.apis.backbone_benchmark`).
-Every figure and finished fold is also recorded in the results store (results/backbones/ of the
-repository, :mod:`gm_plugins.apis.results_store`), and a matching record stands in for it, so the
+WORK_DIR/figures/, finished folds in WORK_DIR/cv/
+(:mod:`gm_plugins.experiments.backbone_benchmark`). Every figure and finished fold is also recorded
+in the results store (results/backbones/ of the repository,
+:mod:`gm_plugins.experiments.results_store`), and a matching record stands in for it, so the
 leaderboard can be built in slices (--budget-minutes) on several machines once results/ is
 committed; --report rebuilds it from the records alone, --verify K reruns K stored folds.
 
 Examples::
 
-    python tools/benchmark_backbones.py --work-dir work_dirs/backbones   # demo + configs/backbones
-    python tools/benchmark_backbones.py CONFIG ... --work-dir W --folds 5 --jobs 2
-    python tools/benchmark_backbones.py --work-dir W --skip-cv   # cost and speed only
-    python tools/benchmark_backbones.py --work-dir W --budget-minutes 150
-    python tools/benchmark_backbones.py --work-dir W --report
-    python tools/benchmark_backbones.py --work-dir W --verify 2
+    python tools/analysis_tools/benchmark_backbones.py --work-dir work_dirs/backbones   # demo + \
+        configs/backbones
+    python tools/analysis_tools/benchmark_backbones.py CONFIG ... --work-dir W --folds 5 --jobs 2
+    python tools/analysis_tools/benchmark_backbones.py --work-dir W --skip-cv   # cost and speed \
+        only
+    python tools/analysis_tools/benchmark_backbones.py --work-dir W --budget-minutes 150
+    python tools/analysis_tools/benchmark_backbones.py --work-dir W --report
+    python tools/analysis_tools/benchmark_backbones.py --work-dir W --verify 2
 """
 
 from __future__ import annotations
@@ -27,9 +30,19 @@ import argparse
 import sys
 from pathlib import Path
 
-from gm_plugins.apis.backbone_benchmark import BackboneBenchmark, SpeedSettings, benchmark_backbones
-from gm_plugins.apis.cross_validation import add_fold_arguments
-from gm_plugins.apis.results_store import add_store_arguments, check_store_arguments, store_options
+from gm_plugins.experiments.backbone_benchmark import (
+    BackboneBenchmark,
+    SpeedSettings,
+    benchmark_backbones,
+)
+from gm_plugins.experiments.cross_validation import add_fold_arguments
+from gm_plugins.experiments.results_store import (
+    add_store_arguments,
+    check_store_arguments,
+    store_options,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -65,6 +78,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="timings per speed; the median is reported (default: %(default)s)",
     )
     add_store_arguments(parser, unit="folds")
+    parser.set_defaults(results_dir=ROOT / "results")
     args = parser.parse_args(argv)
     check_store_arguments(parser, args)
     return args  # fmt: skip
@@ -85,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         speed=speed,
         cfg_options=args.cfg_options,
         **store_options(args),
+        root=ROOT,
     )
     return benchmark_backbones(bench)
 

@@ -8,7 +8,8 @@ window probability, and how many windows and infants were compared.
 Example::
 
     python tools/test.py CONFIG CHECKPOINT --dump work_dirs/demo/test/predictions.pkl
-    python tools/check_inference_parity.py CONFIG work_dirs/demo/test/predictions.pkl \
+    python tools/analysis_tools/check_inference_parity.py CONFIG \
+        work_dirs/demo/test/predictions.pkl \
         --bundle work_dirs/demo/bundle
 """
 

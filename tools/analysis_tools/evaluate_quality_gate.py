@@ -1,7 +1,7 @@
 """Fit and measure the "no infant found" quality gate of a preprocessing chain.
 
 Preprocesses the infants of ``DATA/subjects.csv`` and the scenes without an infant of
-``DATA/empty_scenes.csv`` (``tools/make_synthetic_dataset.py --empty-scenes N``) with the
+``DATA/empty_scenes.csv`` (``tools/data/make_synthetic_dataset.py --empty-scenes N``) with the
 chain, fits the gate on the validation half only (per-figure thresholds from the infants, the
 evidence model from infants and empty scenes), and reports how many infants and empty scenes it
 flags on each half (95 % Wilson intervals). Writes
@@ -13,7 +13,7 @@ on another dataset (both halves are then unseen).
 
 Example::
 
-    python tools/evaluate_quality_gate.py \
+    python tools/analysis_tools/evaluate_quality_gate.py \
         configs/preprocess/preprocess_unet-seg_res18-pose_farneback-k30-s3.75-64_demo.py \
         --data-root data/gm_gate --out work_dirs/quality_gate --workers 2
 """
@@ -26,18 +26,18 @@ import sys
 from pathlib import Path
 
 import gm_plugins  # noqa: F401
-from gm_plugins.apis.preprocessing import format_summary, preprocess_dataset
-from gm_plugins.datasets.quality import (
-    DEFAULT_EVIDENCE_FIGURES,
-    EVIDENCE_FIGURES,
-    QualityGate,
-)
 from gm_plugins.datasets.subjects import read_subjects
 from gm_plugins.evaluation.quality_gate import (
     cross_validate_gate,
     figures_table,
     fit_on_validation,
     gate_report,
+)
+from gm_plugins.preprocess.jobs import format_summary, preprocess_dataset
+from gm_plugins.preprocess.quality import (
+    DEFAULT_EVIDENCE_FIGURES,
+    EVIDENCE_FIGURES,
+    QualityGate,
 )
 from gm_plugins.utils.io import write_json_atomic, write_text_atomic
 

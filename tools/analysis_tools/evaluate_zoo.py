@@ -19,7 +19,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from gm_plugins.apis.zoo_evaluation import EVALUATION_ROOT, ensure_evaluation_dataset, evaluate_zoo
+from gm_plugins.experiments.zoo_evaluation import (
+    EVALUATION_ROOT,
+    ensure_evaluation_dataset,
+    evaluate_zoo,
+)
 from gm_plugins.utils.zoo import ZooError
 
 

@@ -6,7 +6,7 @@ mask, background removed, aligned, and the optical flow to the next kept frame i
 
 Example::
 
-    python tools/visualize_preprocessing.py data/gm_synthetic/videos/s0000.mp4 \
+    python tools/analysis_tools/visualize_preprocessing.py data/gm_synthetic/videos/s0000.mp4 \
         --config configs/preprocess/<pipeline>.py --out docs/preprocessing_contact_sheet.png
 """
 
@@ -19,9 +19,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from gm_plugins.apis.preprocessing import load_preprocess_pipeline
-from gm_plugins.datasets.preprocessing import build_preprocess_pipeline
-from gm_plugins.datasets.transforms.geometry import TRUNK_KEYPOINTS
+from gm_plugins.preprocess.chain import load_preprocess_pipeline
+from gm_plugins.preprocess.geometry import TRUNK_KEYPOINTS
+from gm_plugins.preprocess.streaming import build_preprocess_pipeline
 from gm_plugins.utils.visualization import flow_to_colour
 
 COLUMNS = ("original", "mask", "no background", "aligned", "flow")

@@ -6,8 +6,9 @@ on the pixels) and print windows/s; (2) with ``--train-iters N``, train the conf
 iterations through mmengine's runner and print the median data time, step time and their ratio
 from its logs (``vis_data/scalars.json``). A ratio near 0 means the model never waits for data.
 
-    python tools/benchmark_dataloader.py --workers 0 1 2 --threads 2
-    python tools/benchmark_dataloader.py --from-log work_dirs/demo/two_stream   # any trained run
+    python tools/benchmarks/benchmark_dataloader.py --workers 0 1 2 --threads 2
+    python tools/benchmarks/benchmark_dataloader.py --from-log work_dirs/demo/two_stream   # any \
+        trained run
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 import torch
 
 import gm_plugins  # noqa: F401  (compat and registration first)
-from gm_plugins.apis.loader_benchmark import (
+from gm_plugins.benchmarks.dataloader import (
     data_time_ratio,
     loader_config,
     time_loader,
@@ -27,7 +28,7 @@ from gm_plugins.apis.loader_benchmark import (
 )
 from gm_plugins.utils.config import load_config
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 PAPER_CONFIG = REPO_ROOT / "configs" / "gm" / "two-stream_r50-concat-fusion_12x30f_gm3.py"
 
 

@@ -9,7 +9,7 @@ contact sheet) and the total, and the 1080p / 240p ratio. Models load before tim
 Example::
 
     CHAIN=configs/preprocess/preprocess_unet-c16-seg_res18-192-pose_farneback-k30-s3.75-112_synthetic.py
-    python tools/benchmark_inference.py --bundle work_dirs/demo/bundle --timing-bundle \
+    python tools/benchmarks/benchmark_inference.py --bundle work_dirs/demo/bundle --timing-bundle \
         $CHAIN configs/gm/two-stream_r18-3stage-concat-fusion_demo_gm-synthetic.py
 """
 
@@ -61,7 +61,7 @@ def make_videos(folder: Path, seconds: float, large: bool) -> dict[str, Path]:
     """One synthetic infant at 320x240 and, with ``large``, enlarged to 1920x1080."""
     from gm_plugins.datasets.synthetic import GeneratorConfig, generate_dataset
     from gm_plugins.datasets.synthetic.writer import encode_video
-    from gm_plugins.datasets.transforms.decoding import iter_sampled_frames
+    from gm_plugins.preprocess.transforms.decoding import iter_sampled_frames
 
     data = folder / "synthetic"
     config = GeneratorConfig(subjects=1, seconds=seconds, prep_subjects=0, seed=7)
@@ -86,18 +86,17 @@ def make_videos(folder: Path, seconds: float, large: bool) -> dict[str, Path]:
 def random_weight_bundle(chain: str, classifier: str, folder: Path) -> Path:
     """A bundle of ``chain`` + ``classifier`` whose models keep their random initial weights."""
     import torch
-    from mmaction.apis import init_recognizer
     from mmengine.config import Config
     from mmengine.runner import save_checkpoint
 
-    from gm_plugins.apis.bundle import export_bundle
-    from gm_plugins.compat import library_scope
-    from gm_plugins.datasets.transforms import openmmlab_models
-    from gm_plugins.utils.config import PREPROCESS_SCOPES, load_config
+    from gm_plugins.deploy.bundle import export_bundle
+    from gm_plugins.models.loading import load_recognizer
+    from gm_plugins.preprocess import model_runners as openmmlab_models
+    from gm_plugins.preprocess.chain import read_chain_config
 
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
-    cfg = load_config(chain, scopes=PREPROCESS_SCOPES, required=("preprocess_pipeline",))
+    cfg = read_chain_config(chain)
     libraries = {"BackgroundRemoval": "mmseg", "PoseAlignment": "mmpose"}
     steps = []
     for step in cfg.preprocess_pipeline:
@@ -111,8 +110,7 @@ def random_weight_bundle(chain: str, classifier: str, folder: Path) -> Path:
         steps.append(step)
     chain_copy = folder / "chain.py"
     Config(dict(default_scope="mmaction", preprocess_pipeline=steps)).dump(str(chain_copy))
-    with library_scope("mmaction"):
-        recognizer = init_recognizer(classifier, None, device="cpu")
+    recognizer = load_recognizer(classifier)
     weights = folder / "classifier_random.pth"
     save_checkpoint({"state_dict": recognizer.state_dict(), "meta": {}}, str(weights))
     name = f"{Path(chain).stem} (random weights)"
@@ -140,7 +138,7 @@ def time_bundle(
 
 
 def label(bundle: str) -> str:
-    from gm_plugins.apis.bundle import load_bundle
+    from gm_plugins.deploy.bundle import load_bundle
 
     return load_bundle(bundle).name
 

@@ -11,7 +11,8 @@ own ``test_step`` per batch (``BackgroundRemoval(fast=False)``), in the same pro
 
 Example::
 
-    python tools/benchmark_preprocessing.py --profiles paper --random-weights --baseline --config \
+    python tools/benchmarks/benchmark_preprocessing.py --profiles paper --random-weights \
+        --baseline --config \
         configs/preprocess/preprocess_unet-c16-seg_res18-192-pose_farneback-k30-s3.75-112_synthetic.py
 """
 
@@ -24,10 +25,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from gm_plugins.apis.preprocessing import load_preprocess_pipeline
-from gm_plugins.datasets.preprocessing import build_preprocess_pipeline, preprocess_in_memory
-from gm_plugins.datasets.transforms import OpticalFlow
-from gm_plugins.utils.config import PREPROCESS_SCOPES, load_config
+from gm_plugins.preprocess.chain import load_preprocess_pipeline, read_chain_config
+from gm_plugins.preprocess.streaming import build_preprocess_pipeline, preprocess_in_memory
+from gm_plugins.preprocess.transforms import OpticalFlow
+from gm_plugins.utils.config import load_config
 
 DEFAULT_VIDEO = Path("work_dirs/benchmark_preprocessing/synthetic_60s_320x240.mp4")
 
@@ -187,7 +188,7 @@ def chain_steps(config: str, random_weights: bool) -> list[dict]:
     checkpoints (randomly initialised weights of the same architecture)."""
     if not random_weights:
         return load_preprocess_pipeline(config).steps
-    cfg = load_config(config, scopes=PREPROCESS_SCOPES, required=("preprocess_pipeline",))
+    cfg = read_chain_config(config)
     steps = [
         step.to_dict() if hasattr(step, "to_dict") else dict(step)
         for step in cfg.preprocess_pipeline

@@ -1,7 +1,7 @@
 """Peak memory and time of preprocessing long and large recordings (prints numbers).
 
 Each video is preprocessed into a scratch cache by a fresh worker process, exactly as
-``tools/preprocess_videos.py`` does (the streaming driver); the peak resident set size of that
+``tools/data/preprocess_videos.py`` does (the streaming driver); the peak resident set size of that
 process (``VmHWM``) and its wall time are printed. ``--in-memory`` also runs the whole-clip
 in-memory driver for comparison (it needs memory proportional to the video).
 
@@ -10,7 +10,7 @@ Without ``--video``, two synthetic recordings are rendered once into ``work_dirs
 
 Example::
 
-    python tools/benchmark_preprocessing_memory.py \
+    python tools/benchmarks/benchmark_preprocessing_memory.py \
         --config configs/preprocess/preprocess_unet-seg_res18-pose_farneback-k30-s3.75-64_demo.py
 """
 
@@ -47,7 +47,8 @@ def render(name: str, seconds: float, width: int, height: int, fps: int = 30) ->
     if path.is_file():
         return path
     from gm_plugins.datasets.synthetic import SyntheticSubject, make_specs
-    from gm_plugins.datasets.synthetic.writer import atomic_path, encode_video
+    from gm_plugins.datasets.synthetic.writer import encode_video
+    from gm_plugins.utils.io import atomic_path
 
     spec = make_specs(1, 0, 0.0, 2, "bench")[0]
     num_frames = round(seconds * fps)
@@ -71,8 +72,8 @@ def measure(config: str, video: str, in_memory: bool, threads: int, queue) -> No
     """Child process: preprocess ``video`` once, report (seconds, peak MiB, frames, fallback)."""
     import torch
 
-    from gm_plugins.apis.preprocessing import load_preprocess_pipeline
-    from gm_plugins.datasets.preprocessing import (
+    from gm_plugins.preprocess.chain import load_preprocess_pipeline
+    from gm_plugins.preprocess.streaming import (
         build_preprocess_pipeline,
         preprocess_to_cache,
         preprocess_video,
@@ -93,7 +94,7 @@ def measure(config: str, video: str, in_memory: bool, threads: int, queue) -> No
 
 
 def main(argv: list[str] | None = None) -> int:
-    from gm_plugins.datasets.transforms.decoding import probe_video
+    from gm_plugins.preprocess.transforms.decoding import probe_video
 
     args = parse_args(argv)
     videos = args.video or [render(name, *spec) for name, spec in DEFAULT_VIDEOS.items()]

@@ -4,7 +4,7 @@ Random windows stand in for data, so the numbers are the model's cost alone (dat
 preprocessor, forward, backward and an AdamW step for training; data preprocessor and
 ``predict`` for inference). Example:
 
-    python tools/benchmark_recognizer.py \
+    python tools/benchmarks/benchmark_recognizer.py \
         --models configs/_base_/models/two-stream_r50-concat-fusion.py:224 \
                  configs/_base_/models/two-stream_r18-3stage-concat-fusion.py:112
 
@@ -14,23 +14,24 @@ memory), against a plain-PyTorch
 version of the paper's network (torchvision ResNet-50 pair, concat, 1x1 conv, pooling, linear)
 in one run: same threads, inputs (one 224 px RGB frame, 12 flow channels), batch sizes and
 AdamW settings; median of the repeats after warm-up, peak memory of each side's process
-(:mod:`gm_plugins.apis.reference_benchmark`):
+(:mod:`gm_plugins.benchmarks.reference`):
 
-    python tools/benchmark_recognizer.py --compare-reference --threads 2
+    python tools/benchmarks/benchmark_recognizer.py --compare-reference --threads 2
 """
 
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import torch
 
 import gm_plugins  # noqa: F401  (compat and registration before any model import)
+from gm_plugins.benchmarks.inputs import random_windows
+from gm_plugins.benchmarks.timing import items_per_second
 from gm_plugins.utils.allocator import keep_freed_memory
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 MODEL_DIR = REPO_ROOT / "configs" / "_base_" / "models"
 PAPER_CONFIG = REPO_ROOT / "configs" / "gm" / "two-stream_r50-concat-fusion_12x30f_gm3.py"
@@ -88,39 +89,17 @@ def parse_args() -> argparse.Namespace:
 
 def random_batch(batch_size: int, frames: int, flow_fields: int, size: int) -> dict:
     """A collated batch of random windows in the dataset's packed format."""
-    from mmaction.structures import ActionDataSample
-
-    return dict(
-        inputs=dict(
-            rgb=[
-                torch.randint(0, 256, (frames, 3, size, size), dtype=torch.uint8)
-                for _ in range(batch_size)
-            ],
-            flow=[torch.rand(flow_fields, 2, size, size) * 2 - 1 for _ in range(batch_size)],
-        ),
-        data_samples=[ActionDataSample().set_gt_label(i % 3) for i in range(batch_size)],
-    )
+    shapes = dict(rgb=(frames, 3, size, size), flow=(flow_fields, 2, size, size))
+    return random_windows(shapes, batch_size)
 
 
 def build_model(config_path: str) -> torch.nn.Module:
-    from mmaction.registry import MODELS
-
-    from gm_plugins.compat import library_scope
+    from gm_plugins.models.loading import build_recognizer
     from gm_plugins.utils.config import load_config
 
     # A model file under configs/_base_/models/ sets no scope: it is built in mmaction's.
     cfg = load_config(config_path, scopes=("mmaction", None), required=("model",))
-    with library_scope("mmaction"):
-        return MODELS.build(cfg.model)
-
-
-def steps_per_second(step, iters: int, warmup: int) -> float:
-    for _ in range(warmup):
-        step()
-    start = time.perf_counter()
-    for _ in range(iters):
-        step()
-    return iters / (time.perf_counter() - start)
+    return build_recognizer(cfg)
 
 
 def benchmark(config_path: str, size: int, args: argparse.Namespace) -> dict:
@@ -132,13 +111,13 @@ def benchmark(config_path: str, size: int, args: argparse.Namespace) -> dict:
     optim_wrapper = OptimWrapper(torch.optim.AdamW(model.parameters(), lr=1e-5))
     train_data = random_batch(args.train_batch, args.frames, args.flow_fields, size)
     model.train()
-    train_rate = steps_per_second(
-        lambda: model.train_step(train_data, optim_wrapper), args.iters, args.warmup
+    train_rate = items_per_second(
+        lambda: model.train_step(train_data, optim_wrapper), 1, args.iters, args.warmup
     )
     test_data = random_batch(args.test_batch, args.frames, args.flow_fields, size)
     model.eval()
     with torch.no_grad():
-        test_rate = steps_per_second(lambda: model.test_step(test_data), args.iters, args.warmup)
+        test_rate = items_per_second(lambda: model.test_step(test_data), 1, args.iters, args.warmup)
     return dict(
         parameters=parameters,
         train_samples_per_s=train_rate * args.train_batch,
@@ -150,7 +129,7 @@ def compare_reference(args: argparse.Namespace) -> None:
     """Print gm_plugins vs the plain-PyTorch reference: rates, their ratio, peak memory."""
     import platform
 
-    from gm_plugins.apis import reference_benchmark as rb
+    from gm_plugins.benchmarks import reference as rb
 
     threads = args.threads or torch.get_num_threads()
     difference = rb.check_same_function(args.config)

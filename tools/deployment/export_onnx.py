@@ -4,13 +4,15 @@ Each export writes DIR/NAME.onnx and DIR/NAME.json (inputs, normalisation, opset
 hashes, parity figures) and fails when ONNX Runtime and PyTorch differ by more than 1e-4
 (relative to the output scale) on random inputs. Examples:
 
-    python tools/export_onnx.py recognizer \
+    python tools/deployment/export_onnx.py recognizer \
         configs/gm/two-stream_r18-3stage-concat-fusion_demo_gm-synthetic.py \
         --checkpoint work_dirs/demo/two_stream/epoch_8.pth --out work_dirs/onnx
-    python tools/export_onnx.py seg SEG_CONFIG --checkpoint SEG_CKPT --out work_dirs/onnx
-    python tools/export_onnx.py pose POSE_CONFIG --checkpoint POSE_CKPT --out work_dirs/onnx
-    python tools/export_onnx.py bundle work_dirs/demo/bundle --out work_dirs/demo/onnx
-    python tools/export_onnx.py benchmark configs/_base_/models/two-stream_r50-concat-fusion.py \
+    python tools/deployment/export_onnx.py seg SEG_CONFIG --checkpoint SEG_CKPT --out work_dirs/onnx
+    python tools/deployment/export_onnx.py pose POSE_CONFIG --checkpoint POSE_CKPT --out \
+        work_dirs/onnx
+    python tools/deployment/export_onnx.py bundle work_dirs/demo/bundle --out work_dirs/demo/onnx
+    python tools/deployment/export_onnx.py benchmark \
+        configs/_base_/models/two-stream_r50-concat-fusion.py \
         --size 224 --frames 1 --flow-fields 6 --batch 16 --threads 2
 
 Without ``--checkpoint`` the model gets random weights (for checking that it exports).
@@ -22,7 +24,7 @@ import argparse
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
@@ -84,7 +86,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         sub.add_argument("--name", default=None, help="file stem (classifier/segmentation/pose)")
 
     bundle = commands.add_parser("bundle", help="every network of a model bundle")
-    bundle.add_argument("bundle", help="bundle folder or .zip (tools/export_bundle.py)")
+    bundle.add_argument("bundle", help="bundle folder or .zip (tools/deployment/export_bundle.py)")
     bundle.add_argument("--out", required=True, help="folder for the .onnx and .json files")
     _add_window_args(bundle)
 
@@ -110,7 +112,8 @@ def _report(name: str, result) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import gm_plugins  # noqa: F401  (compat and registration before any model import)
-    from gm_plugins.apis import onnx_export
+    from gm_plugins.benchmarks import onnx_classifier
+    from gm_plugins.deploy import onnx_export
 
     options = {}
     if args.opset is not None:
@@ -155,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
 
         import torch
 
-        result = onnx_export.benchmark_classifier(
+        result = onnx_classifier.benchmark_classifier(
             args.config,
             input_shapes=_window_shapes(args),
             batch_size=args.batch,
@@ -179,9 +182,9 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from gm_plugins.apis.bundle import BundleError
-    from gm_plugins.apis.onnx_export import OnnxExportError
-    from gm_plugins.datasets.transforms.openmmlab_models import CheckpointMismatchError
+    from gm_plugins.deploy.bundle import BundleError
+    from gm_plugins.preprocess.model_runners import CheckpointMismatchError
+    from gm_plugins.runtime.onnx import OnnxExportError
     from gm_plugins.utils.config import ConfigError
 
     try:

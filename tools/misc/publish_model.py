@@ -3,7 +3,7 @@
 A checkpoint (``.pth`` from tools/train.py) is written without its optimizer, scheduler and
 message-hub state, optionally with fp16 weights, as ``OUT_DIR/<name>-<sha256[:8]>.pth``. With
 ``--bundle CONFIG`` the stripped classifier checkpoint is exported as an inference bundle with the
-config's preprocessing chain (tools/export_bundle.py) and published as one
+config's preprocessing chain (tools/deployment/export_bundle.py) and published as one
 ``OUT_DIR/<name>-<sha256[:8]>.zip``; an existing bundle folder or ``.zip`` is published as it
 is. With ``--metafile`` and ``--model`` the metafile entry of that model gets the new ``Weights``
 path and ``Metadata.SHA256`` (the rest of the entry is kept).
@@ -27,7 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from gm_plugins.apis.bundle import export_bundle, load_bundle, zip_bundle
+from gm_plugins.deploy.bundle import export_bundle, load_bundle, zip_bundle
 from gm_plugins.utils.zoo import (
     ZooError,
     publish_checkpoint,

@@ -2,7 +2,7 @@
 
 Real GMA recordings are private; this generator renders supine infants whose movements follow the
 clinical descriptions of writhing (WMs), fidgety (FMs) and poor-repertoire (PR) movements, in
-varied recording environments. See ``tools/make_synthetic_dataset.py`` for the command line.
+varied recording environments. See ``tools/data/make_synthetic_dataset.py`` for the command line.
 """
 
 from .body import COCO_KEYPOINTS, COCO_SKELETON

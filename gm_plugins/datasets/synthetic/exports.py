@@ -12,6 +12,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from gm_plugins.utils.io import write_json_atomic
+
 from . import writer
 from .body import COCO_KEYPOINTS, COCO_SKELETON, OUTSIDE
 from .subject import SyntheticSubject
@@ -47,7 +49,7 @@ def export_subject(
         writer.write_png(out_dir / "mmseg" / "ann_dir" / split / name, mask)
         writer.write_png(out_dir / "mmpose" / "images" / split / name, image)
         records.append(_record(name, mask, subject.keypoints[t]))
-    writer.write_json(
+    write_json_atomic(
         parts_path(out_dir, subject.spec.subject_id), {"split": split, "records": records}
     )
 
@@ -95,5 +97,5 @@ def write_coco_annotations(out_dir: Path, subject_ids: list[str]) -> dict[str, i
     for split, coco in splits.items():
         coco["categories"] = [category]
         coco["info"] = {"description": "gm_plugins synthetic infants, preprocessing frames"}
-        writer.write_json(out_dir / "mmpose" / "annotations" / f"{split}.json", coco)
+        write_json_atomic(out_dir / "mmpose" / "annotations" / f"{split}.json", coco)
     return {split: len(coco["images"]) for split, coco in splits.items()}

@@ -41,7 +41,14 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from gm_plugins.utils.io import TEMPORARY_SUFFIX, _is_running
+from gm_plugins.utils.io import (
+    TEMPORARY_SUFFIX,
+    atomic_path,
+    is_running,
+    remove_stale_temporaries,
+    write_csv_atomic,
+    write_json_atomic,
+)
 from gm_plugins.utils.sharding import STALE_SECONDS, select_shard
 
 from . import exports, writer
@@ -167,12 +174,12 @@ def _remove_stale_temporaries(out_dir: Path, sharded: bool) -> None:
     another machine; a shard leaves alone what was modified in the last ``STALE_SECONDS``.
     """
     if not sharded:
-        writer.remove_stale_temporaries(out_dir)
+        remove_stale_temporaries(out_dir)
         return
     now = time.time()
     for path in out_dir.rglob(f".*{TEMPORARY_SUFFIX}"):
         pid = path.name.removesuffix(TEMPORARY_SUFFIX).rpartition(".")[2].partition("-")[0]
-        if pid.isdigit() and _is_running(int(pid)):
+        if pid.isdigit() and is_running(int(pid)):
             continue
         try:
             if now - path.stat().st_mtime > STALE_SECONDS:
@@ -184,7 +191,7 @@ def _remove_stale_temporaries(out_dir: Path, sharded: bool) -> None:
 def _write_meta(
     out_dir: Path, config: GeneratorConfig, specs: list[SubjectSpec], complete: bool
 ) -> None:
-    writer.write_json(
+    write_json_atomic(
         out_dir / "meta.json",
         {
             "generator_version": GENERATOR_VERSION,
@@ -226,7 +233,7 @@ def _write_video_and_truth(
             image, masks[t] = renderer.render(t)
             yield image
 
-    with writer.atomic_path(video_path(out_dir, name)) as temporary_video:
+    with atomic_path(video_path(out_dir, name)) as temporary_video:
         writer.encode_video(temporary_video, frames(), config.fps)
         writer.write_npz(gt_path(out_dir, name), **renderer.ground_truth(masks))
 
@@ -344,13 +351,13 @@ def _write_tables(
     """The files that describe the whole dataset, once every subject is done (tables last: a
     table lists only finished videos)."""
     rows = [(s.subject_id, s.label, s.environment, f"videos/{s.subject_id}.mp4") for s in specs]
-    writer.write_csv(out_dir / SUBJECTS_TABLE, SUBJECT_COLUMNS, rows)
+    write_csv_atomic(out_dir / SUBJECTS_TABLE, SUBJECT_COLUMNS, rows)
     if empty_specs:
         rows = [
             (s.subject_id, "", s.environment, f"videos/{s.subject_id}.mp4", s.kind)
             for s in empty_specs
         ]
-        writer.write_csv(out_dir / EMPTY_SCENES_TABLE, EMPTY_SCENE_COLUMNS, rows)
+        write_csv_atomic(out_dir / EMPTY_SCENES_TABLE, EMPTY_SCENE_COLUMNS, rows)
     if prep_specs:
         exports.write_coco_annotations(out_dir, [s.subject_id for s in prep_specs])
     _write_meta(out_dir, config, specs, complete=True)

@@ -2,14 +2,15 @@
 
 Example::
 
-    python tools/make_synthetic_dataset.py --out data/gm_synthetic --workers 2 --preview preview.png
+    python tools/data/make_synthetic_dataset.py --out data/gm_synthetic --workers 2 \\
+        --preview preview.png
 
     # a large dataset in four shares (side by side, or on four machines sharing the folder),
     # then the same command without --shard: it makes whatever is missing and the tables
-    python tools/make_synthetic_dataset.py --out BIG --subjects 3000 --shard 0/4
+    python tools/data/make_synthetic_dataset.py --out BIG --subjects 3000 --shard 0/4
     ...
-    python tools/make_synthetic_dataset.py --out BIG --subjects 3000 --shard 3/4
-    python tools/make_synthetic_dataset.py --out BIG --subjects 3000
+    python tools/data/make_synthetic_dataset.py --out BIG --subjects 3000 --shard 3/4
+    python tools/data/make_synthetic_dataset.py --out BIG --subjects 3000
 """
 
 from __future__ import annotations

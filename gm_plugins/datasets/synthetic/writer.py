@@ -15,35 +15,11 @@ import av
 import cv2
 import numpy as np
 
-from gm_plugins.utils.io import (
-    TEMPORARY_SUFFIX,
-    atomic_path,
-    remove_stale_temporaries,
-    write_bytes_atomic,
-    write_csv_atomic,
-    write_json_atomic,
-)
+from gm_plugins.utils.io import atomic_path, write_bytes_atomic
 
-__all__ = [
-    "TEMPORARY_SUFFIX",
-    "atomic_path",
-    "encode_video",
-    "remove_stale_temporaries",
-    "write_bytes",
-    "write_csv",
-    "write_json",
-    "write_npz",
-    "write_png",
-    "write_video",
-]
+__all__ = ["encode_video", "write_npz", "write_png", "write_video"]
 
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
-
-
-# The generator's names for the shared atomic writers.
-write_bytes = write_bytes_atomic
-write_json = write_json_atomic
-write_csv = write_csv_atomic
 
 
 def write_npz(path: str | os.PathLike, **arrays) -> None:
@@ -66,7 +42,7 @@ def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
     ok, encoded = cv2.imencode(".png", image)
     if not ok:
         raise OSError(f"could not encode {path} as PNG")
-    write_bytes(path, encoded.tobytes())
+    write_bytes_atomic(path, encoded.tobytes())
 
 
 def write_video(

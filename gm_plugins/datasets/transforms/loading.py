@@ -11,7 +11,7 @@ from mmaction.registry import TRANSFORMS
 from mmaction.structures import ActionDataSample
 from mmcv.transforms import BaseTransform
 
-from .cache import META_FILE, CachedVideo, dequantise_flow, read_cached_video
+from gm_plugins.datasets.cache import META_FILE, CachedVideo, dequantise_flow, read_cached_video
 
 
 class _OpenVideos:
@@ -66,7 +66,7 @@ class LoadCachedWindow(BaseTransform):
     """Read the RGB frames and/or flow fields of one window from the preprocessing cache.
 
     Required keys: ``cache_root`` and ``subject_id`` (or ``cached_video``: a video already
-    open or held in memory, e.g. by :func:`gm_plugins.datasets.preprocessing.
+    open or held in memory, e.g. by :func:`gm_plugins.preprocess.streaming.
     preprocess_in_memory` for inference), ``frame_positions`` ((L + 1,) positions in the
     cached frames, see :func:`gm_plugins.datasets.windows.window_positions`).
 
@@ -165,8 +165,3 @@ class PackStreamInputs(BaseTransform):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(streams={self.streams})"
-
-
-# The name configs used before the packer served one-stream models too: the same class.
-TRANSFORMS.register_module(name="PackTwoStreamInputs", module=PackStreamInputs)
-PackTwoStreamInputs = PackStreamInputs

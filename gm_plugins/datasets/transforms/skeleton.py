@@ -19,8 +19,8 @@ import numpy as np
 from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 
-from .cache import KEYPOINTS_FILE
-from .loading import _OPEN_VIDEOS
+from gm_plugins.datasets.cache import KEYPOINTS_FILE
+from gm_plugins.datasets.transforms.loading import _OPEN_VIDEOS
 
 SKELETON_PREPROCESS_CONFIG = (
     "configs/preprocess/preprocess_unet-seg_res18-pose_farneback-k5-s3.75-64_skeleton_demo.py"
@@ -41,7 +41,7 @@ def _missing_keypoints_error(where: str, why: str) -> FileNotFoundError:
         "keyframe_interval no larger than the source frames between sampled frames, e.g. 5 at "
         "30 fps and 6 fps; 1 estimates every sampled frame at any frame rate) into a new "
         "cache_root, e.g. "
-        "tools/preprocess_videos.py CONFIG --data-root DATA --out CACHE_skeleton, and point "
+        "tools/data/preprocess_videos.py CONFIG --data-root DATA --out CACHE_skeleton, and point "
         "the dataset's cache_root at it."
     )
 

@@ -175,7 +175,7 @@ class MultiStreamRecognizer(BaseRecognizer):
     Inputs, as :class:`TwoStreamDataPreprocessor` gives them: ``dict(rgb=(N, T, 3, H, W),
     flow=(N, L, 2, H, W))``, or only the key of the one stream a baseline has. Each stream's
     backbone gives a feature map, the fusion module turns the maps into one (N, C) feature and
-    the head classifies it. Configs may name it ``TwoStreamRecognizer`` too (same class).
+    the head classifies it.
 
     Backbones: any registered 2D or 3D backbone (MMAction2's ``ResNet``, ``ResNetTSM``,
     ``MobileNetV2``, ``X3D``, ``ResNet3dSlowOnly`` ...), a torchvision model
@@ -686,7 +686,3 @@ class MultiStreamRecognizer(BaseRecognizer):
         if stage == "fusion":
             return fused, {}
         return self.cls_head(fused), {}
-
-
-# The name configs used before the recognizer also ran one-stream baselines: the same class.
-MODELS.register_module(name="TwoStreamRecognizer", module=MultiStreamRecognizer)

@@ -9,9 +9,14 @@ import numpy as np
 from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 
-from . import geometry
-from .background import union_box
-from .openmmlab_models import BatchRunner, check_model_files, load_model, rgb_to_model_input
+from gm_plugins.preprocess import geometry
+from gm_plugins.preprocess.model_runners import (
+    BatchRunner,
+    check_model_files,
+    load_model,
+    rgb_to_model_input,
+)
+from gm_plugins.preprocess.transforms.background import union_box
 
 ALIGNMENT_MODES = ("video", "window")
 POSE_INPUTS = ("masked", "original")

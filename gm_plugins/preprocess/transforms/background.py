@@ -10,8 +10,8 @@ import torch
 from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 
-from .geometry import shrunk_size
-from .openmmlab_models import (
+from gm_plugins.preprocess.geometry import shrunk_size
+from gm_plugins.preprocess.model_runners import (
     SEGMENTATION_BACKENDS,
     BatchRunner,
     SegmentationRunner,
@@ -362,7 +362,7 @@ class BackgroundRemoval(BaseTransform):
         import hashlib
         import json
 
-        from ..cache import file_fingerprint
+        from gm_plugins.datasets.cache import file_fingerprint
 
         files = [file_fingerprint(path) for path in (self.config, self.checkpoint)]
         return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()

@@ -26,8 +26,8 @@ import numpy as np
 from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 
-from ..windows import round_half_up
-from .geometry import shrunk_size
+from gm_plugins.datasets.windows import round_half_up
+from gm_plugins.preprocess.geometry import shrunk_size
 
 DEFAULT_TARGET_FPS = 6.0
 MAX_PLAUSIBLE_FPS = 1000.0

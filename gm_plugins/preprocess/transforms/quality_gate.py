@@ -5,14 +5,14 @@ from __future__ import annotations
 from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 
-from ..quality import QualityGate, quality_figures, quality_record
+from gm_plugins.preprocess.quality import QualityGate, quality_figures, quality_record
 
 
 @TRANSFORMS.register_module()
 class InfantPresenceGate(BaseTransform):
     """Decide from the models' evidence whether an infant is in view; record the quality.
 
-    See :mod:`gm_plugins.datasets.quality` for the figures. A video that fails a check gets
+    See :mod:`gm_plugins.preprocess.quality` for the figures. A video that fails a check gets
     the fallback ``'no_infant'`` (kept in the cache, left out of training by ``GMDataset``'s
     ``exclude_fallbacks``); one that passes but could not be aligned gets
     ``'alignment_failed'``. A threshold set to None switches its check off.
@@ -40,8 +40,8 @@ class InfantPresenceGate(BaseTransform):
         min_mask_compactness (float | None): median share of the body in its largest blob
             must reach this. Defaults to None.
         no_infant_model (dict | None): the fitted evidence model (``gate.json`` of
-            ``tools/evaluate_quality_gate.py``); flags a video whose logit is above its
-            ``max_logit``. Defaults to None.
+            ``tools/analysis_tools/evaluate_quality_gate.py``); flags a video whose logit is above
+            its ``max_logit``. Defaults to None.
         max_trunk_length_cv (float | None): the trunk length (std / mean over the keyframes)
             must vary less than this. Defaults to None.
         max_trunk_motion (float | None): the median move of the trunk centre between

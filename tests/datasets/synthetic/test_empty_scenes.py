@@ -119,7 +119,7 @@ def test_rendering_is_reproducible_and_kinds_are_checked():
 
 def _background_change(renders: list[tuple[np.ndarray, np.ndarray]]) -> float:
     """Mean background change of rendered (frame, true mask) pairs, camera noise included."""
-    from gm_plugins.datasets.transforms.background import SceneChanges, motion_thumbnail
+    from gm_plugins.preprocess.transforms.background import SceneChanges, motion_thumbnail
 
     changes = SceneChanges()
     values = [

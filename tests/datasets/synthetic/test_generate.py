@@ -1,6 +1,5 @@
 import csv
 import dataclasses
-import importlib.util
 import json
 import os
 from pathlib import Path
@@ -178,11 +177,8 @@ def test_bad_arguments_name_the_fix(tmp_path, change, message):
 
 
 def test_command_line(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location(
-        "make_synthetic_dataset", REPO / "tools" / "make_synthetic_dataset.py"
-    )
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    from gm_plugins.datasets.synthetic import make_dataset as tool
+
     help_text = tool.build_parser().format_help()
     for option in (
         "--out",

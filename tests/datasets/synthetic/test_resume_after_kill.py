@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import os
 import random
@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from gm_plugins.datasets.synthetic import GeneratorConfig, generate_dataset
-from gm_plugins.datasets.synthetic.writer import TEMPORARY_SUFFIX, remove_stale_temporaries
+from gm_plugins.utils.io import TEMPORARY_SUFFIX, remove_stale_temporaries
 
 REPO = Path(__file__).resolve().parents[3]
-TOOL = REPO / "tools" / "make_synthetic_dataset.py"
+TOOL = REPO / "tools" / "data" / "make_synthetic_dataset.py"
 CONFIG = GeneratorConfig(
     subjects=3,
     seconds=2.0,
@@ -63,10 +63,8 @@ def _arguments(out: Path, workers: int) -> list[str]:
 
 
 def _load_tool():
-    spec = importlib.util.spec_from_file_location("make_synthetic_dataset", TOOL)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+    """The command line tools/data/make_synthetic_dataset.py runs."""
+    return importlib.import_module("gm_plugins.datasets.synthetic.make_dataset")
 
 
 def _kill_after(out: Path, workers: int, files: int, delay: float) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from . import model_configs
+from tests.preprocess.transforms import model_configs
 
 
 @pytest.fixture(scope="session")

@@ -133,7 +133,7 @@ def write_checkpoint(library: str, config: Path, path: Path) -> Path:
     import torch
     from mmengine.runner import save_checkpoint
 
-    from gm_plugins.datasets.transforms import openmmlab_models
+    from gm_plugins.preprocess import model_runners as openmmlab_models
 
     torch.manual_seed(0)
     openmmlab_models.clear_model_cache()

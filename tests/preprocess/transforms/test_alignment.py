@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from gm_plugins.compat import library_scope
-from gm_plugins.datasets.transforms import PoseAlignment, geometry
-from gm_plugins.datasets.transforms.alignment import keyframe_positions, segment_bounds
-
-from .model_configs import textured_frames
+from gm_plugins.preprocess import geometry
+from gm_plugins.preprocess.transforms import PoseAlignment
+from gm_plugins.preprocess.transforms.alignment import keyframe_positions, segment_bounds
+from tests.preprocess.transforms.model_configs import textured_frames
 
 
 def trunk_keypoints(neck, crotch, half_width=6.0) -> np.ndarray:
@@ -185,7 +185,7 @@ def test_pose_can_run_on_the_unmasked_frames(pose_config):
 
 
 def test_letterbox_fits_the_whole_frame_without_moving_the_infant():
-    from gm_plugins.datasets.transforms import LetterboxFrames
+    from gm_plugins.preprocess.transforms import LetterboxFrames
 
     frame = np.zeros((30, 60, 3), np.uint8)
     frame[10:20, 40:50] = 200  # a bright square right of centre

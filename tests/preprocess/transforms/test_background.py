@@ -8,11 +8,10 @@ import pytest
 from mmengine.registry import DefaultScope
 
 from gm_plugins.compat import library_scope
-from gm_plugins.datasets.transforms import BackgroundRemoval, CheckpointMismatchError
-from gm_plugins.datasets.transforms.background import mask_box, multiply_by_mask, smooth_in_time
-from gm_plugins.datasets.transforms.openmmlab_models import SegmentationRunner
-
-from .model_configs import textured_frames
+from gm_plugins.preprocess.model_runners import SegmentationRunner
+from gm_plugins.preprocess.transforms import BackgroundRemoval, CheckpointMismatchError
+from gm_plugins.preprocess.transforms.background import mask_box, multiply_by_mask, smooth_in_time
+from tests.preprocess.transforms.model_configs import textured_frames
 
 pytestmark = pytest.mark.slow
 

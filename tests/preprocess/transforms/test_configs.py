@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 from mmengine.config import Config
 
-from gm_plugins.datasets.preprocessing import build_preprocess_pipeline
-from gm_plugins.datasets.transforms import BackgroundRemoval, PoseAlignment
-
-from .model_configs import textured_frames
+from gm_plugins.preprocess.streaming import build_preprocess_pipeline
+from gm_plugins.preprocess.transforms import BackgroundRemoval, PoseAlignment
+from tests.preprocess.transforms.model_configs import textured_frames
 
 CONFIGS = Path(__file__).resolve().parents[3] / "configs" / "preprocess"
 pytestmark = pytest.mark.slow

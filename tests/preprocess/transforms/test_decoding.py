@@ -11,15 +11,14 @@ import av
 import numpy as np
 import pytest
 
-from gm_plugins.datasets.transforms import (
+from gm_plugins.datasets.windows import WindowSpec, window_starts
+from gm_plugins.preprocess.transforms import (
     DecodeFrames,
     VideoDecodeError,
     iter_sampled_frames,
     probe_video,
 )
-from gm_plugins.datasets.windows import WindowSpec, window_starts
-
-from .model_configs import textured_frames, write_video
+from tests.preprocess.transforms.model_configs import textured_frames, write_video
 
 CAMERA_RATES = (25, 30, 50, 60)
 
@@ -180,7 +179,7 @@ def test_implausibly_high_rates_are_refused(tmp_path):
 @pytest.mark.parametrize("stated", [0, None, float("nan")])
 def test_unknown_rates_name_the_file_and_the_fix(video, monkeypatch, stated):
     # FFmpeg guesses a rate for nearly any file, so the unknown rate is simulated.
-    from gm_plugins.datasets.transforms import decoding
+    from gm_plugins.preprocess.transforms import decoding
 
     monkeypatch.setattr(decoding, "_pyav_fps", lambda stream: stated)
     expected = r"clip\.mp4: the video does not state a usable frame rate.*ffmpeg"

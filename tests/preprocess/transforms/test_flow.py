@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from gm_plugins.datasets.transforms import OpticalFlow
-from gm_plugins.datasets.transforms.flow import tvl1_available
+from gm_plugins.preprocess.transforms import OpticalFlow
+from gm_plugins.preprocess.transforms.flow import tvl1_available
 
 
 def shifted_pair(dx: int, dy: int, size: int = 64) -> list[np.ndarray]:
@@ -83,7 +83,7 @@ def test_transform_survives_pickling_for_dataloader_workers():
 def test_pairs_computed_on_several_threads_equal_the_serial_ones(algorithm):
     if algorithm == "tvl1" and not tvl1_available():
         pytest.skip("TV-L1 needs opencv-contrib (cv2.optflow)")
-    from gm_plugins.datasets.transforms.flow import compute_flow, make_flow_function
+    from gm_plugins.preprocess.transforms.flow import compute_flow, make_flow_function
 
     rng = np.random.default_rng(1)
     clip = [

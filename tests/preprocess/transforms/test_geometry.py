@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gm_plugins.datasets.transforms import geometry
+from gm_plugins.preprocess import geometry
 
 
 def trunk(shoulders, hips) -> np.ndarray:

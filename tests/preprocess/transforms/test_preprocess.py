@@ -7,7 +7,7 @@ import pytest
 from mmengine.registry import DefaultScope
 
 from gm_plugins.datasets.cache import dequantise_flow, read_cached_video, write_cached_video
-from gm_plugins.datasets.preprocessing import (
+from gm_plugins.preprocess.streaming import (
     build_preprocess_pipeline,
     cache_record,
     preprocess_video,

@@ -1,0 +1,1 @@
+"""Runtimes the models run on besides PyTorch: ONNX Runtime (:mod:`.onnx`)."""
