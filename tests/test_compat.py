@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fractions
 import os
 import pickle
 import subprocess
@@ -114,8 +115,25 @@ def test_getattr_stand_in_only_resolves_history_buffer_methods(tmp_path):
         torch.load(path)
 
 
-def test_weights_only_is_not_disabled_globally():
-    assert os.environ.get("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD") is None
+def test_weights_only_stays_on_in_a_process_that_imported_gm_plugins(tmp_path):
+    """compat's allow-list must not turn weights_only off: a fresh process that imported
+    gm_plugins (compat applied) still refuses a class outside the allow-list."""
+    path = tmp_path / "fraction.pth"
+    torch.save({"payload": fractions.Fraction(1, 3)}, path)
+    script = (
+        "import os, pickle, sys, torch, gm_plugins\n"
+        "assert 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD' not in os.environ\n"
+        "try:\n"
+        f"    torch.load({str(path)!r})\n"
+        "except pickle.UnpicklingError:\n"
+        "    sys.exit(0)\n"
+        "sys.exit('torch.load unpickled a class outside the allow-list')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"}
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
 
 
 # 3. default scope of other libraries' calls --------------------------------------------------

@@ -138,7 +138,9 @@ def test_scene_changes_tell_still_bedding_from_a_moving_background():
     assert np.isnan(first).all()  # nothing to compare the first frame with
     background, inside = still.add(*motion_thumbnail(frame(0, 200, brightness=30), body))
     assert background == 0.0  # a global lighting change is not motion
-    assert inside == pytest.approx(1.0, abs=0.35)  # the body changed (its edge ring did not)
+    # The body covers 20 x 20 thumbnail pixels (the frame is 4x the thumbnail) and all of them
+    # changed; the one-pixel ring it is grown by (22 x 22 in all) did not.
+    assert inside == pytest.approx(20 * 20 / (22 * 22))
     sliding = SceneChanges()
     sliding.add(*motion_thumbnail(frame(0, 100), body))
     background, _ = sliding.add(*motion_thumbnail(frame(24, 100), body))

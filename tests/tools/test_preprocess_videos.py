@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import av
@@ -358,22 +359,25 @@ from mmcv.transforms import BaseTransform
 
 @TRANSFORMS.register_module(force=True)
 class CountVideos(BaseTransform):
-    # Logs every video this process preprocesses; the first one waits until both runs are in.
+    # Logs every video this process preprocesses. With GM_HOLD set, the process says it holds
+    # its first video (the file 'holding') and keeps it until the file 'released' appears.
     def transform(self, results):
-        LOG = Path(os.environ["GM_COUNT_LOG"])
-        with open(LOG / "processed.log", "a") as log:
-            log.write(f"{os.getpid()} {Path(results['filename']).stem}\\n")
-        (LOG / f"started.{os.getpid()}").touch()
-        deadline = time.monotonic() + 120
-        while len(list(LOG.glob("started.*"))) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.3)
+        log = Path(os.environ["GM_COUNT_LOG"])
+        with open(log / "processed.log", "a") as stream:
+            stream.write(f"{os.getpid()} {Path(results['filename']).stem}\\n")
+        if os.environ.get("GM_HOLD") and not (log / "holding").exists():
+            (log / "holding").touch()
+            deadline = time.monotonic() + 300
+            while not (log / "released").exists():
+                assert time.monotonic() < deadline, "never released"
+                time.sleep(0.01)
         return results
 """
 
 
 def test_two_runs_at_once_never_process_one_video_twice(tmp_path, config, monkeypatch, capsys):
-    """One run as a command, the other in this process, both over every video at once."""
+    """One run as a command, the other in this process, both over every video at once: the
+    command holds the claim of its first video until this process has finished the rest."""
     plugins = tmp_path / "plugins"
     plugins.mkdir()
     (plugins / "counter_plugin.py").write_text(COUNTER_PLUGIN)
@@ -392,14 +396,21 @@ def test_two_runs_at_once_never_process_one_video_twice(tmp_path, config, monkey
     monkeypatch.syspath_prepend(str(plugins))
     out = tmp_path / "cache"
     command = _tool(tmp_path / "counting.py", data, out)
-    process = subprocess.Popen(command, stdout=subprocess.PIPE)
+    # The command claims a video and holds it while this process runs over all of them.
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, env=dict(os.environ, GM_HOLD="1"))
+    deadline = time.monotonic() + 300
+    while not (log / "holding").exists():
+        assert process.poll() is None and time.monotonic() < deadline, "nothing was held"
+        time.sleep(0.01)
     capsys.readouterr()
     code = run(tmp_path / "counting.py", data, out, workers=0)
+    (log / "released").touch()
     outputs = [capsys.readouterr().out, process.communicate(timeout=300)[0].decode()]
     assert (code, process.returncode) == (0, 0), outputs
     processed = [line.split() for line in (log / "processed.log").read_text().splitlines()]
     assert sorted(name for _, name in processed) == names  # each video once
-    assert {pid for pid, _ in processed} == {str(os.getpid()), str(process.pid)}  # both worked
+    by_process = Counter(pid for pid, _ in processed)
+    assert by_process == {str(process.pid): 1, str(os.getpid()): len(names) - 1}
     assert all(is_cached(out, name) for name in names)
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no claim left
     assert any("left to other runs that hold their claims" in output for output in outputs)

@@ -141,8 +141,11 @@ def test_held_claims_are_refreshed(tmp_path):
     board = ClaimBoard(tmp_path, stale_seconds=0.4)  # refreshed every 0.1 s
     assert board.acquire("s1")
     os.utime(tmp_path / ".claim~s1", (time.time() - 1000, time.time() - 1000))
-    time.sleep(0.5)
-    assert board.inspect("s1").age < 0.4 and not board.inspect("s1").stale
+    deadline = time.monotonic() + 30
+    while board.inspect("s1").stale:  # until the refresher has touched it
+        assert time.monotonic() < deadline, "the held claim was never refreshed"
+        time.sleep(0.01)
+    assert board.inspect("s1").age < 0.4
     board.release_all()
 
 
@@ -154,12 +157,13 @@ def _grab(args):
 
 def test_processes_racing_for_the_same_items_get_each_exactly_once(tmp_path):
     keys = [f"s{i:03d}" for i in range(200)]
-    with multiprocessing.get_context("fork").Pool(4) as pool:
-        results = pool.map(_grab, [(tmp_path, keys if i % 2 else keys[::-1]) for i in range(4)])
+    pool = multiprocessing.get_context("fork").Pool(4)
+    results = pool.map(_grab, [(tmp_path, keys if i % 2 else keys[::-1]) for i in range(4)])
+    pool.close()
+    pool.join()  # every worker has ended (and been reaped): its claims are stale
     won = [key for _, got in results for key in got]
     assert sorted(won) == keys  # every item once, none twice
     assert sum(bool(got) for _, got in results) >= 2  # they did race
-    time.sleep(0.1)
     removed = ClaimBoard(tmp_path).clear_stale()  # their processes ended: all stale
     assert len(removed) == len(keys) and list(tmp_path.iterdir()) == []
 

@@ -68,9 +68,10 @@ def _load_tool():
 
 
 def _kill_after(out: Path, workers: int, files: int, delay: float) -> None:
-    """Start the generator, SIGKILL it ``delay`` s after ``files`` finished files appeared."""
+    """Start the generator, SIGKILL it ``delay`` s after ``files`` finished files appeared, and
+    return once every process of the run (its workers too) has ended."""
     command = [sys.executable, str(TOOL), *_arguments(out, workers)]
-    process = subprocess.Popen(command, cwd=REPO, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command, cwd=REPO, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 300
         while len(_finished(out)) < files:
@@ -84,6 +85,20 @@ def _kill_after(out: Path, workers: int, files: int, delay: float) -> None:
         process.kill()
         process.wait()
     assert process.returncode == -signal.SIGKILL
+    _wait_until_group_ended(process.pid)
+
+
+def _wait_until_group_ended(group: int) -> None:
+    """Return once no process of the process group is left: workers must follow their parent,
+    so nothing can write after this."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return
+        assert time.monotonic() < deadline, "a worker outlived the killed generator by 60 s"
+        time.sleep(0.01)
 
 
 @pytest.mark.parametrize(("workers", "seed"), [(1, 0), pytest.param(2, 1, marks=pytest.mark.slow)])
@@ -92,8 +107,7 @@ def test_rerun_after_sigkill_is_byte_identical(tmp_path, reference, workers, see
     draw = random.Random(seed)
     files, delay = draw.randint(1, len(reference) - 6), draw.uniform(0.0, 0.05)
     out = tmp_path / "data"
-    _kill_after(out, workers, files, delay)
-    time.sleep(0.5)  # a worker that outlived its parent would still write now
+    _kill_after(out, workers, files, delay)  # returns when no process of the run is left
     partial = _files(out)
     context = f"killed after {files} files + {delay:.3f} s"
     assert json.loads(partial.pop("meta.json"))["complete"] is False, context
