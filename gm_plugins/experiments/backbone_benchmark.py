@@ -731,7 +731,7 @@ class StoreRecorder:
         self, run: cv.FoldRun, result: Mapping, start_time: str | None, threads: int | None
     ) -> Path:
         """Record a finished fold (its result and, if written, each infant's decision)."""
-        from gm_plugins.experiments.benchmark import validation_figures
+        from gm_plugins.experiments.benchmark_runs import validation_figures
 
         directory = run.directory(self.job.work_dir)
         try:

@@ -11,14 +11,16 @@ import torch
 from mmengine.config import Config
 
 from gm_plugins.experiments import benchmark as bm
+from gm_plugins.experiments import benchmark_definition as bd
+from gm_plugins.experiments import benchmark_runs as br
 from gm_plugins.experiments import model_cache
 from gm_plugins.experiments.shipped import EVALUATION_PIPELINE, chain_models
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-BENCH = bm.BENCHMARK
+BENCH = bd.BENCHMARK
 
 
-def _arguments(dataset: bm.DataSet) -> dict[str, str]:
+def _arguments(dataset: bd.DataSet) -> dict[str, str]:
     return dict(zip(dataset.args[::2], dataset.args[1::2], strict=True))
 
 
@@ -132,29 +134,29 @@ def test_validation_figures_are_those_of_the_chosen_checkpoint(tmp_path):
     (tmp_path / "run2/vis_data").mkdir(parents=True)  # resumed: a second timestamp folder
     (tmp_path / "run2/vis_data/scalars.json").write_text(record(3, 0.6))
     (tmp_path / "best_window_cross_entropy_epoch_2.pth").write_bytes(b"")
-    figures = bm.validation_figures(tmp_path)
+    figures = br.validation_figures(tmp_path)
     assert figures["epoch"] == 2 and figures["accuracy"] == 0.9
     (tmp_path / "best_window_cross_entropy_epoch_2.pth").unlink()
-    assert bm.validation_figures(tmp_path)["epoch"] == 3  # no best: the last epoch
+    assert br.validation_figures(tmp_path)["epoch"] == 3  # no best: the last epoch
 
 
 def test_a_dataset_counts_as_made_only_with_its_own_arguments(tmp_path):
-    dataset = bm.DataSet("d", ("--subjects", "6", "--seconds", "2.5", "--size", "96x72"))
+    dataset = bd.DataSet("d", ("--subjects", "6", "--seconds", "2.5", "--size", "96x72"))
     assert not bm.dataset_complete(dataset, tmp_path)
     (tmp_path / "d").mkdir()
     meta = dict(arguments=dict(subjects=6, seconds=2.5, size="96x72", seed=0), complete=True)
     (tmp_path / "d/meta.json").write_text(json.dumps(meta))
     assert bm.dataset_complete(dataset, tmp_path)
-    other = bm.DataSet("d", ("--subjects", "6", "--seconds", "3", "--size", "96x72"))
+    other = bd.DataSet("d", ("--subjects", "6", "--seconds", "3", "--size", "96x72"))
     assert not bm.dataset_complete(other, tmp_path)  # the tool then refuses or resumes
     (tmp_path / "d/meta.json").write_text(json.dumps(dict(meta, complete=False)))
     assert not bm.dataset_complete(dataset, tmp_path)
 
 
 def test_progress_estimates_the_time_left_from_finished_runs():
-    runs = [bm.Run(f"r{i}", "c.py", 0, Path("w"), "a", "b", "c", "x", "x", cost=c)
+    runs = [br.Run(f"r{i}", "c.py", 0, Path("w"), "a", "b", "c", "x", "x", cost=c)
             for i, c in enumerate((1.0, 1.0, 0.5))]  # fmt: skip
-    progress = bm.Progress(total=3, remaining_cost=2.5, jobs=1)
+    progress = br.Progress(total=3, remaining_cost=2.5, jobs=1)
     line = progress.finished(runs[0], 100.0)
     assert line.startswith("[1/3] r0 done in 0:01:40") and line.endswith("ETA 0:02:30")
 
@@ -189,12 +191,12 @@ def _with_fake_pose(tmp_path: Path, family: str, pose: Path) -> dict[str, str]:
     return {"scratch": configs["scratch"], "pose-pretrained": str(pretrained)}
 
 
-def _miniature(tmp_path: Path) -> bm.Benchmark:
+def _miniature(tmp_path: Path) -> bd.Benchmark:
     pose = _fake_pose_checkpoint(tmp_path / "pose.pth")
     data = tmp_path / "data"
 
-    def dataset(name: str, subjects: int, seed: int, confound: float = 0.0) -> bm.DataSet:
-        return bm.DataSet(str(data / name), ("--subjects", str(subjects), "--seconds", "2.5",
+    def dataset(name: str, subjects: int, seed: int, confound: float = 0.0) -> bd.DataSet:
+        return bd.DataSet(str(data / name), ("--subjects", str(subjects), "--seconds", "2.5",
                           "--seed", str(seed), "--confound", str(confound), "--size", "96x72",
                           "--prep-subjects", "0"))  # fmt: skip
 
@@ -203,23 +205,23 @@ def _miniature(tmp_path: Path) -> bm.Benchmark:
     for loader in loaders:
         options += [f"{loader}_dataloader.batch_size=4", f"{loader}_dataloader.num_workers=0",
                     f"{loader}_dataloader.persistent_workers=False"]  # fmt: skip
-    return bm.Benchmark(
+    return bd.Benchmark(
         datasets=(dataset("train", 6, 11), dataset("val", 3, 12), dataset("test", 6, 13),
                   dataset("confound_train", 6, 14, 1.0), dataset("confound_val", 3, 15, 1.0)),
         chains={"cache_a": NO_MODEL_CHAIN, "cache_b": NO_MODEL_CHAIN},
         train=str(data / "train"), val=str(data / "val"), test=str(data / "test"),
         cache="cache_a",
         methods=(
-            bm.Method("two-stream", "two-stream", _with_fake_pose(tmp_path, "two-stream", pose),
+            bd.Method("two-stream", "two-stream", _with_fake_pose(tmp_path, "two-stream", pose),
                       seeds=2),
-            bm.Method("temporal-only", "only temporal",
+            bd.Method("temporal-only", "only temporal",
                       {"": BENCH.method("temporal-only").configs[""]}),
-            bm.Method("late-fusion", "late fusion", _with_fake_pose(tmp_path, "late-fusion", pose),
+            bd.Method("late-fusion", "late fusion", _with_fake_pose(tmp_path, "late-fusion", pose),
                       follows="two-stream"),
         ),
         reference="two-stream",
         confound_train=str(data / "confound_train"), confound_val=str(data / "confound_val"),
-        arms=(bm.Arm("both", "both", "cache_a"), bm.Arm("neither", "neither", "cache_b")),
+        arms=(bd.Arm("both", "both", "cache_a"), bd.Arm("neither", "neither", "cache_b")),
         confounding_method="two-stream",
         extra_options=tuple(options),
         resamples=200,

@@ -15,6 +15,9 @@ from pathlib import Path
 import pytest
 
 from gm_plugins.experiments import benchmark as bm
+from gm_plugins.experiments import benchmark_definition as bd
+from gm_plugins.experiments import benchmark_planner as bp
+from gm_plugins.experiments import benchmark_runs as br
 from gm_plugins.experiments import results_store as rs
 from gm_plugins.utils.processes import python_command
 
@@ -69,10 +72,10 @@ def fake(tmp_path, monkeypatch):
     monkeypatch.delenv("FAKE_FAIL", raising=False)
     monkeypatch.delenv("FAKE_FLIP", raising=False)
 
-    def command(run: bm.Run) -> list[str]:
+    def command(run: br.Run) -> list[str]:
         return python_command(script, run.work_dir, run.seed, run.config)
 
-    monkeypatch.setattr(bm.Run, "command", command)
+    monkeypatch.setattr(br.Run, "command", command)
     monkeypatch.setattr(bm.BenchmarkDriver, "prepare", lambda self, caches: None)
     configs = tmp_path / "configs"
     configs.mkdir()
@@ -86,18 +89,18 @@ def fake(tmp_path, monkeypatch):
         "preprocess_pipeline = [dict(type='BackgroundRemoval', config='seg.py', "
         f"checkpoint={str(checkpoint)!r})]\n"
     )
-    bench = bm.Benchmark(
-        datasets=(bm.DataSet("d/train", ("--seed", "1")), bm.DataSet("d/test", ("--seed", "3"))),
+    bench = bd.Benchmark(
+        datasets=(bd.DataSet("d/train", ("--seed", "1")), bd.DataSet("d/test", ("--seed", "3"))),
         chains={"cache_a": str(chain), "cache_b": NO_MODEL_CHAIN},
         train="d/train", val="d/val", test="d/test", cache="cache_a",
         methods=(
-            bm.Method("two-stream", "two-stream",
+            bd.Method("two-stream", "two-stream",
                       {"a": str(configs / "two-a.py"), "b": str(configs / "two-b.py")}, seeds=2),
-            bm.Method("temporal-only", "only temporal", {"": str(configs / "temporal.py")}),
+            bd.Method("temporal-only", "only temporal", {"": str(configs / "temporal.py")}),
         ),
         reference="two-stream",
         confound_train="d/ctrain", confound_val="d/cval",
-        arms=(bm.Arm("both", "both", "cache_a"), bm.Arm("neither", "neither", "cache_b")),
+        arms=(bd.Arm("both", "both", "cache_a"), bd.Arm("neither", "neither", "cache_b")),
         confounding_method="two-stream",
         resamples=100,
     )  # fmt: skip
@@ -267,8 +270,8 @@ def test_a_stale_record_is_redone_and_replaced_only_when_the_run_finishes(fake, 
 
 def test_the_budget_launches_only_runs_that_fit(fake, tmp_path, capsys):
     bench, store = fake.bench, fake.store
-    recorder = bm.Recorder(store, REPO_ROOT)
-    planner = bm.Planner(bench, fake.work)
+    recorder = br.Recorder(store, REPO_ROOT)
+    planner = bp.Planner(bench, fake.work)
     method = bench.method("two-stream")
     slow, quick = planner.table1_run(method, "a", 0), planner.table1_run(method, "b", 0)
     # Seeds already stored of the same configs: config a takes 10 minutes, b 2 seconds.
@@ -278,7 +281,7 @@ def test_the_budget_launches_only_runs_that_fit(fake, tmp_path, capsys):
         store.write(rs.build_record(key, seconds=seconds, validation=None, test=None,
                                     infants=None))  # fmt: skip
     budget = rs.Budget(minutes=5)
-    assert bm.run_all([slow, quick], REPO_ROOT, 2, "phase", recorder, budget) == []
+    assert br.run_all([slow, quick], REPO_ROOT, 2, "phase", recorder, budget) == []
     assert fake.calls() == ["two-b 0"]
     assert budget.left_out == ["two-stream/a seed 0"]
     assert "1 run(s) left for a later invocation" in capsys.readouterr().out
