@@ -19,7 +19,9 @@ rgb_backbone = dict(
     norm_eval=False,
 )
 rgb_channels = 128
-pose_checkpoint = "work_dirs/td-hm_res18-c32_dark-b16-20e-ft60e_synthetic-pose-192x192/epoch_60.pth"
+pose_checkpoint = (
+    "zoo/preprocess/td-hm_res18-c32_dark-b16-20e-ft60e_synthetic-pose-192x192-1695588f.pth"
+)
 rgb_pose_init = dict(type="Pretrained", checkpoint=pose_checkpoint, prefix="backbone.")
 rgb_frozen = dict(
     paramwise_cfg=dict(custom_keys={"rgb_backbone": dict(lr_mult=0.0, decay_mult=0.0)})
