@@ -10,7 +10,7 @@ import pytest
 from mmengine.config import Config
 
 from gm_plugins.deploy.bundle import BundleError, load_bundle
-from gm_plugins.experiments.shipped import CHAINS
+from gm_plugins.experiments.shipped import CHAINS, EVALUATION_PIPELINE
 from gm_plugins.experiments.zoo_evaluation import (
     evaluate_bundle,
     evaluate_chain,
@@ -42,10 +42,11 @@ def task(model) -> str:
     return model.results[0]["Task"]
 
 
-def test_the_zoo_has_the_demo_models_and_stays_small():
-    tasks = sorted(task(model) for model in MODELS)
-    assert tasks.count("Background Removal") >= 1 and tasks.count("Pose Alignment") >= 1
-    assert tasks.count("GM Classification") >= 1
+def test_the_zoo_has_the_demo_and_evaluation_grade_models_and_stays_small():
+    for chain in (CHAINS["cache_demo"], EVALUATION_PIPELINE):
+        chain_tasks = {task(m) for m in MODELS if m.metadata.get("Chain") == chain}
+        assert {"Background Removal", "Pose Alignment"} <= chain_tasks, chain
+    assert [task(model) for model in MODELS].count("GM Classification") >= 1
     total = sum((REPO_ROOT / model.weights).stat().st_size for model in MODELS)
     assert total < 64 * 2**20
 

@@ -153,6 +153,11 @@ def _task(model: ZooModel) -> str:
     return tasks.pop()
 
 
+def preprocessing_models(root: str | os.PathLike = ".") -> list[ZooModel]:
+    """The zoo's segmentation and pose models (measured through their Metadata.Chain)."""
+    return [model for model in zoo_models(root) if _task(model) != "GM Classification"]
+
+
 def measure(model: ZooModel, data_root: str | os.PathLike, root: str | os.PathLike = ".") -> dict:
     """The figures of one zoo model on ``data_root`` (see the module docstring)."""
     root = Path(root)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from mmengine.config import Config
 
 from gm_plugins.experiments import shipped as experiments
+from gm_plugins.experiments import zoo_evaluation
 from gm_plugins.experiments.shipped import experiment_models
+from gm_plugins.experiments.zoo_evaluation import preprocessing_models
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,28 +59,57 @@ def _final_checkpoint(config: str) -> str:
     return f"epoch_{train_cfg.max_epochs}.pth"
 
 
-def test_preprocessing_scores_the_models_it_trains_on_infants_they_never_saw():
+def test_preprocessing_retrains_every_zoo_model_and_scores_it_on_infants_it_never_saw():
     experiment = experiments.EXPERIMENTS["preprocessing"]
-    steps = {
-        step["type"]: step
-        for step in Config.fromfile(REPO_ROOT / experiment.pipeline).preprocess_pipeline
-    }
-    trained = [(m.config, m.checkpoint) for m in experiment_models(experiment, REPO_ROOT)]
-    assert len(trained) == 3  # segmentation, pose, pose fine-tuned from it
-    for step in ("BackgroundRemoval", "PoseAlignment"):
-        assert (steps[step]["config"], steps[step]["checkpoint"]) in trained
-    for position, (config, checkpoint) in enumerate(trained):
-        assert Path(checkpoint).parent.name == Path(config).stem  # tools/train.py's work dir
-        assert Path(checkpoint).name == _final_checkpoint(config)
-        cfg = Config.fromfile(REPO_ROOT / config)
+    assert experiment.pipeline in experiment.zoo_chains
+    zoo_chains = {model.metadata["Chain"] for model in preprocessing_models(REPO_ROOT)}
+    assert set(experiment.zoo_chains) == zoo_chains  # every zoo preprocessing model
+    retrained = experiment_models(experiment, REPO_ROOT, retrain=True)
+    published = experiment_models(experiment, REPO_ROOT)
+    assert all(model.published for model in published)
+    # each zoo model retrained as tools/train.py writes it, plus the model one starts from
+    assert {m.training(REPO_ROOT) for m in published} < set(retrained)
+    assert len(retrained) == len(published) + 1
+    for position, model in enumerate(retrained):
+        assert Path(model.checkpoint).parent.name == Path(model.config).stem
+        assert Path(model.checkpoint).name == _final_checkpoint(model.config)
+        cfg = Config.fromfile(REPO_ROOT / model.config)
         # trained on the extra infants (p*) of a dataset the experiment makes
         root = Path(cfg.train_dataloader.dataset.data_root).parent
         assert str(root) in experiment.datasets and str(root) in experiments.DATASETS
         # a model that starts from another one is trained after it
         if cfg.get("load_from"):
-            assert cfg.load_from in [c for _, c in trained[:position]]
+            assert cfg.load_from in [m.checkpoint for m in retrained[:position]]
     # scored on the recorded infants (s*) of the default dataset
     assert "data/gm_synthetic" in experiment.datasets and not experiment.configs
+
+
+def test_preprocessing_measures_the_retrained_chains_against_the_zoo_records(tmp_path, monkeypatch):
+    measured = []
+
+    def evaluate_chain(chain, data_root):
+        steps = Config.fromfile(chain).preprocess_pipeline
+        measured.append([step["checkpoint"] for step in steps if step.get("checkpoint")])
+        return dict(iou=0.0, pck=1.0, aligned=1.0)  # segmentation worse than any record
+
+    monkeypatch.setattr(zoo_evaluation, "evaluate_chain", evaluate_chain)
+    monkeypatch.setattr(zoo_evaluation, "ensure_evaluation_dataset", lambda root, workers: root)
+    experiment = experiments.EXPERIMENTS["preprocessing"]
+    driver = experiments.Driver(
+        experiment, REPO_ROOT, experiments.Options(work_dir=tmp_path, retrain=True)
+    )
+    driver.retrained_chains()
+    assert not driver.check_zoo()
+
+    assert len(measured) == len(experiment.zoo_chains)
+    trained = {m.checkpoint for m in experiment_models(experiment, REPO_ROOT, retrain=True)}
+    assert all(checkpoint in trained for checkpoints in measured for checkpoint in checkpoints)
+    report = json.loads((tmp_path / "zoo_check.json").read_text())
+    models = {m.name: m for m in preprocessing_models(REPO_ROOT)}
+    assert set(report) == set(models)
+    for name, entry in report.items():
+        worse = any("WORSE" in line for line in entry["checks"])
+        assert worse == any(r["Task"] == "Background Removal" for r in models[name].results)
 
 
 def test_the_demo_trains_the_models_its_chain_loads_and_tests_on_the_cache_it_makes():
