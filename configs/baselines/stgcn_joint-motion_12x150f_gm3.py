@@ -1,5 +1,5 @@
 # The skeleton baseline (ST-GCN, MMAction2) at full size for GPU users, on your own data in
-# data/gm3 (see the README), evaluated like the paper's two-stream model
+# data/gm3 (docs/en/user_guides/own_data.md), evaluated like the paper's two-stream model
 # (configs/gm/two-stream_r50-concat-fusion_12x30f_gm3.py): same subject folds, SubjectMetric at
 # window and infant level, batch 64, AdamW (amsgrad, wd 1e-4) with early stopping on the
 # validation cross-entropy.

@@ -1,6 +1,6 @@
 # The confounding experiment (the paper's central claim): recording environments confounded with
 # the classes in training, independent in testing. Trains and validates on data/gm_confound
-#   python tools/make_synthetic_dataset.py --out data/gm_confound --subjects 48 --seed 1 \
+#   python tools/data/make_synthetic_dataset.py --out data/gm_confound --subjects 48 --seed 1 \
 #       --confound 1.0 --prep-subjects 0
 # (every infant's environment family is one of the two tied to its class), and tests every fold's
 # model on all 48 infants of data/gm_synthetic (seed 0, --confound 0: environment independent of

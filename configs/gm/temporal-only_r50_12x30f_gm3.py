@@ -3,7 +3,7 @@
 # stopping on the validation cross-entropy. For GPU users: add --amp to tools/train.py for mixed
 # precision, and ImageNet weights with --cfg-options
 # model.rgb_backbone.pretrained=torchvision://resnet50 (see the model file). Needs your own data in
-# data/gm3 (see the README).
+# data/gm3 (docs/en/user_guides/own_data.md).
 _base_ = [
     "../_base_/models/temporal-only_r50.py",
     "../_base_/datasets/gm3_cache_paper.py",

@@ -2,7 +2,7 @@
 # configs/preprocess/
 #   preprocess_unet-seg_res18-pose_farneback-k30-s3.75-64_no-background-removal_demo.py
 # (same alignment, background kept). Make the cache with
-#   python tools/preprocess_videos.py THAT_CONFIG --data-root data/gm_synthetic \
+#   python tools/data/preprocess_videos.py THAT_CONFIG --data-root data/gm_synthetic \
 #       --out data/gm_synthetic/cache_demo_no-bg --workers 2
 _base_ = ["./two-stream_r18-3stage-concat-fusion_demo_gm-synthetic.py"]
 

@@ -1,5 +1,5 @@
 # Infant / background segmentation for BackgroundRemoval: a small UNet trained from scratch on the
-# synthetic dataset's mmseg/ folder (tools/make_synthetic_dataset.py --out data/gm_synthetic).
+# synthetic dataset's mmseg/ folder (tools/data/make_synthetic_dataset.py --out data/gm_synthetic).
 #   python tools/train.py configs/preprocess/fcn_unet-s5-c8_b4-12k_synthetic-seg-160x120.py
 # Frames are resized to 160x120 (the demo videos are 320x240); predictions are resized back.
 #

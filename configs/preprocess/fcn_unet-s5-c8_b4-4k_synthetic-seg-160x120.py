@@ -1,6 +1,6 @@
 # The segmentation model of `make demo`: the same UNet as the 12k-iteration config, trained for 4k
-# iterations so that the whole demo fits in 15 minutes on 2 CPU cores (lower mask IoU; see the
-# README's results for what it reaches).
+# iterations so that the whole demo fits in 15 minutes on 2 CPU cores (lower mask IoU; the model zoo
+# table in docs/en/model_zoo.md gives what it reaches).
 _base_ = ["./fcn_unet-s5-c8_b4-12k_synthetic-seg-160x120.py"]
 
 max_iters = 4000

@@ -15,16 +15,16 @@ background_removal = dict(_base_.background_removal, config=seg_config, checkpoi
 alignment = dict(_base_.alignment, config=pose_config, checkpoint=pose_checkpoint, out_size=64)
 # 20 px at the paper's 224 px is 5.7 px at 64 px: the same clipping relative to the body.
 flow = dict(_base_.flow, bound=20.0 * 64 / 224)
-# "No infant found": fitted by tools/evaluate_quality_gate.py --fit-figures on every video of
-# data/gm_gate_v2 and data/gm_gate_v3 (840 infants, 480 scenes without one) with the demo's two
-# models as trained on 2026-12-06 (second run): per-figure thresholds with margin 0.25 (among
-# them the background change, which catches moving texture) and the logistic evidence model
-# over six figures (the five original ones and the mask confidence), whose max_logit is the
-# 99.8th percentile of the infants' logits; figures and quantile chosen by 10-fold
-# cross-validation on the same videos (--cross-validate 10). Measured unchanged on
-# data/gm_gate_v6 and data/gm_gate_v5 (other seeds, never fitted on): see the README. Those
-# models were trained from the same configs as the zoo's but are not the zoo's files: refit with
-# the zoo's models (the tool writes gate.json), or for models of your own.
+# "No infant found": fitted by tools/analysis_tools/evaluate_quality_gate.py --fit-figures on every
+# video of data/gm_gate_v2 and data/gm_gate_v3 (840 infants, 480 scenes without one) with the demo's
+# two models as trained on 2026-12-06 (second run): per-figure thresholds with margin 0.25 (among
+# them the background change, which catches moving texture) and the logistic evidence model over six
+# figures (the five original ones and the mask confidence), whose max_logit is the 99.8th percentile
+# of the infants' logits; figures and quantile chosen by 10-fold cross-validation on the same videos
+# (--cross-validate 10). Measured unchanged on data/gm_gate_v6 and data/gm_gate_v5 (other seeds,
+# never fitted on): docs/en/benchmarks/preprocessing.md. Those models were trained from the same
+# configs as the zoo's but are not the zoo's files: refit with the zoo's models (the tool writes
+# gate.json), or for models of your own.
 presence_gate = dict(
     type="InfantPresenceGate",
     min_brightness=30.2138,

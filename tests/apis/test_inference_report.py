@@ -42,7 +42,7 @@ SKIP_ENV = "GM_PLUGINS_SKIP_BROWSER"
 BROWSER_MESSAGE = (
     f"The browser test needs Chromium ({CHROMIUM}), its WebDriver ({CHROMEDRIVER}) and selenium: "
     "run `bash requirements/browser.sh` and `pip install -r requirements/tests.txt` "
-    f"(CI installs them via .ci/run), or set {SKIP_ENV}=1 to skip it explicitly."
+    f"(`make test` runs the first), or set {SKIP_ENV}=1 to skip it explicitly."
 )
 CHROMIUM_FLAGS = (
     "--headless=new",

@@ -1,5 +1,5 @@
-# The synthetic default dataset (tools/make_synthetic_dataset.py), preprocessed into a cache by
-# tools/preprocess_videos.py, split by infant: fold 0 tests, fold 1 validates, the rest train.
+# The synthetic default dataset (tools/data/make_synthetic_dataset.py), preprocessed into a cache by
+# tools/data/preprocess_videos.py, split by infant: fold 0 tests, fold 1 validates, the rest train.
 # Windows are in seconds on the cache's 6 fps timeline (1 s: 6 flow fields, as in the paper, for
 # any camera frame rate). Training windows start every 0.5 s (overlapping, twice the windows of
 # the 1 s test stride) because 24 training infants give few windows; one loader worker each, as the
@@ -7,8 +7,8 @@
 dataset_type = "GMDataset"
 data_root = "data/gm_synthetic"
 cache_root = "data/gm_synthetic/cache_demo"
-# The chain the cache was made with: tools/export_bundle.py ships it with the classifier, so a
-# bundle classifies a new video exactly as the cache was made.
+# The chain the cache was made with: tools/deployment/export_bundle.py ships it with the
+# classifier, so a bundle classifies a new video exactly as the cache was made.
 preprocess_config = (
     "configs/preprocess/preprocess_unet-seg_res18-pose_farneback-k30-s3.75-64_demo.py"
 )

@@ -1,5 +1,6 @@
-# A GM dataset of your own (subjects.csv + videos, see the README), preprocessed at the paper's
-# settings (configs/preprocess/preprocess_any-seg_any-pose_farneback-k30-s3.75-224_paper.py).
+# A GM dataset of your own (subjects.csv + videos: docs/en/user_guides/own_data.md), preprocessed at
+# the paper's settings
+# (configs/preprocess/preprocess_any-seg_any-pose_farneback-k30-s3.75-224_paper.py).
 # Windows as in the paper's reference code (12 windows starting every 150 frames, each spanning
 # 30 frames at every 5th frame of 30 fps), in seconds on the cache's 6 fps timeline: 12 windows
 # starting every 5 s, each 1 s long (6 flow fields), whatever the camera's frame rate (25, 30,
@@ -8,7 +9,8 @@
 dataset_type = "GMDataset"
 data_root = "data/gm3"
 cache_root = "data/gm3/cache"
-# The chain the cache was made with (tools/export_bundle.py ships it with the classifier).
+# The chain the cache was made with (tools/deployment/export_bundle.py ships it with the
+# classifier).
 preprocess_config = (
     "configs/preprocess/preprocess_any-seg_any-pose_farneback-k30-s3.75-224_paper.py"
 )
