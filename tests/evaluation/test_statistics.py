@@ -16,7 +16,7 @@ from gm_plugins.evaluation import (
     plot_bars_with_ci,
 )
 from gm_plugins.evaluation import statistics as st
-from gm_plugins.experiments import backbone_benchmark as bb
+from gm_plugins.experiments import backbone_leaderboard as bl
 
 RESAMPLES = 2000  # enough for these checks, quick on a busy machine
 
@@ -161,10 +161,10 @@ def test_mcnemar_on_a_hand_computed_example():
     assert (agreeing["a_only"], agreeing["b_only"], agreeing["p_value"]) == (0, 0, 1.0)
 
 
-def test_backbone_benchmark_uses_these_helpers():
-    assert bb.mcc_from_confusion is st.mcc_from_confusion
-    assert bb.accuracy_from_confusion is st.accuracy_from_confusion
-    assert bb.bootstrap_intervals is st.bootstrap_intervals
+def test_backbone_leaderboard_uses_these_helpers():
+    assert bl.mcc_from_confusion is st.mcc_from_confusion
+    assert bl.accuracy_from_confusion is st.accuracy_from_confusion
+    assert bl.bootstrap_intervals is st.bootstrap_intervals
 
 
 def test_bar_chart_is_a_png(tmp_path):

@@ -404,6 +404,7 @@ def test_the_tools_take_the_store_flags():
 @pytest.mark.slow
 def test_backbone_folds_are_recorded_reused_reported_and_verified(tmp_path, capsys):
     from gm_plugins.experiments import backbone_benchmark as bb
+    from gm_plugins.experiments.backbone_cost import SpeedSettings
     from tests.tools.test_benchmark_backbones import tiny_configs
 
     config = tiny_configs(tmp_path)[0]
@@ -411,7 +412,7 @@ def test_backbone_folds_are_recorded_reused_reported_and_verified(tmp_path, caps
 
     def bench(work: str, **kwargs) -> bb.BackboneBenchmark:
         return bb.BackboneBenchmark([str(config)], tmp_path / work, folds=3, seed=1,
-                                    speed=bb.SpeedSettings(1, 0, 1, 1), store=store,
+                                    speed=SpeedSettings(1, 0, 1, 1), store=store,
                                     **kwargs)  # fmt: skip
 
     assert bb.benchmark_backbones(bench("first", jobs=2)) == 0

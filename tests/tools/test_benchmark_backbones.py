@@ -17,6 +17,8 @@ import pytest
 from mmengine.config import Config
 
 from gm_plugins.experiments import backbone_benchmark as bb
+from gm_plugins.experiments import backbone_cost as bc
+from gm_plugins.experiments import backbone_leaderboard as bl
 from tests.datasets.fake_cache import write_fake_dataset
 from tests.runner_configs import REPO_ROOT, tiny_demo_config
 
@@ -123,7 +125,7 @@ def test_skip_cv_measures_only_and_rejects_a_missing_config(tmp_path):
     configs = tiny_configs(tmp_path)
     work_dir = tmp_path / "work"
     bench = bb.BackboneBenchmark(
-        [str(configs[0])], work_dir, folds=3, skip_cv=True, speed=bb.SpeedSettings(1, 0, 1, 1)
+        [str(configs[0])], work_dir, folds=3, skip_cv=True, speed=bc.SpeedSettings(1, 0, 1, 1)
     )
     assert bb.benchmark_backbones(bench) == 0
     row = pd.read_csv(work_dir / "leaderboard.csv").iloc[0]
@@ -145,21 +147,21 @@ def test_mcc_of_confusion_matrices_is_sklearns():
         truth, predicted = rng.integers(0, 3, 30), rng.integers(0, 3, 30)
         matrix = confusion_matrix(truth, predicted, labels=[0, 1, 2])
         expected = matthews_corrcoef(truth, predicted)
-        assert bb.mcc_from_confusion(matrix) == pytest.approx(expected)
+        assert bl.mcc_from_confusion(matrix) == pytest.approx(expected)
     one_class_predicted = np.array([[3, 0, 0], [3, 0, 0], [3, 0, 0]])
-    assert bb.mcc_from_confusion(one_class_predicted) == 0.0  # undefined: 0, as sklearn
+    assert bl.mcc_from_confusion(one_class_predicted) == 0.0  # undefined: 0, as sklearn
 
 
 def test_bootstrap_intervals_count_infants_not_repeats():
     pooled = np.array([[8, 1, 1], [2, 7, 1], [1, 1, 8]])  # 30 infants, 23 right
-    interval = bb.bootstrap_intervals(pooled, infants=30)
+    interval = bl.bootstrap_intervals(pooled, infants=30)
     low, high = interval["accuracy"]
     assert low < 23 / 30 < high and low > 0.5 and high < 0.95
-    assert interval == bb.bootstrap_intervals(pooled, infants=30)  # seeded: reproducible
+    assert interval == bl.bootstrap_intervals(pooled, infants=30)  # seeded: reproducible
     # Two repeats over the same 30 infants are no more certain than one ...
-    assert bb.bootstrap_intervals(2 * pooled, infants=30) == interval
+    assert bl.bootstrap_intervals(2 * pooled, infants=30) == interval
     # ... whereas 120 infants are.
-    narrow = bb.bootstrap_intervals(4 * pooled, infants=120)["accuracy"]
+    narrow = bl.bootstrap_intervals(4 * pooled, infants=120)["accuracy"]
     assert narrow[1] - narrow[0] < 0.7 * (high - low)
 
 
@@ -168,9 +170,9 @@ def test_figures_are_measured_once_per_setting(tmp_path, monkeypatch):
 
     def fake_measure(cfg, config, speed):
         calls.append(speed.threads)
-        return dict(measured_with=bb.measurement_key(cfg, speed), threads=speed.threads)
+        return dict(measured_with=bc.measurement_key(cfg, speed), threads=speed.threads)
 
-    monkeypatch.setattr(bb, "measure_config", fake_measure)
+    monkeypatch.setattr(bc, "measure_config", fake_measure)
     cfg = Config(
         dict(
             model=dict(type="MultiStreamRecognizer", input_shapes=dict(rgb=(1, 3, 16, 16))),
@@ -178,15 +180,15 @@ def test_figures_are_measured_once_per_setting(tmp_path, monkeypatch):
             test_dataloader=dict(batch_size=8),
         )
     )
-    one, two = bb.SpeedSettings(threads=1), bb.SpeedSettings(threads=2)
-    assert bb.load_or_measure(cfg, "a/x.py", tmp_path, one) == (
-        dict(measured_with=bb.measurement_key(cfg, one), threads=1),
+    one, two = bc.SpeedSettings(threads=1), bc.SpeedSettings(threads=2)
+    assert bc.load_or_measure(cfg, "a/x.py", tmp_path, one) == (
+        dict(measured_with=bc.measurement_key(cfg, one), threads=1),
         True,
     )
-    assert bb.load_or_measure(cfg, "a/x.py", tmp_path, one)[1] is False  # read back, equal
-    assert bb.load_or_measure(cfg, "a/x.py", tmp_path, two)[0]["threads"] == 2  # other setting
+    assert bc.load_or_measure(cfg, "a/x.py", tmp_path, one)[1] is False  # read back, equal
+    assert bc.load_or_measure(cfg, "a/x.py", tmp_path, two)[0]["threads"] == 2  # other setting
     cfg.train_dataloader.batch_size = 16
-    assert bb.load_or_measure(cfg, "a/x.py", tmp_path, two)[1] is True  # other batch size
+    assert bc.load_or_measure(cfg, "a/x.py", tmp_path, two)[1] is True  # other batch size
     assert calls == [1, 2, 2]
     assert json.loads((tmp_path / "figures" / "x.json").read_text())["threads"] == 2
 
@@ -208,10 +210,10 @@ def test_the_leaderboard_ranks_by_accuracy_and_shows_what_is_missing():
         "slow": [fold(0.5, [[1, 1, 0], [0, 1, 1], [0, 0, 0]])],
         "fast": [fold(1.0, [[1, 0, 0], [0, 1, 0], [0, 0, 2]])],
     }
-    frame = bb.leaderboard_frame(backbones, figures, results)
+    frame = bl.leaderboard_frame(backbones, figures, results)
     assert list(frame["config"]) == ["fast", "slow", "none"]
     assert frame.loc[2, "runs"] == 0 and pd.isna(frame.loc[2, "parameters"])
-    text = bb.markdown_table(frame, expected_runs=1)
+    text = bl.markdown_table(frame, expected_runs=1)
     fast, slow, none = (line for line in text.splitlines()[2:])
     assert "| 1.000 ± 0.000 " in fast and "| 1.00 " in fast and "| 0.100 " in fast
     assert "| 0.500 ± 0.000 " in slow and "| 3.000 " in slow

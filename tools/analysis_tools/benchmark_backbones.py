@@ -30,11 +30,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from gm_plugins.experiments.backbone_benchmark import (
-    BackboneBenchmark,
-    SpeedSettings,
-    benchmark_backbones,
-)
+from gm_plugins.experiments.backbone_benchmark import BackboneBenchmark, benchmark_backbones
+from gm_plugins.experiments.backbone_cost import SpeedSettings
 from gm_plugins.experiments.cross_validation import add_fold_arguments
 from gm_plugins.experiments.results_store import (
     add_store_arguments,
