@@ -15,7 +15,7 @@
 # frames, just over 60 s, for all 12; shorter videos get fewer). Window i starts where the
 # two-stream model's window i does, so per-window results compare one to one. Standard ST-GCN
 # width (10 stages, 64-128-256 channels) on joints + joint motion (6 channels), as in the demo
-# (stgcn-c16-s6_joint-motion_5s-windows_demo_gm-synthetic.py).
+# (stgcn_c16-s6_joint-motion_5s-windows_demo_gm-synthetic.py).
 #
 # Learning rate: 1e-3 instead of the paper's 1e-5, because ST-GCN trains from scratch (no
 # pretrained weights to fine-tune); early stopping as in the paper.

@@ -179,7 +179,7 @@ EXPERIMENTS = {
             f"{BASELINES}/c3d_base16_demo_gm-synthetic.py",
             f"{BASELINES}/tsn-rgb_r18-3stage_demo_gm-synthetic.py",
             f"{BASELINES}/cnn-lstm_r18-3stage_demo_gm-synthetic.py",
-            f"{BASELINES}/stgcn-c16-s6_joint-motion_5s-windows_demo_gm-synthetic.py",
+            f"{BASELINES}/stgcn_c16-s6_joint-motion_5s-windows_demo_gm-synthetic.py",
         ),
         caches=tuple(
             ("data/gm_synthetic", name)

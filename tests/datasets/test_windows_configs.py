@@ -60,7 +60,7 @@ def test_paper_configs_cut_twelve_one_second_windows_every_five_seconds(configs)
 def test_demo_configs_keep_their_window_counts(configs):
     two_stream = _windows(configs["gm/two-stream_r18-3stage-concat-fusion_demo_gm-synthetic.py"])
     skeleton = _windows(
-        configs["baselines/stgcn-c16-s6_joint-motion_5s-windows_demo_gm-synthetic.py"]
+        configs["baselines/stgcn_c16-s6_joint-motion_5s-windows_demo_gm-synthetic.py"]
     )
     frames = 120  # a 20 s synthetic video at 6 fps
     test = WindowSpec(**two_stream["test_dataloader"])
