@@ -167,6 +167,11 @@ class FoldRunner:
         # Distributed folds on CPUs run ``gpus`` processes each: they share the cores too.
         cpu_ranks = job.gpus if job.launcher == "pytorch" and not torch.cuda.is_available() else 1
         self.threads = max(1, (os.cpu_count() or 1) // max(1, job.jobs * cpu_ranks))
+        # The caller's OMP_NUM_THREADS wins (``threads_env(override=False)``), so it is also
+        # what a fold record must report.
+        caller = os.environ.get("OMP_NUM_THREADS", "")
+        if caller.isdigit() and int(caller) > 0:
+            self.threads = int(caller)
         self.lock = threading.Lock()
 
     def train_command(self) -> list[str]:

@@ -49,3 +49,17 @@ def test_pruning_keeps_the_tested_checkpoint(tmp_path):
     assert (tmp_path / "best_acc_epoch_1.pth").is_file()
     prune_checkpoints(tmp_path, Path("elsewhere.pth"), "none")
     assert not list(tmp_path.glob("*.pth"))
+
+
+def test_fold_threads_follow_the_callers_setting(tmp_path, monkeypatch):
+    """A fold record reports the threads its child really used: the caller's setting wins."""
+    data, cache = write_fake_dataset(tmp_path / "fake", per_class=3)
+    config = str(tiny_demo_config(tmp_path / "tiny.py", data, cache))
+    job = CrossValidation([config], tmp_path / "work", folds=3, jobs=1)
+    configs = load_configs(job)
+    folds_files = make_folds(job, configs)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert FoldRunner(job, configs, folds_files).threads == 1
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    monkeypatch.setattr("os.cpu_count", lambda: 4)
+    assert FoldRunner(job, configs, folds_files).threads == 4
