@@ -7,9 +7,12 @@ keeps source frames 0, 5, 10, ... of a 30 fps video, 0, 4, 8, 13, 17, ... of a 2
 (and flow fields) whatever the camera. Source frame ``i`` is taken to be shown at ``i / fps``
 seconds (constant frame rate; re-encode variable-rate phone videos with a constant rate).
 
-Frame rates outside ``[target_fps, MAX_PLAUSIBLE_FPS]`` (and unknown ones) are refused: a source
-slower than the target would repeat frames (zero flow that looks like a still infant), and a
-rate above 1000 fps is a broken header, not a camera.
+A source up to :data:`FPS_TOLERANCE` (5 %) slower than the target is sampled as is: every
+frame is kept and counted as one step of the target rate (5.88 fps at a target of 6: the motion
+between two frames spans 2 % more time than in training, less than infants vary). Slower rates
+(and unknown ones) are refused: sampling them would repeat frames (zero flow that looks like a
+still infant) or show the classifier motion over steps it was not trained on. A rate above
+1000 fps is a broken header, not a camera.
 
 :func:`iter_sampled_frames` yields one sampled frame at a time (bounded memory, for long
 recordings); :class:`DecodeFrames` collects them for the in-memory preprocessing chain;
@@ -30,6 +33,9 @@ from gm_plugins.datasets.windows import round_half_up
 from gm_plugins.preprocess.geometry import shrunk_size
 
 DEFAULT_TARGET_FPS = 6.0
+#: A source this much slower than ``target_fps`` (relative) is sampled frame by frame as if it
+#: ran at ``target_fps``; a slower one is refused.
+FPS_TOLERANCE = 0.05
 MAX_PLAUSIBLE_FPS = 1000.0
 #: The smallest ``max_side`` a decoder accepts (pixels).
 MIN_MAX_SIDE = 64
@@ -56,8 +62,9 @@ def as_rgb(frame: np.ndarray) -> np.ndarray:
 def check_fps(path: str, fps: float | None, target_fps: float | None = DEFAULT_TARGET_FPS) -> float:
     """Return ``fps`` as a float if a video at that rate can be sampled, else raise.
 
-    The plausible range is ``[target_fps, MAX_PLAUSIBLE_FPS]`` (``(0, MAX_PLAUSIBLE_FPS]`` with
-    ``target_fps=None``, i.e. when sampling by a fixed frame step).
+    The plausible range is ``[target_fps * (1 - FPS_TOLERANCE), MAX_PLAUSIBLE_FPS]``
+    (``(0, MAX_PLAUSIBLE_FPS]`` with ``target_fps=None``, i.e. when sampling by a fixed frame
+    step).
 
     Raises:
         VideoDecodeError: unknown (None, 0, NaN) or implausible rate, naming ``path`` and the fix.
@@ -73,12 +80,15 @@ def check_fps(path: str, fps: float | None, target_fps: float | None = DEFAULT_T
             f"{path}: its stated frame rate {value:g} fps is above {MAX_PLAUSIBLE_FPS:g} fps, "
             f"which means broken timing information rather than a camera; {_REENCODE}"
         )
-    if target_fps is not None and value < target_fps:
+    if target_fps is not None and value < target_fps * (1 - FPS_TOLERANCE):
         raise VideoDecodeError(
-            f"{path}: recorded at {value:g} fps, below the sampling rate target_fps="
-            f"{target_fps:g}; sampling would repeat frames (zero optical flow). Use a recording "
-            f"of at least {target_fps:g} fps, or check its frame rate (ffprobe) if the camera "
-            "was faster"
+            f"{path}: recorded at {value:g} fps, more than {FPS_TOLERANCE:.0%} below the "
+            f"sampling rate target_fps={target_fps:g} the model was trained at: its frames are "
+            f"1/{value:g} s apart, so sampling would repeat frames (zero optical flow) or show "
+            f"the classifier motion over longer steps than it learned. Record at {target_fps:g} "
+            "fps or more (phones and webcams record 25-30 fps), check the stated rate with "
+            "ffprobe if the camera was faster, or use a model whose chain samples at "
+            f"target_fps <= {value:g} (DecodeFrames in its preprocessing config)"
         )
     return value
 
@@ -121,6 +131,12 @@ class FrameSampler:
         self.frame_step = frame_step
 
     @property
+    def every_frame(self) -> bool:
+        """True when the source is slower than ``target_fps`` (within :data:`FPS_TOLERANCE`):
+        every frame is kept and counts as one step of the target rate."""
+        return self.frame_step is None and self.fps < float(self.target_fps)
+
+    @property
     def sample_fps(self) -> float:
         """Sampled frames per second of video."""
         if self.frame_step is not None:
@@ -132,6 +148,8 @@ class FrameSampler:
         """The source step when exactly every k-th frame is kept (30 -> 6 fps: 5), else None."""
         if self.frame_step is not None:
             return self.frame_step
+        if self.every_frame:
+            return 1
         ratio = self.fps / self.target_fps
         return round(ratio) if abs(ratio - round(ratio)) < 1e-9 else None
 
@@ -139,6 +157,8 @@ class FrameSampler:
         """Source index of sampled frame ``k`` (strictly increasing in ``k``)."""
         if self.frame_step is not None:
             return k * self.frame_step
+        if self.every_frame:
+            return k
         return round_half_up(k * self.fps / self.target_fps)
 
 

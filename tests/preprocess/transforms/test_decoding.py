@@ -160,9 +160,11 @@ def test_120_fps_works_and_slower_than_target_is_refused(tmp_path):
     assert results["frame_inds"].tolist() == [0, 20, 40, 60, 80, 100]
     np.testing.assert_allclose(results["timestamps"], np.arange(6) / 6)
     slow = write_clip(tmp_path / "slow.mp4", 1, 8.0)
-    with pytest.raises(VideoDecodeError, match=r"slow\.mp4: recorded at 1 fps, below .*=6"):
+    with pytest.raises(
+        VideoDecodeError, match=r"slow\.mp4: recorded at 1 fps, more than 5% below .*=6"
+    ):
         DecodeFrames(target_fps=6.0)(dict(filename=str(slow)))
-    with pytest.raises(VideoDecodeError, match=r"slow\.mp4.*below"):
+    with pytest.raises(VideoDecodeError, match=r"slow\.mp4.*below.*Record at 6 fps or more"):
         next(iter_sampled_frames(slow))
     # With an explicit frame step a 1 fps video is used as it is.
     assert DecodeFrames(frame_step=2)(dict(filename=str(slow)))["sample_fps"] == 0.5
@@ -304,3 +306,22 @@ def test_max_side_is_checked_and_shown():
     assert repr(DecodeFrames(max_side=640)) == (
         "DecodeFrames(target_fps=6, backend='pyav', min_frames=2, max_side=640)"
     )
+
+
+@pytest.mark.parametrize("fps", [5.9, 5.88])
+def test_a_rate_within_the_tolerance_below_the_target_keeps_every_frame(tmp_path, fps):
+    """5.9 fps at a target of 6: every frame, counted as one 1/6 s step (windows unchanged)."""
+    path = write_clip(tmp_path / "nearly.mp4", fps, 3.0)
+    results = DecodeFrames(target_fps=6.0)(dict(filename=str(path)))
+    total = results["total_frames"]
+    assert results["frame_inds"].tolist() == list(range(total))
+    assert results["sample_fps"] == 6.0 and results["frame_step"] == 1
+    np.testing.assert_allclose(results["timestamps"], np.arange(total) / results["fps"])
+    assert WindowSpec(span=1.0).num_flows(results["sample_fps"]) == 6
+    assert [k for k, _, _ in iter_sampled_frames(path, target_fps=6.0)] == list(range(total))
+
+
+def test_a_rate_just_beyond_the_tolerance_is_refused_with_what_to_do(tmp_path):
+    path = write_clip(tmp_path / "five.mp4", 5, 2.0)
+    with pytest.raises(VideoDecodeError, match=r"five\.mp4: recorded at 5 fps.*target_fps <= 5"):
+        DecodeFrames(target_fps=6.0)(dict(filename=str(path)))
