@@ -84,3 +84,76 @@ def _iters_per_epoch(train: list[dict]) -> float:
         return 1.0
     last = with_epoch[-1]
     return last["step"] / max(last["epoch"], 1)
+
+
+def plot_reliability_diagram(
+    tables: dict[str, list[dict]],
+    path: str | os.PathLike,
+    title: str = "reliability diagram",
+) -> Path:
+    """Accuracy per confidence bin against the diagonal, one bar series per reliability table.
+
+    ``tables`` maps a name (``'before'``, ``'after'``) to the rows of
+    :func:`gm_plugins.evaluation.calibration.reliability_table`; the legend gives each table's
+    expected calibration error. Empty bins draw no bar. Written atomically; returns ``path``.
+    """
+    plt = pyplot()
+    figure, axes = plt.subplots(figsize=(4.6, 4.2), dpi=120)
+    axes.plot([0, 1], [0, 1], "--", color="0.5", linewidth=1, label="perfect calibration")
+    share = 1.0 / max(len(tables), 1)
+    for series, (name, table) in enumerate(tables.items()):
+        filled = [row for row in table if row["count"]]
+        widths = [(row["upper"] - row["lower"]) * share for row in filled]
+        lefts = [row["lower"] + series * w for row, w in zip(filled, widths, strict=True)]
+        axes.bar(
+            lefts,
+            [row["accuracy"] for row in filled],
+            width=widths,
+            align="edge",
+            alpha=0.7,
+            edgecolor="white",
+            label=f"{name} (ECE {_table_ece(table):.3f})",
+        )
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1.02)
+    axes.set_xlabel("confidence")
+    axes.set_ylabel("accuracy")
+    axes.set_title(title)
+    axes.legend(loc="upper left", fontsize="small")
+    return save_figure(figure, path)
+
+
+def _table_ece(table: Sequence[dict]) -> float:
+    """Expected calibration error of a reliability table (count-weighted |accuracy - conf|)."""
+    total = sum(row["count"] for row in table)
+    if not total:
+        return float("nan")
+    return sum(
+        row["count"] / total * abs(row["accuracy"] - row["mean_confidence"])
+        for row in table
+        if row["count"]
+    )
+
+
+def plot_coverage_accuracy(
+    curve: Sequence[tuple[float, float, float]],
+    path: str | os.PathLike,
+    title: str = "accuracy against coverage",
+) -> Path:
+    """Accuracy of the decided infants against coverage, from (threshold, coverage, accuracy).
+
+    ``curve`` is :func:`gm_plugins.evaluation.calibration.risk_coverage_curve`'s output.
+    Written atomically; returns ``path``.
+    """
+    coverage = [point[1] for point in curve]
+    accuracy = [point[2] for point in curve]
+    plt = pyplot()
+    figure, axes = plt.subplots(figsize=(4.6, 3.6), dpi=120)
+    axes.plot(coverage, accuracy, "o-", markersize=3, color="tab:blue")
+    axes.set_xlim(0, 1.02)
+    axes.set_ylim(0, 1.02)
+    axes.set_xlabel("coverage (share of infants decided)")
+    axes.set_ylabel("accuracy on decided infants")
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    return save_figure(figure, path)
