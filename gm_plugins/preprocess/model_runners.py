@@ -33,6 +33,12 @@ class CheckpointMismatchError(RuntimeError):
 def _resolve(path: str | os.PathLike | None, what: str) -> str:
     if path is None:
         return ""
+    if str(path).startswith(("http://", "https://")):
+        raise FileNotFoundError(
+            f"{what} is a URL ({path}): chains load local files only (caches fingerprint them and "
+            f"bundles copy them). Download it once (e.g. `wget -P checkpoints/ {path}`) and name "
+            "the local path (docs/en/user_guides/preprocessing_backends.md)"
+        )
     path = os.path.abspath(os.fspath(path))
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{what} not found: {path}")
