@@ -13,8 +13,12 @@ each window goes through the classifier config's own test pipeline (``LoadCached
 classifier's ``SubjectMetric`` does. No label is needed anywhere.
 
 A result says "uncertain" instead of a class (``abstained``) when the top probability is below
-the bundle's threshold, when preprocessing fell back (no infant found, alignment failed) or
-when the video is too short for the windows, and lists why.
+the bundle's threshold, when preprocessing fell back (no infant found, nothing moves, alignment
+failed or too few keyframes with a usable pose), when the video is too short for the windows,
+and, with a bundle fitted on its validation infants (:mod:`gm_plugins.deploy.validation`), when
+its quality figures fall outside the validation infants' ranges or its windows disagree more
+than theirs did; it lists why. Such a bundle's window probabilities are calibrated by its
+temperature before they are aggregated, and every result gives its window agreement.
 """
 
 from __future__ import annotations
@@ -30,14 +34,20 @@ import torch
 from mmengine.config import Config
 
 from gm_plugins.deploy.bundle import Abstention, Bundle, load_bundle
-from gm_plugins.preprocess.quality import GATE_CHECKS
 from gm_plugins.preprocess.streaming import build_preprocess_pipeline, preprocess_in_memory
 
 from ..datasets.cache import CachedVideo, dequantise_flow
-from ..datasets.gm_dataset import fallback_reason, sampled_timeline
+from ..datasets.gm_dataset import fallback_reason
 from ..datasets.subjects import GM_CLASSES
-from ..datasets.windows import WindowSpec, window_positions, window_starts
+from ..datasets.windows import WindowSpec
 from ..evaluation.aggregation import mean_decision, vote_decision
+from ..evaluation.calibration import (
+    apply_temperature,
+    window_agreement,
+    window_mutual_information,
+)
+from ..evaluation.domain import outside_domain, video_figures
+from ..evaluation.window_scores import WindowScorer
 from ..models.loading import load_recognizer
 from ..preprocess.chain import read_chain_config
 from ..utils.config import ConfigError, load_config
@@ -175,14 +185,6 @@ def _init_gm_model(
     )
 
 
-def _probabilities(scores: torch.Tensor, head_cfg: dict | None) -> np.ndarray:
-    """(W, K) class probabilities from the heads' ``pred_score`` (softmax unless 'prob')."""
-    scores = scores.float()
-    if not head_cfg or head_cfg.get("average_clips") != "prob":
-        scores = scores.softmax(-1)
-    return scores.numpy().astype(np.float64)
-
-
 def find_videos(paths: Iterable[str | os.PathLike]) -> list[Path]:
     """Expand folders into their video files (sorted, by suffix); files are kept as given."""
     videos: list[Path] = []
@@ -228,9 +230,12 @@ class GMInferencer:
         )
         self.keep_images = keep_images
         self.chain = build_preprocess_pipeline(self.model.preprocess_pipeline)
-        test_pipeline = self.model.cfg.test_dataloader.dataset.pipeline
-        self.window_pipeline = build_preprocess_pipeline(test_pipeline)
-        self.batch_size = int(self.model.cfg.test_dataloader.get("batch_size", 16))
+        self.scorer = WindowScorer(
+            self.model.recognizer,
+            self.model.cfg,
+            self.model.window,
+            len(self.model.class_names),
+        )
 
     def __call__(
         self,
@@ -278,46 +283,9 @@ class GMInferencer:
         )
 
     def window_probabilities(self, entry: CachedVideo) -> tuple[np.ndarray, list[dict]]:
-        """(W, K) window probabilities of a preprocessed video and each window's times."""
-        meta = entry.meta
-        sample_fps, timestamps = sampled_timeline(meta, str(entry.path))
-        num_frames = len(entry.frames)
-        starts = window_starts(num_frames, sample_fps, self.model.window, meta.get("fps"))
-        flows = self.model.window.num_flows(sample_fps, meta.get("fps"))
-        windows, samples = [], []
-        for index, start in enumerate(starts):
-            positions = window_positions(start, flows, num_frames)
-            item = dict(
-                cached_video=entry,
-                subject_id=str(meta.get("subject_id", "video")),
-                frame_positions=positions,
-                window_index=index,
-                window_start=int(entry.frame_indices[start]),
-                label=None,
-                test_mode=True,
-            )
-            samples.append(self.window_pipeline(item))
-            end = positions[-1]
-            windows.append(
-                dict(
-                    index=index,
-                    start_s=round(float(timestamps[start]), 4),
-                    end_s=round(float(timestamps[end]), 4),
-                )
-            )
-        scores = []
-        from mmengine.dataset import pseudo_collate
-
-        with torch.no_grad():
-            for first in range(0, len(samples), self.batch_size):
-                batch = pseudo_collate(samples[first : first + self.batch_size])
-                outputs = self.model.recognizer.test_step(batch)
-                scores.extend(output.pred_score.detach().cpu() for output in outputs)
-        num_classes = len(self.model.class_names)
-        if not scores:
-            return np.zeros((0, num_classes)), windows
-        head = self.model.cfg.model.get("cls_head", None)
-        return _probabilities(torch.stack(scores), head), windows
+        """(W, K) window probabilities of a preprocessed video (before any calibration) and
+        each window's times."""
+        return self.scorer(entry)
 
     def classify(
         self, video: str | os.PathLike, progress: Callable[[str, str], None] | None = None
@@ -328,7 +296,8 @@ class GMInferencer:
             dict with ``video``, ``name``, ``status`` ('ok'), ``decision`` (a class name or
             'uncertain'), ``predicted_class``, ``confidence``, ``abstained``,
             ``abstain_reasons``, ``class_names``, ``class_probabilities``, ``windows`` (index,
-            ``start_s``, ``end_s``, probabilities), ``quality``, ``warnings``, ``bundle`` and
+            ``start_s``, ``end_s``, probabilities, calibrated), ``reliability`` (temperature,
+            window agreement, mutual information), ``quality``, ``warnings``, ``bundle`` and
             ``timings_s``; with ``keep_images`` also ``images`` (not JSON).
         """
         name = video_name(video)
@@ -341,11 +310,23 @@ class GMInferencer:
         report(name, "classify")
         started = time.perf_counter()
         probabilities, windows = self.window_probabilities(entry)
+        uncalibrated = probabilities
+        temperature = self.model.bundle.temperature if self.model.bundle is not None else 1.0
+        if len(probabilities) and temperature != 1.0:
+            probabilities = apply_temperature(probabilities, temperature)
         timings["classify"] = time.perf_counter() - started
         classes = self.model.class_names
         for window, row in zip(windows, probabilities, strict=True):
             window["probabilities"] = _named(classes, row)
         quality, warnings = quality_summary(entry.meta)
+        validation = self.model.bundle.validation if self.model.bundle is not None else None
+        few_keyframes = too_few_usable_keyframes(quality, validation)
+        if few_keyframes and not quality["fallback"]:
+            quality.update(fallback="alignment_failed", fallback_detail=few_keyframes)
+            warnings.append(
+                f"alignment fell back ({few_keyframes}): the classifier saw the infant "
+                "unrotated and at another scale than in training"
+            )
         result: dict = dict(video=str(video), name=name, status="ok", class_names=list(classes))
         if len(probabilities):
             decide = mean_decision if self.model.aggregation == "mean" else vote_decision
@@ -355,8 +336,18 @@ class GMInferencer:
                 confidence=round(float(scores[top]), 6),
                 class_probabilities=_named(classes, scores),
             )
+            _, raw_scores = decide(uncalibrated)
+            result["reliability"] = dict(
+                temperature=round(temperature, 6),
+                uncalibrated_probabilities=_named(classes, raw_scores),
+                window_agreement=round(window_agreement(probabilities, top), 6),
+                mutual_information=round(window_mutual_information(probabilities), 6),
+            )
         else:
             result.update(predicted_class=None, confidence=None, class_probabilities=None)
+            result["reliability"] = dict(
+                temperature=round(temperature, 6), window_agreement=None, mutual_information=None
+            )
         reasons = self._abstain_reasons(result, len(windows), entry, quality)
         result.update(
             decision=UNCERTAIN if reasons else result["predicted_class"],
@@ -394,12 +385,26 @@ class GMInferencer:
             reasons.append(
                 f"preprocessing fell back: {fallback}" + (f" ({detail})" if detail else "")
             )
+        validation = self.model.bundle.validation if self.model.bundle is not None else None
+        if validation and rules.outside_domain:
+            outside = outside_domain(validation["domain"]["figures"], quality)
+            if outside:
+                reasons.append("outside the model's training domain: " + "; ".join(outside))
         confidence = result.get("confidence")
         if confidence is not None and confidence < rules.min_probability:
             reasons.append(
                 f"top probability {confidence:.3f} ({result['predicted_class']}) is below the "
                 f"bundle's threshold {rules.min_probability:g}"
             )
+        agreement = result["reliability"]["window_agreement"]
+        if validation and rules.on_disagreement and agreement is not None:
+            least = validation["agreement"]["min_window_agreement"]
+            if agreement < least:
+                reasons.append(
+                    f"the windows disagree: {agreement:.0%} of them give "
+                    f"{result['predicted_class']}, validation infants decided correctly had at "
+                    f"least {least:.0%}"
+                )
         return reasons
 
     def _bundle_record(self) -> dict:
@@ -487,13 +492,15 @@ def quality_summary(meta: dict) -> tuple[dict, list[str]]:
         source_shape=meta.get("source_shape", meta.get("original_shape")),
         alignment_mode=alignment.get("mode"),
     )
-    for figure, _, _ in GATE_CHECKS:
-        quality[figure] = recorded.get(figure)
+    for figure, value in video_figures(meta).items():
+        quality[figure] = value
     quality["fallback"] = fallback_reason(meta)
     quality["fallback_detail"] = recorded.get("fallback_detail") or alignment.get("fallback")
     warnings = []
     if quality["fallback"] == "no_infant":
         warnings.append(f"no infant found: {quality['fallback_detail']}")
+    elif quality["fallback"] == "no_movement":
+        warnings.append(f"no movement, not assessable: {quality['fallback_detail']}")
     elif quality["fallback"]:
         warnings.append(
             f"alignment fell back ({quality['fallback_detail']}): the classifier saw the infant "
@@ -501,4 +508,26 @@ def quality_summary(meta: dict) -> tuple[dict, list[str]]:
         )
     if fps and (fps < 10 or fps > 120):
         warnings.append(f"unusual frame rate {fps:g} fps")
+    sample_fps = float(meta.get("sample_fps") or 0.0)
+    if fps and sample_fps and fps < sample_fps:
+        warnings.append(
+            f"recorded at {fps:g} fps, {1 - fps / sample_fps:.0%} below the sampling rate "
+            f"{sample_fps:g} fps: every frame was used as one 1/{sample_fps:g} s step"
+        )
     return quality, warnings
+
+
+def too_few_usable_keyframes(quality: dict, validation: dict | None) -> str | None:
+    """Why a video's alignment counts as fallen back although some keyframes had a usable
+    pose: fewer of them than the bundle's validation infants had (None: enough, or unknown)."""
+    usable = quality.get("usable_keyframe_fraction")
+    rule = (
+        ((validation or {}).get("domain") or {}).get("figures", {}).get("usable_keyframe_fraction")
+    )
+    if usable is None or not rule or rule.get("low") is None or usable >= rule["low"]:
+        return None
+    return (
+        f"only {usable:.0%} of the keyframes had a usable pose estimate, below the "
+        f"{rule['low']:.0%} the validation infants' range allows (they had "
+        f"{rule['min']:.0%}-{rule['max']:.0%})"
+    )

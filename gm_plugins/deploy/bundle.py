@@ -10,6 +10,12 @@ the versions of gm_plugins and the OpenMMLab packages that wrote it::
       classifier.py   classifier.pth         the recognizer (config resolved, no _base_)
       preprocess.py                          the chain; model paths relative to the bundle
       models/<step>.py  models/<step>.pth    each model a chain step loads
+      validation/reliability.png             (fitted bundles) calibration on validation infants
+
+A bundle exported with its validation infants (:mod:`gm_plugins.deploy.validation`) also holds
+``manifest['validation']``: the temperature its window probabilities are calibrated with, the
+least window agreement worth a decision and the range of every quality figure it was validated
+on (its domain); inference abstains outside them.
 
 :func:`export_bundle` builds one from a classifier config alone (its ``preprocess_config`` key
 names the chain); :func:`load_bundle` checks every hash and refuses a tampered or incomplete
@@ -30,6 +36,7 @@ from pathlib import Path
 from mmengine.config import Config
 
 from gm_plugins.datasets.subjects import GM_CLASSES
+from gm_plugins.deploy.validation import VALIDATION_FORMAT
 from gm_plugins.preprocess.chain import read_chain_config
 from gm_plugins.utils.config import ConfigError, load_config
 from gm_plugins.utils.io import write_json_atomic
@@ -40,6 +47,7 @@ MANIFEST = "manifest.json"
 CLASSIFIER_CONFIG = "classifier.py"
 CLASSIFIER_CHECKPOINT = "classifier.pth"
 PREPROCESS_CONFIG = "preprocess.py"
+RELIABILITY_DIAGRAM = "validation/reliability.png"
 #: Packages whose versions the manifest records.
 RECORDED_PACKAGES = ("gm_plugins", "torch", "mmengine", "mmcv", "mmaction2", "mmsegmentation",
                      "mmpose", "opencv-contrib-python-headless", "numpy")  # fmt: skip
@@ -59,13 +67,19 @@ class Abstention:
         min_probability: the decision's probability (the top class of the infant-level
             scores) must reach this.
         min_windows: at least this many windows must fit in the video.
-        on_fallback: abstain when the preprocessing fell back (no infant found, alignment
-            failed).
+        on_fallback: abstain when the preprocessing fell back (no infant found, nothing
+            moves, alignment failed).
+        on_disagreement: abstain when fewer windows agree with the decision than the
+            bundle's validation infants showed (fitted bundles).
+        outside_domain: abstain when a quality figure lies outside the range of the
+            bundle's validation infants (fitted bundles).
     """
 
     min_probability: float = 0.5
     min_windows: int = 1
     on_fallback: bool = True
+    on_disagreement: bool = True
+    outside_domain: bool = True
 
 
 @dataclass
@@ -82,11 +96,18 @@ class Bundle:
     aggregation: str
     abstention: Abstention
     manifest_sha256: str = ""
+    validation: dict | None = None
     _keep: object = field(default=None, repr=False)  # a temporary folder a zip was unpacked to
 
     @property
     def name(self) -> str:
         return str(self.manifest.get("name", self.root.name))
+
+    @property
+    def temperature(self) -> float:
+        """The calibration temperature of the window probabilities (1.0: not fitted)."""
+        calibration = (self.validation or {}).get("calibration") or {}
+        return float(calibration.get("temperature", 1.0))
 
 
 def package_versions() -> dict[str, str | None]:
@@ -107,7 +128,7 @@ def package_versions() -> dict[str, str | None]:
     return versions
 
 
-def _classifier_window(cfg: Config) -> tuple[dict, str]:
+def classifier_window(cfg: Config) -> tuple[dict, str]:
     """The test windows and the aggregation the classifier was evaluated with."""
     dataset = cfg.get("test_dataloader", {}).get("dataset", {})
     window = dataset.get("window")
@@ -119,6 +140,22 @@ def _classifier_window(cfg: Config) -> tuple[dict, str]:
     evaluator = cfg.get("test_evaluator", {})
     aggregation = evaluator.get("aggregation", "mean") if isinstance(evaluator, dict) else "mean"
     return dict(window), str(aggregation)
+
+
+def _plot_validation(validation: dict, path: Path) -> None:
+    """The reliability diagram of the validation infants, before and after calibration."""
+    from gm_plugins.utils.plotting import plot_reliability_diagram
+
+    calibration = validation["calibration"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    plot_reliability_diagram(
+        {
+            "before (T = 1)": calibration["reliability_before"],
+            f"after (T = {calibration['temperature']:.3g})": calibration["reliability_after"],
+        },
+        path,
+        title=f"{validation['infants']} validation infants",
+    )
 
 
 def _copy(source: str | os.PathLike, target: Path, what: str, fix: str) -> None:
@@ -137,6 +174,7 @@ def export_bundle(
     name: str | None = None,
     overwrite: bool = False,
     zip_path: str | os.PathLike | None = None,
+    validation: dict | None = None,
 ) -> Path:
     """Write a bundle folder for a trained classifier; returns its path.
 
@@ -154,6 +192,9 @@ def export_bundle(
         name: the bundle's name in reports (default: the classifier config's file stem).
         overwrite: replace an existing ``out_dir``.
         zip_path: also write the bundle as this one ``.zip`` file (atomically).
+        validation: the record :func:`gm_plugins.deploy.validation.fit_validation` made on
+            the classifier's validation infants (calibration, agreement, domain), or None for
+            a bundle that abstains only on its fixed thresholds.
 
     Raises:
         FileNotFoundError: a config or checkpoint is missing (the message names it).
@@ -172,7 +213,7 @@ def export_bundle(
             "files do) or pass --preprocess-config"
         )
     chain = read_chain_config(chain_path)
-    window, aggregation = _classifier_window(cfg)
+    window, aggregation = classifier_window(cfg)
     classes = tuple(cfg.get("classes", None) or GM_CLASSES)
     abstention = abstention or Abstention()
 
@@ -203,6 +244,8 @@ def export_bundle(
         Config(dict(default_scope="mmaction", preprocess_pipeline=steps)).dump(
             str(staging / PREPROCESS_CONFIG)
         )
+        if validation is not None:
+            _plot_validation(validation, staging / RELIABILITY_DIAGRAM)
         files = sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file())
         manifest = dict(
             format=BUNDLE_FORMAT,
@@ -217,6 +260,7 @@ def export_bundle(
             window=window,
             aggregation=aggregation,
             abstention=vars(abstention),
+            validation=validation,
             versions=package_versions(),
             files={path: sha256_of(staging / path) for path in files},
         )
@@ -346,6 +390,12 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
                 step[key] = str(path / step[key])
         steps.append(step)
     abstention = Abstention(**manifest.get("abstention", {}))
+    validation = manifest.get("validation")
+    if validation is not None and validation.get("format") != VALIDATION_FORMAT:
+        raise BundleError(
+            f"{path}: validation record of format {validation.get('format')!r}, this "
+            f"gm_plugins reads {VALIDATION_FORMAT!r}; export the bundle again"
+        )
     return Bundle(
         root=path,
         manifest=manifest,
@@ -357,5 +407,6 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
         aggregation=str(manifest.get("aggregation", "mean")),
         abstention=abstention,
         manifest_sha256=sha256_of(path / MANIFEST),
+        validation=validation,
         _keep=keep,
     )

@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from gm_plugins.utils.zoo import ZooModel, zoo_models
 
 if TYPE_CHECKING:
@@ -113,6 +115,9 @@ def evaluate_bundle(
                     name: round(float(p), 6)
                     for name, p in (result["class_probabilities"] or {}).items()
                 },
+                uncalibrated_probabilities=result["reliability"].get("uncalibrated_probabilities"),
+                window_agreement=result["reliability"]["window_agreement"],
+                abstain_reasons=result["abstain_reasons"],
             )
         )
         print(f"{row['subject_id']}: {row['label']} -> {result['decision']}", flush=True)
@@ -127,8 +132,26 @@ def evaluate_bundle(
         abstained=total - len(decided),
         abstained_share=(total - len(decided)) / total if total else float("nan"),
         infants_total=total,
+        calibration=calibration_figures(infants),
         infants=infants,
     )
+
+
+def calibration_figures(infants: list[dict]) -> dict:
+    """ECE of the infants' top probabilities before and after the bundle's calibration, and
+    the reliability tables (infants without windows left out)."""
+    from gm_plugins.evaluation.calibration import expected_calibration_error, reliability_table
+
+    figures: dict = {}
+    for name, key in (("before", "uncalibrated_probabilities"), ("after", "probabilities")):
+        rows = [(infant[key], infant["label"]) for infant in infants if infant.get(key)]
+        if not rows:
+            continue
+        confidences = np.array([max(p.values()) for p, _ in rows])
+        correct = np.array([max(p, key=p.get) == label for p, label in rows])
+        figures[f"ece_{name}"] = round(expected_calibration_error(confidences, correct), 6)
+        figures[f"reliability_{name}"] = reliability_table(confidences, correct)
+    return figures
 
 
 def evaluate_chain(chain: str | os.PathLike, data_root: str | os.PathLike) -> dict:

@@ -43,8 +43,14 @@ import numpy as np
 
 FALLBACK_REASONS = {
     "no_infant": "no infant found in the video (quality gate)",
-    "alignment_failed": "no usable pose estimate: the frames were not aligned",
+    "no_movement": "nothing moves in the video: not assessable",
+    "alignment_failed": "too few usable pose estimates: the frames were not aligned",
 }
+#: A video in which at most this share of the body's and of the background's pixels change
+#: between sampled frames (mean over the video) shows no movement. General Movements are
+#: assessed on an awake, moving infant: on the 48 synthetic infants of the demo the body
+#: changes by 0.009-0.34 (median 0.14); a still image or a sleeping infant stays near 0.
+MAX_STILL_CHANGE = 0.002
 # COCO-17 limb segments (from, to) in left/right pairs: upper arm, forearm, thigh, shank.
 LIMB_PAIRS = (((5, 7), (6, 8)), ((7, 9), (8, 10)), ((11, 13), (12, 14)), ((13, 15), (14, 16)))
 SHOULDERS, HIPS = (5, 6), (11, 12)
@@ -142,6 +148,7 @@ def quality_figures(
     mask_confidence: np.ndarray | None = None,
     background_changes: np.ndarray | None = None,
     body_changes: np.ndarray | None = None,
+    usable_keyframe_fraction: float | None = None,
 ) -> dict:
     """Evidence that an infant is in view, as JSON-ready floats (None where not measured).
 
@@ -159,6 +166,8 @@ def quality_figures(
         background_changes: (N,) share of the pixels outside the body that changed since
             the previous sampled frame (NaN where not measured), or None.
         body_changes: (N,) the same inside the body, or None.
+        usable_keyframe_fraction: share of the keyframes whose pose estimate the alignment
+            could use (from ``PoseAlignment``), or None without pose.
     """
     figures: dict = dict(
         brightness_median=None,
@@ -173,7 +182,10 @@ def quality_figures(
         trunk_motion=None,
         background_change=None,
         body_change=None,
+        usable_keyframe_fraction=None,
     )
+    if usable_keyframe_fraction is not None:
+        figures["usable_keyframe_fraction"] = float(usable_keyframe_fraction)
     if brightness is not None and len(brightness):
         figures["brightness_median"] = float(np.median(brightness))
     if mask_areas is not None and len(mask_areas):
@@ -270,12 +282,16 @@ def quality_record(
 ) -> dict:
     """The ``meta['quality']`` dict: figures, context (fps, duration...), fallback and why.
 
-    "no_infant" takes precedence over "alignment_failed": an empty scene fails alignment too.
+    "no_infant" takes precedence over "no_movement" (:func:`still_video`), and both over
+    "alignment_failed": an empty scene fails alignment too.
     """
     failed = gate.failures(figures) if gate is not None else []
     fallback, detail = None, None
+    still = still_video(figures)
     if failed:
         fallback, detail = "no_infant", "; ".join(failed)
+    elif still:
+        fallback, detail = "no_movement", still
     elif alignment_fallback:
         fallback, detail = "alignment_failed", alignment_fallback
     return dict(
@@ -284,6 +300,25 @@ def quality_record(
         gate=gate.to_dict() if gate is not None else None,
         fallback=fallback,
         fallback_detail=detail,
+    )
+
+
+def still_video(figures: dict, max_change: float = MAX_STILL_CHANGE) -> str | None:
+    """Why nothing moves in a video (None when something does or it was not measured).
+
+    Both the body and the background must change by at most ``max_change`` (share of their
+    pixels changing between sampled frames, mean over the video); where no body was found the
+    background (the whole frame) alone decides. Unknown without background removal.
+    """
+    body, background = figures.get("body_change"), figures.get("background_change")
+    if background is None or background > max_change:
+        return None
+    if body is not None and body > max_change:
+        return None
+    shown = f"body_change={body:.3g} and " if body is not None else "no body found, "
+    return (
+        f"{shown}background_change={background:.3g}, at most {max_change:g}: nothing moves, "
+        "and General Movements are assessed on an awake, moving infant"
     )
 
 

@@ -253,3 +253,93 @@ def test_onnxruntime_segmentation_gives_the_pytorch_decision(
     assert list((tmp_path / "onnx").glob("segmentation-*.onnx"))
     with pytest.raises(ValueError, match="choose one of"):
         init_gm_model(setup["bundle"], segmentation_backend="tensorrt")
+
+
+@pytest.fixture(scope="module")
+def fitted_bundle(setup, tmp_path_factory):
+    """The classifier exported with a validation record: T = 2, agreement >= 0.9, and a domain
+    of validation infants whose pose evidence was plausible on every keyframe."""
+    from gm_plugins.deploy.validation import ValidationInfant, fit_validation
+
+    rng = np.random.default_rng(0)
+    infants = []
+    for index in range(12):
+        label = index % 3
+        windows = np.full((5, 3), 0.05)
+        windows[:, label] = 0.9
+        figures = dict(
+            plausible_skeleton_fraction=1.0,
+            keypoint_score_median=float(rng.uniform(0.7, 0.9)),
+        )
+        infants.append(ValidationInfant(f"v{index}", label, windows, figures))
+    validation = fit_validation(infants, calibrate=False)
+    validation["calibration"]["temperature"] = 2.0
+    validation["agreement"]["min_window_agreement"] = 0.9
+    folder = tmp_path_factory.mktemp("fitted") / "bundle"
+    return export_bundle(setup["classifier"], setup["checkpoint"], folder, validation=validation)
+
+
+def test_a_fitted_bundle_keeps_its_validation_record_and_diagram(fitted_bundle):
+    bundle = load_bundle(fitted_bundle)
+    assert bundle.temperature == 2.0 and bundle.validation["infants"] == 12
+    assert "validation/reliability.png" in bundle.manifest["files"]
+    assert (fitted_bundle / "validation" / "reliability.png").stat().st_size > 1000
+    manifest = json.loads((fitted_bundle / "manifest.json").read_text())
+    manifest["validation"]["format"] = "another/9"
+    (fitted_bundle.parent / "other").mkdir()
+    for path in fitted_bundle.rglob("*"):
+        if path.is_file():
+            target = fitted_bundle.parent / "other" / path.relative_to(fitted_bundle)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(path.read_bytes())
+    (fitted_bundle.parent / "other" / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="validation record of format 'another/9'"):
+        load_bundle(fitted_bundle.parent / "other")
+
+
+def test_implausible_pose_evidence_is_outside_the_domain_and_abstains(setup, fitted_bundle):
+    result = GMInferencer(fitted_bundle)(setup["data"] / "videos" / "b02.mp4")[0]
+    assert result["quality"]["plausible_skeleton_fraction"] < 0.99  # random pose weights
+    assert result["decision"] == "uncertain"
+    assert any(
+        r.startswith("outside the model's training domain: ")
+        and "plausible_skeleton_fraction=" in r
+        for r in result["abstain_reasons"]
+    )
+    reliability = result["reliability"]
+    assert reliability["temperature"] == 2.0 and 0 <= reliability["window_agreement"] <= 1
+    raw = np.array(list(reliability["uncalibrated_probabilities"].values()))
+    calibrated = np.array(list(result["class_probabilities"].values()))
+    assert raw.max() >= calibrated.max() - 1e-9  # T = 2 flattens the scores
+
+
+def test_windows_that_flip_abstain(setup, fitted_bundle, monkeypatch):
+    model = init_gm_model(fitted_bundle, abstention=Abstention(outside_domain=False))
+    inferencer = GMInferencer(model)
+    flipping = np.array([[0.98, 0.01, 0.01], [0.01, 0.98, 0.01]] * 3)
+    windows = [dict(index=i, start_s=float(i), end_s=i + 0.6) for i in range(6)]
+    monkeypatch.setattr(inferencer, "window_probabilities", lambda entry: (flipping, windows))
+    result = inferencer(setup["data"] / "videos" / "a01.mp4")[0]
+    assert result["reliability"]["window_agreement"] == pytest.approx(0.5)
+    assert result["reliability"]["mutual_information"] > 0.3
+    assert result["decision"] == "uncertain"
+    assert any("the windows disagree: 50% of them" in r for r in result["abstain_reasons"])
+    steady = np.array([[0.98, 0.01, 0.01]] * 6)
+    monkeypatch.setattr(inferencer, "window_probabilities", lambda entry: (steady, windows))
+    result = inferencer(setup["data"] / "videos" / "a01.mp4")[0]
+    assert result["reliability"]["window_agreement"] == 1.0
+    assert not any("disagree" in r for r in result["abstain_reasons"])
+
+
+def test_a_still_video_is_not_assessable(setup, tmp_path):
+    still = model_configs.write_video(
+        tmp_path / "still.mp4", model_configs.textured_frames(1) * 30 * SECONDS
+    )
+    model = init_gm_model(setup["bundle"], abstention=Abstention(min_probability=0.0))
+    inferencer = GMInferencer(model)
+    entry = inferencer.preprocess(still)  # what offline preprocessing caches, in memory
+    assert entry.meta["quality"]["fallback"] == "no_movement"
+    result = inferencer(still)[0]
+    assert result["decision"] == "uncertain" and result["quality"]["fallback"] == "no_movement"
+    assert any("preprocessing fell back: no_movement" in r for r in result["abstain_reasons"])
+    assert any(w.startswith("no movement, not assessable") for w in result["warnings"])

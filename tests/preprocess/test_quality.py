@@ -14,6 +14,7 @@ from gm_plugins.preprocess.quality import (
     limb_plausibility,
     quality_figures,
     quality_record,
+    still_video,
     trunk_stability,
 )
 
@@ -333,3 +334,39 @@ def test_infant_quantile_trades_a_few_fitting_infants_for_more_empty_scenes():
     assert quantile.no_infant_model["infant_quantile"] == 0.98
     with pytest.raises(ValueError, match="infant_quantile"):
         fit_gate(infants, 0.25, empty_figures=empties, infant_quantile=0.2)
+
+
+def test_a_video_in_which_nothing_moves_is_a_recorded_fallback():
+    still = quality_figures(
+        np.full(10, 0.1), None, None, background_changes=np.zeros(10), body_changes=np.zeros(10)
+    )
+    record = quality_record(still, QualityGate(), None)
+    assert record["fallback"] == "no_movement"
+    assert (
+        "body_change=0" in record["fallback_detail"]
+        and "moving infant" in record["fallback_detail"]
+    )
+    # no body found anywhere: the whole frame (background) decides
+    empty = dict(still, body_change=None)
+    assert still_video(empty) is not None and "no body found" in still_video(empty)
+    # a moving body, or a moving background, is not still; nor is a video without the figures
+    moving = quality_figures(
+        np.full(10, 0.1),
+        None,
+        None,
+        background_changes=np.zeros(10),
+        body_changes=np.full(10, 0.01),
+    )
+    assert quality_record(moving, QualityGate(), None)["fallback"] is None
+    assert still_video(dict(still, background_change=0.05)) is None
+    assert still_video(quality_figures(None, None, None)) is None
+    # the order: no infant, then no movement, then alignment
+    dark = dict(still, brightness_median=1.0)
+    assert quality_record(dark, QualityGate(), "no pose")["fallback"] == "no_infant"
+    assert quality_record(still, QualityGate(), "no pose")["fallback"] == "no_movement"
+
+
+def test_the_usable_keyframe_share_is_a_quality_figure():
+    figures = quality_figures(None, None, None, usable_keyframe_fraction=0.25)
+    assert figures["usable_keyframe_fraction"] == 0.25
+    assert quality_figures(None, None, None)["usable_keyframe_fraction"] is None

@@ -114,6 +114,11 @@ class PoseAlignment(BaseTransform):
         pose_input (str): 'masked' estimates keypoints on the background-removed frames (the
             paper); 'original' on the unmasked ones (``BackgroundRemoval(keep_original=True)``),
             which keeps alignment independent of segmentation errors. Defaults to 'masked'.
+        min_usable_fraction (float): alignment falls back unless at least this share of the
+            keyframes gives a usable estimate (shoulders and hips above
+            ``min_keypoint_score``): a transform averaged from a few lucky keyframes of a
+            video the pose model does not understand is not trusted. Defaults to 0.0 (one
+            usable keyframe suffices); the chain configs set it from validation videos.
         test_time_rotations (int): 1 (off), 2 or 4: also estimate on the keyframes turned by
             180 (and 90, 270) degrees and take the per-coordinate median of the estimates
             mapped back (scores: the mean). Infants lie in any orientation, so this averages
@@ -139,8 +144,11 @@ class PoseAlignment(BaseTransform):
         batch_size: int = 16,
         pose_input: str = "masked",
         test_time_rotations: int = 1,
+        min_usable_fraction: float = 0.0,
         model: dict | None = None,
     ) -> None:
+        if not 0.0 <= min_usable_fraction <= 1.0:
+            raise ValueError(f"min_usable_fraction={min_usable_fraction!r}: must lie in [0, 1]")
         if mode not in ALIGNMENT_MODES:
             raise ValueError(f"mode={mode!r}: choose one of {ALIGNMENT_MODES}")
         if pose_input not in POSE_INPUTS:
@@ -176,6 +184,7 @@ class PoseAlignment(BaseTransform):
         self.batch_size = batch_size
         self.pose_input = pose_input
         self.test_time_rotations = test_time_rotations
+        self.min_usable_fraction = min_usable_fraction
         self._runner: BatchRunner | None = None
         self._warned = False
 
@@ -276,7 +285,8 @@ class PoseAlignment(BaseTransform):
 
         Returns:
             dict with ``alignment_matrix`` (N, 2, 3), ``body_frame``, ``alignment_fallback``,
-            ``alignment_mode``, ``pose_keypoints`` (M, K, 2), ``pose_scores`` (M, K) and
+            ``alignment_mode``, ``alignment_usable_fraction`` (share of the keyframes with a
+            usable estimate), ``pose_keypoints`` (M, K, 2), ``pose_scores`` (M, K) and
             ``pose_frame_positions`` (M,).
         """
         boxes = person_boxes(keyframe_boxes, len(keyframes), frame_size)
@@ -300,12 +310,16 @@ class PoseAlignment(BaseTransform):
         centers, lengths, angles, valid = geometry.trunk_estimates(
             keypoints, scores, self.min_keypoint_score
         )
+        usable = float(np.mean(valid)) if len(valid) else 0.0
         video_body = geometry.aggregate_body_frame(centers[valid], lengths[valid], angles[valid])
         fallback = None
+        if video_body is not None and usable < self.min_usable_fraction:
+            video_body = None  # too few keyframes to trust: the same fallback as none at all
         if video_body is None:
             body_box = None if keyframe_boxes is None else union_box(keyframe_boxes)
-            fallback = self._fallback_reason(filename, body_box, len(positions))
+            fallback = self._fallback_reason(filename, body_box, len(positions), int(valid.sum()))
             video_body = geometry.fallback_body_frame(body_box, frame_size, self.scale)
+            valid = np.zeros_like(valid)  # no segment may use the few estimates either
         matrices, bodies = self._segment_transforms(
             frame_inds,
             positions[valid],
@@ -320,6 +334,7 @@ class PoseAlignment(BaseTransform):
             body_frame=bodies[0] if self.mode == "video" else bodies,
             alignment_fallback=fallback,
             alignment_mode=self.mode,
+            alignment_usable_fraction=round(usable, 6),
             pose_keypoints=keypoints,
             pose_scores=scores,
             pose_frame_positions=positions.astype(np.int64),
@@ -361,17 +376,26 @@ class PoseAlignment(BaseTransform):
             )
         return matrices, bodies
 
-    def _fallback_reason(self, filename: str, body_box: np.ndarray | None, keyframes: int) -> str:
+    def _fallback_reason(
+        self, filename: str, body_box: np.ndarray | None, keyframes: int, usable: int = 0
+    ) -> str:
         on = (
             "the infant mask"
             if body_box is not None and np.all(np.isfinite(body_box))
             else ("the frame")
         )
-        reason = (
-            f"no pose estimate had both shoulders and both hips above min_keypoint_score="
-            f"{self.min_keypoint_score} ({keyframes} keyframes); frames kept unrotated, "
-            f"centred on {on}"
-        )
+        if usable:
+            what = (
+                f"only {usable} of {keyframes} keyframes had both shoulders and both hips above "
+                f"min_keypoint_score={self.min_keypoint_score}, fewer than "
+                f"min_usable_fraction={self.min_usable_fraction:g} of them"
+            )
+        else:
+            what = (
+                f"no pose estimate had both shoulders and both hips above min_keypoint_score="
+                f"{self.min_keypoint_score} ({keyframes} keyframes)"
+            )
+        reason = f"{what}; frames kept unrotated, centred on {on}"
         if not self._warned:
             warnings.warn(f"{filename}: {reason}", stacklevel=2)
             self._warned = True
@@ -384,7 +408,8 @@ class PoseAlignment(BaseTransform):
             f"test_time_rotations={self.test_time_rotations}, "
             f"mode='{self.mode}', window_length={self.window_length}, scale={self.scale}, "
             f"out_size={self.out_size}, min_keypoint_score={self.min_keypoint_score}, "
-            f"batch_size={self.batch_size}, pose_input='{self.pose_input}', model={self.model!r})"
+            f"batch_size={self.batch_size}, pose_input='{self.pose_input}', "
+            f"min_usable_fraction={self.min_usable_fraction}, model={self.model!r})"
         )
 
 

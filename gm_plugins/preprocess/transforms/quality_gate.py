@@ -95,6 +95,7 @@ class InfantPresenceGate(BaseTransform):
             results.get("body_confidence"),
             results.get("background_changes"),
             results.get("body_changes"),
+            results.get("alignment_usable_fraction"),
         )
         sampled = len(results["frame_inds"])
         results["quality"] = quality_record(

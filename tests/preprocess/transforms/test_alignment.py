@@ -235,3 +235,22 @@ def test_test_time_rotations_map_estimates_back_and_cancel_orientation_bias(
 def test_test_time_rotations_must_be_1_2_or_4(pose_config):
     with pytest.raises(ValueError, match="test_time_rotations"):
         PoseAlignment(**pose_config, test_time_rotations=3)
+
+
+def test_too_few_usable_keyframes_fall_back_like_none(pose_config):
+    """One usable keyframe of four is below min_usable_fraction=0.5: the same fallback."""
+    known = np.stack([trunk_keypoints((20, 24), (44, 24))] * 4)
+    scores = np.zeros((4, 17), np.float32)
+    scores[0] = 1.0  # only the first keyframe passes
+    frames = dict(imgs=textured_frames(24, (64, 48)), frame_inds=np.arange(24) * 5)
+    trusting = KnownPose(known, scores, **pose_config)(dict(frames))
+    assert trusting["alignment_fallback"] is None
+    assert trusting["alignment_usable_fraction"] == pytest.approx(0.25)
+    strict = KnownPose(known, scores, **pose_config, min_usable_fraction=0.5)
+    with pytest.warns(UserWarning, match=r"only 1 of 4 keyframes"):
+        results = strict(dict(frames, filename="few.mp4"))
+    assert "min_usable_fraction=0.5" in results["alignment_fallback"]
+    assert results["body_frame"]["source"] == "fallback"
+    assert results["alignment_usable_fraction"] == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="min_usable_fraction"):
+        KnownPose(known, scores, **pose_config, min_usable_fraction=1.5)
