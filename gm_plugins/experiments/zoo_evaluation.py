@@ -40,10 +40,16 @@ RECORD_EXPERIMENT = "zoo"
 TASK_METRICS = {
     "Background Removal": (("Mask IoU", "iou"),),
     "Pose Alignment": (("PCK@0.05", "pck"), ("Aligned", "aligned")),
-    "GM Classification": (("Infant Accuracy", "accuracy"), ("Abstained", "abstained_share")),
+    "GM Classification": (
+        ("Infant Accuracy", "accuracy"),
+        ("Decided Accuracy", "decided_accuracy"),
+        ("Abstained", "abstained_share"),
+        ("ECE", "ece"),
+        ("ECE Uncalibrated", "ece_uncalibrated"),
+    ),
 }
 #: Metrics where lower is better (the rest: higher is better).
-LOWER_IS_BETTER = {"Abstained"}
+LOWER_IS_BETTER = {"Abstained", "ECE", "ECE Uncalibrated"}
 
 
 def ensure_evaluation_dataset(data_root: str | os.PathLike, workers: int = 2) -> Path:
@@ -125,6 +131,7 @@ def evaluate_bundle(
     decided = [infant for infant in infants if infant["decision"] != "uncertain"]
     decided_correct = sum(infant["decision"] == infant["label"] for infant in decided)
     total = len(infants)
+    calibration = calibration_figures(infants)
     return dict(
         accuracy=correct / total if total else float("nan"),
         accuracy_ci=list(wilson_interval(correct, total)),
@@ -132,7 +139,9 @@ def evaluate_bundle(
         abstained=total - len(decided),
         abstained_share=(total - len(decided)) / total if total else float("nan"),
         infants_total=total,
-        calibration=calibration_figures(infants),
+        calibration=calibration,
+        ece=calibration.get("ece_after"),
+        ece_uncalibrated=calibration.get("ece_before"),
         infants=infants,
     )
 
