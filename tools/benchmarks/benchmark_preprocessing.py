@@ -94,10 +94,11 @@ def render_video(path: Path, seconds: float = 60.0) -> Path:
 
 
 def paper_sizes(pipeline_config: list, folder: Path) -> list:
-    """The same chain at the paper's sizes: 320x320 segmentation input, 224x224 output."""
+    """The same chain at the paper's sizes: 320x320 segmentation input, 224x224 output (a
+    packaged segmentation model keeps its own input size)."""
     steps = copy.deepcopy(pipeline_config)
     for step in steps:
-        if step["type"] == "BackgroundRemoval":
+        if step["type"] == "BackgroundRemoval" and step.get("config"):
             seg = load_config(step["config"], required=("test_pipeline", "model"))
             for transform in seg.test_pipeline:
                 if transform["type"] == "Resize":

@@ -192,8 +192,12 @@ class PoseAlignment(BaseTransform):
         return dict(self.__dict__, _runner=None)  # workers reload from the process cache
 
     @property
-    def runner(self) -> BatchRunner:
-        """The model and its test pipeline, loaded on first use (once per process)."""
+    def runner(self) -> BatchRunner | object:
+        """The model and its test pipeline, loaded on first use (once per process); the
+        packaged model (its interpreter loaded) when the step has one."""
+        if self._packaged is not None:
+            self._packaged.interpreter  # noqa: B018  (loads on first access)
+            return self._packaged
         if self._runner is None:
             model = load_model("mmpose", self.config, self.checkpoint, self.device)
             self._runner = BatchRunner(model, "mmpose", self.batch_size)

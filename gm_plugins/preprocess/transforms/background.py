@@ -355,8 +355,12 @@ class BackgroundRemoval(BaseTransform):
         return dict(self.__dict__, _runner=None, _fast_runner=None)
 
     @property
-    def runner(self) -> BatchRunner:
-        """The model and its test pipeline, loaded on first use (once per process)."""
+    def runner(self) -> BatchRunner | object:
+        """The model and its test pipeline, loaded on first use (once per process); the
+        packaged model (its interpreter loaded) when the step has one."""
+        if self._packaged is not None:
+            self._packaged.interpreter  # noqa: B018  (loads on first access)
+            return self._packaged
         if self._runner is None:
             model = load_model("mmseg", self.config, self.checkpoint, self.device)
             self._runner = BatchRunner(model, "mmseg", self.batch_size)
@@ -364,7 +368,10 @@ class BackgroundRemoval(BaseTransform):
 
     @property
     def fast_runner(self) -> SegmentationRunner | None:
-        """The batched runner of the model, or None (``fast=False`` or a model it cannot run)."""
+        """The batched runner of the model, or None (``fast=False``, a model it cannot run or a
+        packaged model)."""
+        if self._packaged is not None:
+            return None
         if self.fast and self._fast_runner is None:
             model = self.runner.model
             problem = segmentation_fast_path_problem(model)

@@ -250,6 +250,8 @@ def test_transforms_take_a_packaged_model_or_a_config_not_both(tiny_models):
 def test_background_removal_with_the_packaged_model_masks_the_frames(portrait):
     canvas, _ = portrait
     transform = BackgroundRemoval(model=dict(type="MediaPipeSelfieSegmentation"), max_side=640)
+    assert transform.fast_runner is None  # the mmseg fast path does not apply
+    assert transform.runner is transform._packaged  # what tools load before timing
     results = transform(dict(imgs=[canvas]))
     assert results["body_masks"].shape == (1, *canvas.shape[:2])
     box = results["body_boxes"][0]
