@@ -73,6 +73,14 @@ def packaged_model_path(name: str, package: str = "mediapipe") -> Path:
     return path
 
 
+def check_litert_runtime() -> None:
+    """Raise PackagedModelError (with the install line) when no LiteRT runtime is installed."""
+    if not any(importlib.util.find_spec(name) for name in ("ai_edge_litert", "tflite_runtime")):
+        raise PackagedModelError(
+            f"no LiteRT runtime (ai_edge_litert or tflite_runtime) is installed: {INSTALL_HINT}"
+        )
+
+
 def litert_interpreter(path: str | os.PathLike, num_threads: int = 1):
     """A LiteRT interpreter of a ``.tflite`` file with its tensors allocated.
 
@@ -157,6 +165,8 @@ class _LiteRTModel:
             raise ValueError(f"num_threads must be None or >= 1, got {num_threads}")
         self.num_threads = num_threads
         self._interpreter = None
+        packaged_model_path(self.file)  # a missing package fails here, when the chain is built
+        check_litert_runtime()
 
     def __getstate__(self) -> dict:
         return dict(self.__dict__, _interpreter=None)  # workers load their own

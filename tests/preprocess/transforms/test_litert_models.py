@@ -193,6 +193,17 @@ def test_missing_package_names_the_install_line():
         lm.packaged_model_path("hand")
 
 
+def test_a_chain_step_without_the_packages_fails_when_built(monkeypatch):
+    real_find_spec = lm.importlib.util.find_spec
+    monkeypatch.setattr(
+        lm.importlib.util,
+        "find_spec",
+        lambda name, *args: None if name == "mediapipe" else real_find_spec(name, *args),
+    )
+    with pytest.raises(lm.PackagedModelError, match=r"mediapipe.* is not installed"):
+        PoseAlignment(model=dict(type="MediaPipePoseLandmarks"))
+
+
 def test_landmark_model_finds_face_and_shoulders_on_a_photograph(portrait):
     canvas, box = portrait
     model = lm.MediaPipePoseLandmarks(num_threads=1)
