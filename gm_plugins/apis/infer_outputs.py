@@ -18,7 +18,8 @@ from pathlib import Path
 from ..utils.io import write_csv_atomic, write_json_atomic
 
 SUMMARY_COLUMNS = ("name", "video", "status", "decision", "predicted_class", "confidence",
-                   "abstained", "num_windows", "num_warnings", "error")  # fmt: skip
+                   "abstained", "window_agreement", "num_windows", "num_warnings",
+                   "error")  # fmt: skip
 
 
 def output_names(results: list[dict]) -> list[str]:
@@ -45,6 +46,7 @@ def summary_rows(results: list[dict], names: list[str]) -> list[dict]:
             predicted_class=result.get("predicted_class"),
             confidence=result.get("confidence"),
             abstained=result.get("abstained"),
+            window_agreement=(result.get("reliability") or {}).get("window_agreement"),
             num_windows=len(result.get("windows") or []),
             num_warnings=len(result.get("warnings") or []),
             error=result.get("error"),

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from mmengine.config import Config
 
-from gm_plugins.deploy.bundle import Abstention, Bundle, load_bundle
+from gm_plugins.deploy.bundle import RELIABILITY_DIAGRAM, Abstention, Bundle, load_bundle
 from gm_plugins.preprocess.streaming import build_preprocess_pipeline, preprocess_in_memory
 
 from ..datasets.cache import CachedVideo, dequantise_flow
@@ -411,7 +411,15 @@ class GMInferencer:
         bundle = self.model.bundle
         if bundle is None:
             return dict(path=None, name=None, manifest_sha256=None)
-        return dict(path=str(bundle.root), name=bundle.name, manifest_sha256=bundle.manifest_sha256)
+        record = dict(
+            path=str(bundle.root), name=bundle.name, manifest_sha256=bundle.manifest_sha256
+        )
+        if bundle.validation:
+            record["validation"] = validation_summary(bundle.validation)
+            diagram = bundle.root / RELIABILITY_DIAGRAM
+            if diagram.is_file():
+                record["reliability_diagram"] = str(diagram)
+        return record
 
     def stage_images(self, video: str | os.PathLike, entry: CachedVideo) -> dict[str, np.ndarray]:
         """The contact sheet of the middle sampled frame: original, mask, background removed,
@@ -515,6 +523,20 @@ def quality_summary(meta: dict) -> tuple[dict, list[str]]:
             f"{sample_fps:g} fps: every frame was used as one 1/{sample_fps:g} s step"
         )
     return quality, warnings
+
+
+def validation_summary(validation: dict) -> dict:
+    """What a result says of its bundle's validation: infants, calibration, agreement."""
+    calibration = validation.get("calibration") or {}
+    return dict(
+        infants=validation.get("infants"),
+        accuracy=validation.get("accuracy"),
+        temperature=calibration.get("temperature"),
+        ece_before=calibration.get("ece_before"),
+        ece_after=calibration.get("ece_after"),
+        min_window_agreement=(validation.get("agreement") or {}).get("min_window_agreement"),
+        domain_margin=(validation.get("domain") or {}).get("margin"),
+    )
 
 
 def too_few_usable_keyframes(quality: dict, validation: dict | None) -> str | None:

@@ -12,8 +12,10 @@ The result record (keys used here; any may be missing in a failed record)::
     name, video, status ("ok" | "failed"), error, decision (class name | "uncertain"),
     predicted_class, confidence, abstained, abstain_reasons, class_names,
     class_probabilities {class: p}, windows [{index, start_s, end_s, probabilities}],
-    quality {key: scalar | None | short list}, warnings [str], bundle {path, name,
-    manifest_sha256}, timings_s {step: seconds}
+    quality {key: scalar | None | short list}, warnings [str], reliability {temperature,
+    window_agreement, mutual_information}, bundle {path, name, manifest_sha256, validation
+    {infants, ece_before, ece_after, min_window_agreement, ...}, reliability_diagram (a PNG
+    path, inlined)}, timings_s {step: seconds}
 
 Stage images are uint8 RGB arrays (H, W, 3) keyed by :data:`STAGE_ORDER` names.
 """
@@ -365,6 +367,54 @@ def _quality_section(result: Mapping) -> str:
     return f'{heading}\n<table id="quality">\n<tbody>\n{rows}\n</tbody>\n</table>'
 
 
+def _reliability_section(result: Mapping) -> str:
+    """Window agreement of this video and the bundle's calibration on validation infants."""
+    heading = "<h2>Reliability</h2>"
+    reliability = result.get("reliability") or {}
+    bundle = result.get("bundle") or {}
+    validation = bundle.get("validation") or {}
+    rows = []
+    agreement = reliability.get("window_agreement")
+    if _is_number(agreement):
+        least = validation.get("min_window_agreement")
+        bar = f" (validation infants: at least {least:.0%})" if _is_number(least) else ""
+        rows.append(("windows agreeing with the decision", f"{agreement:.0%}{bar}"))
+    information = reliability.get("mutual_information")
+    if _is_number(information):
+        rows.append(("disagreement between windows (mutual information, nats)",
+                     _format_value(information)))  # fmt: skip
+    if _is_number(reliability.get("temperature")):
+        rows.append(("calibration temperature", _format_value(reliability["temperature"])))
+    if validation:
+        rows.append(
+            (
+                "expected calibration error on the bundle's validation infants",
+                f"{_format_value(validation.get('ece_before'))} before, "
+                f"{_format_value(validation.get('ece_after'))} after calibration "
+                f"({_e(validation.get('infants'))} infants)",
+            )
+        )
+    if not rows:
+        return f'{heading}\n<p class="none">No reliability figures were recorded.</p>'
+    body = "\n".join(f"<tr><th>{_e(k)}</th><td>{v}</td></tr>" for k, v in rows)
+    parts = [heading, f'<table id="reliability">\n<tbody>\n{body}\n</tbody>\n</table>']
+    diagram = bundle.get("reliability_diagram")
+    if diagram and os.path.isfile(diagram):
+        uri = "data:image/png;base64," + base64.b64encode(Path(diagram).read_bytes()).decode()
+        parts.append(
+            f'<figure><img id="reliability-diagram" src="{uri}" alt="reliability diagram of the '
+            "bundle's validation infants\"><figcaption>Reliability diagram of the bundle's "
+            "validation infants: accuracy per confidence bin, before and after calibration."
+            "</figcaption></figure>"
+        )
+    elif not validation:
+        parts.append(
+            '<p class="none">The bundle was not fitted on validation infants: its confidence '
+            "is not calibrated and no training domain is checked.</p>"
+        )
+    return "\n".join(parts)
+
+
 def _warnings_section(result: Mapping) -> str:
     warnings = result.get("warnings") or []
     heading = "<h2>Warnings</h2>"
@@ -407,6 +457,7 @@ def render_report(result: Mapping, images: Mapping[str, np.ndarray] | None = Non
             _decision_section(result),
             _probability_table(result),
             _timeline_section(result),
+            _reliability_section(result),
             _contact_sheet_section(images),
             _quality_section(result),
             _warnings_section(result),

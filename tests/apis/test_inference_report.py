@@ -550,3 +550,28 @@ def save_example_screenshot(
 if __name__ == "__main__":
     # python tests/apis/test_inference_report.py [work_dirs/demo/infer/s0000/report.html]
     print(f"wrote {save_example_screenshot(report=sys.argv[1] if len(sys.argv) > 1 else None)}")
+
+
+def test_reliability_shows_agreement_calibration_and_the_bundles_diagram(tmp_path):
+    diagram = tmp_path / "reliability.png"
+    _, encoded = cv2.imencode(".png", np.full((20, 30, 3), 128, np.uint8))
+    diagram.write_bytes(encoded.tobytes())
+    result = make_result()
+    result["reliability"] = dict(temperature=1.85, window_agreement=0.47, mutual_information=0.2)
+    result["bundle"] = dict(
+        name="demo",
+        path="bundle",
+        manifest_sha256="ab",
+        validation=dict(infants=12, ece_before=0.192, ece_after=0.156, min_window_agreement=0.53),
+        reliability_diagram=str(diagram),
+    )
+    document = render_report(result, random_images(("original",)))
+    table = element_text(document, "reliability")
+    assert "47%" in table and "at least 53%" in table
+    assert "0.192 before, 0.156 after calibration (12 infants)" in table
+    assert 'id="reliability-diagram"' in document
+    assert base64.b64encode(encoded.tobytes()).decode() in document  # inlined, offline
+    unfitted = make_result()
+    unfitted["bundle"] = dict(name="old", path="b", manifest_sha256="cd")
+    unfitted["reliability"] = dict(temperature=1.0, window_agreement=0.9, mutual_information=0.0)
+    assert "not fitted on validation infants" in render_report(unfitted)
