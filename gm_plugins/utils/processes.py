@@ -5,21 +5,176 @@ child process and, with a log file, sends the child's output there; :func:`run_c
 for it and raises :class:`CommandError` with the end of the log. A :class:`Stage` is a command
 with a marker file that records that it finished, so a rerun reuses it
 (:func:`run_stage`, :func:`run_stages_in_parallel`).
+
+Children die with their driver. On Linux every child is started in its own process group and
+asks the kernel for :data:`DEATH_SIGNAL` when the thread that started it ends
+(``prctl(PR_SET_PDEATHSIG)``), so a driver killed even with SIGKILL leaves no training behind;
+a driver that calls :func:`stop_children_on_signals` also stops each child's whole process
+group (its data loader workers, distributed ranks ...) when it gets SIGTERM or SIGINT (Ctrl-C).
+Elsewhere the children run as before and :data:`CHILDREN_DIE_WITH_PARENT` is False: a killed
+driver may leave them running.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
 import os
 import shlex
+import signal
 import subprocess
 import sys
+import threading
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 #: Lines of a failed command's log quoted in its error.
 TAIL_LINES = 15
+#: What a child gets when its parent dies: SIGTERM, so that a child which itself runs
+#: processes (``torch.distributed.run``, a nested driver) can stop them before it ends.
+DEATH_SIGNAL = signal.SIGTERM
+#: Seconds a child's process group has to end after SIGTERM before it gets SIGKILL.
+STOP_GRACE_SECONDS = 5.0
+_PR_SET_PDEATHSIG = 1
+
+
+def _prctl():
+    """libc's ``prctl`` (Linux only; None elsewhere or without libc)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    except OSError:
+        return None
+    function = libc.prctl
+    function.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
+                         ctypes.c_ulong]  # fmt: skip
+    function.restype = ctypes.c_int
+    return function
+
+
+_PRCTL = _prctl()
+#: Whether children started here end when their driver is killed (Linux); elsewhere they may
+#: outlive a killed driver.
+CHILDREN_DIE_WITH_PARENT = _PRCTL is not None
+
+
+class StoppingError(RuntimeError):
+    """Raised instead of starting a command once the driver is stopping (SIGTERM, Ctrl-C)."""
+
+
+#: Children started and not yet waited for (pid -> process); their groups are stopped on a signal.
+_children: dict[int, subprocess.Popen] = {}
+_children_lock = threading.Lock()
+_stopping = threading.Event()
+_warned = False
+
+
+def _die_with_parent(parent: int):
+    """The child's setup before ``exec``: end with the starting thread; if the parent is
+    already gone (it died between fork and prctl), end now."""
+    prctl = _PRCTL
+
+    def setup() -> None:
+        if prctl(_PR_SET_PDEATHSIG, DEATH_SIGNAL, 0, 0, 0) != 0 or os.getppid() != parent:
+            os._exit(128 + DEATH_SIGNAL)
+
+    return setup
+
+
+def _popen(words: list[str], **kwargs) -> subprocess.Popen:
+    """``Popen`` in its own process group, tied to this process's life where the system can."""
+    global _warned
+    if _stopping.is_set():
+        raise StoppingError(f"not starting {shlex.join(words)}: this driver is stopping")
+    if CHILDREN_DIE_WITH_PARENT:
+        kwargs.update(preexec_fn=_die_with_parent(os.getpid()), process_group=0)
+    elif not _warned:
+        _warned = True
+        warnings.warn(
+            f"{sys.platform}: children are not tied to this process; if it is killed, stop its "
+            "training processes by hand",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    stop_children_on_signals()  # a no-op off the main thread or once done
+    process = subprocess.Popen(words, **kwargs)
+    with _children_lock:
+        _children[process.pid] = process
+    return process
+
+
+def _forget(process: subprocess.Popen) -> None:
+    with _children_lock:
+        _children.pop(process.pid, None)
+
+
+def stopping() -> bool:
+    """Whether this driver got SIGTERM or SIGINT (no new command starts then)."""
+    return _stopping.is_set()
+
+
+def stop_children(grace: float = STOP_GRACE_SECONDS) -> list[int]:
+    """Stop every running child's process group: SIGTERM, then SIGKILL for a group whose
+    leader is still there after ``grace`` seconds. No command starts afterwards; returns the
+    children's pids."""
+    _stopping.set()
+    with _children_lock:
+        children = [p for p in _children.values() if p.poll() is None]
+    for process in children:
+        _signal_group(process, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for process in children:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        _signal_group(process, signal.SIGKILL)  # what is left of the group
+    return [process.pid for process in children]
+
+
+def _signal_group(process: subprocess.Popen, signum: int) -> None:
+    try:
+        if CHILDREN_DIE_WITH_PARENT:
+            os.killpg(process.pid, signum)
+        elif process.poll() is None:
+            process.send_signal(signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def stop_children_on_signals() -> bool:
+    """Make SIGTERM and SIGINT stop this driver's children first (their whole process groups),
+    then act as before (SIGINT raises KeyboardInterrupt, SIGTERM ends the process). A signal
+    that was ignored stays ignored. Call it from the main thread of a driver; returns whether
+    the handlers are in place (False off the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(signum)
+        if previous is signal.SIG_IGN or getattr(previous, "_stops_children", False):
+            continue
+        signal.signal(signum, _handler(signum, previous))
+    return True
+
+
+def _handler(signum: int, previous):
+    def handle(received: int, frame) -> None:
+        stopped = stop_children()
+        if stopped:
+            name = signal.Signals(received).name
+            print(f"{name}: stopped {len(stopped)} child process(es): "
+                  f"{', '.join(map(str, stopped))}", file=sys.stderr, flush=True)  # fmt: skip
+        if callable(previous):
+            previous(received, frame)
+            return
+        signal.signal(received, signal.SIG_DFL)
+        os.kill(os.getpid(), received)
+
+    handle._stops_children = True
+    return handle
 
 
 def python_command(script: str | os.PathLike, *args: object) -> list[str]:
@@ -88,18 +243,29 @@ def start_command(
     if announce is not None:
         print(f"{announce}{line}", flush=True)
     if log is None:
-        return subprocess.Popen(words, cwd=cwd, env=env)
+        return _popen(words, cwd=cwd, env=env)
     log = Path(log)
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a" if append else "w") as stream:
         stream.write(f"\n{line}\n" if append else f"{line}\n")
         stream.flush()
-        return subprocess.Popen(words, cwd=cwd, env=env, stdout=stream, stderr=subprocess.STDOUT)
+        return _popen(words, cwd=cwd, env=env, stdout=stream, stderr=subprocess.STDOUT)
+
+
+def finished(process: subprocess.Popen) -> bool:
+    """Whether a started command has ended (then it is no longer stopped on a signal)."""
+    if process.poll() is None:
+        return False
+    _forget(process)
+    return True
 
 
 def wait_command(process: subprocess.Popen, what: str, log: str | os.PathLike | None) -> None:
     """Wait for a started command; raise :class:`CommandError` when it fails."""
-    code = process.wait()
+    try:
+        code = process.wait()
+    finally:
+        _forget(process)
     if code != 0:
         raise CommandError(what, process.args, code, None if log is None else Path(log))
 
@@ -181,7 +347,7 @@ def run_stages_in_parallel(
     last_report = time.perf_counter()
     while running:
         time.sleep(1)
-        for i in [i for i in running if processes[i].poll() is not None]:
+        for i in [i for i in running if finished(processes[i])]:
             running.remove(i)
             _finish_stage(stages[i], processes[i])
         if running and time.perf_counter() - last_report > report_every:
