@@ -1,9 +1,17 @@
 """Statistics for comparing classifiers on the same test infants.
 
-Every method predicts one class per test infant and training seed. The intervals are percentile
-bootstraps over infants: a resample draws N infants with replacement, and every seed (and, in
-:func:`paired_bootstrap`, both methods) is scored on the same drawn infants, so the interval
-reflects which infants happened to be tested, not the seeds.
+Every method predicts one class per test infant and training seed. Two kinds of percentile
+bootstrap:
+
+- one level (:func:`infant_bootstrap`, :func:`paired_bootstrap`): a resample draws N infants with
+  replacement, and every seed (and both methods) is scored on the same drawn infants, so the
+  interval reflects which infants happened to be tested, not which seeds trained;
+- two levels (:func:`seed_infant_bootstrap`, :func:`paired_seed_infant_bootstrap`): a resample
+  also draws S seeds with replacement from a method's S seeds, then scores them on the drawn
+  infants, so the interval covers training-seed variance too. Two methods are paired by infant,
+  and by seed where both have the same seeds. With one seed it is the one-level bootstrap
+  (same resamples, same result). With few seeds the seed level is coarse: resampling S values
+  gives a variance (S - 1) / S of theirs, so with 3 seeds it undercounts the seed part by a third.
 
 The bootstraps are vectorised: a resample is a row of infant multiplicities (how often each
 infant was drawn), and its confusion counts are that row times a one-hot table of the infants'
@@ -39,8 +47,10 @@ __all__ = [
     "mcc_from_confusion",
     "mcnemar_exact",
     "paired_bootstrap",
+    "paired_seed_infant_bootstrap",
     "percentile_interval",
     "plot_bars_with_ci",
+    "seed_infant_bootstrap",
 ]
 
 
@@ -156,32 +166,14 @@ def _resample_weights(num_infants: int, resamples: int, seed: int) -> Iterator[n
         yield counts.reshape(rows, num_infants).astype(np.float64)
 
 
-def infant_bootstrap(
-    labels: np.ndarray,
-    predictions: np.ndarray,
-    num_classes: int = 3,
-    resamples: int = RESAMPLES,
-    seed: int = 0,
-    level: float = CI_LEVEL,
-) -> dict[str, float | int]:
-    """Accuracy and MCC of one method's seeds on the same infants, with bootstrap intervals.
+_METRICS = {"accuracy": accuracy_from_confusion, "mcc": mcc_from_confusion}
 
-    Args:
-        labels: (N,) true classes, 0..num_classes-1.
-        predictions: (S, N) predicted classes of S training seeds; (N,) is one seed.
-        num_classes: K, the number of classes.
-        resamples: bootstrap resamples R.
-        seed: seed of the resampling (equal seeds: equal results).
-        level: coverage of the percentile intervals.
 
-    Returns:
-        ``accuracy`` and ``mcc``: the mean over seeds of the metric on all N infants;
-        ``accuracy_sd`` and ``mcc_sd``: their sample sd over seeds (ddof 1; NaN for one seed);
-        ``accuracy_ci_low/high`` and ``mcc_ci_low/high``: percentile bootstrap interval of the
-        seed mean, every seed scored on the same resampled infants; ``num_infants``,
-        ``num_seeds``, ``resamples``. The MCC is sklearn's ``matthews_corrcoef``, 0 where
-        undefined.
-    """
+def _seed_metrics(
+    labels: np.ndarray, predictions: np.ndarray, num_classes: int, resamples: int, seed: int
+) -> tuple[dict[str, float | int], Iterator[dict[str, np.ndarray]]]:
+    """Point figures of each seed on all infants, and chunks of each seed's metrics on the
+    resampled infants: ``{'accuracy': (R_chunk, S), 'mcc': (R_chunk, S)}``."""
     labels = _as_labels(labels)
     num_infants = labels.size
     predictions = _as_predictions(predictions, num_infants, "predictions")
@@ -196,21 +188,96 @@ def infant_bootstrap(
 
     full = onehot.sum(axis=0).reshape(num_seeds, num_classes, num_classes)
     summary: dict[str, float | int] = {}
-    metrics = {"accuracy": accuracy_from_confusion, "mcc": mcc_from_confusion}
-    for metric, of_confusion in metrics.items():
+    for metric, of_confusion in _METRICS.items():
         per_seed = of_confusion(full)
         summary[metric] = float(per_seed.mean())
         summary[f"{metric}_sd"] = float(per_seed.std(ddof=1)) if num_seeds > 1 else math.nan
-
-    values: dict[str, list[np.ndarray]] = {metric: [] for metric in metrics}
-    for weights in _resample_weights(num_infants, resamples, seed):
-        matrices = (weights @ onehot).reshape(-1, num_seeds, num_classes, num_classes)
-        for metric, of_confusion in metrics.items():
-            values[metric].append(of_confusion(matrices).mean(axis=1))
-    for metric in metrics:
-        low, high = percentile_interval(np.concatenate(values[metric]), level)
-        summary.update({f"{metric}_ci_low": low, f"{metric}_ci_high": high})
     summary.update(num_infants=num_infants, num_seeds=num_seeds, resamples=resamples)
+
+    def chunks() -> Iterator[dict[str, np.ndarray]]:
+        for weights in _resample_weights(num_infants, resamples, seed):
+            matrices = (weights @ onehot).reshape(-1, num_seeds, num_classes, num_classes)
+            yield {metric: of(matrices) for metric, of in _METRICS.items()}
+
+    return summary, chunks()
+
+
+def _seed_weights(num_seeds: int, rows: int, rng: np.random.Generator) -> np.ndarray:
+    """(rows, S) seed multiplicities over S, float64: row r weights each seed by how often it was
+    drawn in resample r (S draws with replacement) divided by S, so a row sums to 1."""
+    counts = rng.multinomial(num_seeds, np.full(num_seeds, 1 / num_seeds), size=rows)
+    return counts / num_seeds
+
+
+def _seed_rng(seed: int) -> np.random.Generator:
+    """The seed level's random stream, apart from the infants' (so that the infant resamples
+    are those of the one-level bootstrap with the same ``seed``)."""
+    return np.random.default_rng([seed, 1])
+
+
+def infant_bootstrap(
+    labels: np.ndarray,
+    predictions: np.ndarray,
+    num_classes: int = 3,
+    resamples: int = RESAMPLES,
+    seed: int = 0,
+    level: float = CI_LEVEL,
+) -> dict[str, float | int]:
+    """Accuracy and MCC of one method's seeds on the same infants, with bootstrap intervals
+    over infants only (one level: the seeds are kept as they are).
+
+    Args:
+        labels: (N,) true classes, 0..num_classes-1.
+        predictions: (S, N) predicted classes of S training seeds; (N,) is one seed.
+        num_classes: K, the number of classes.
+        resamples: bootstrap resamples R.
+        seed: seed of the resampling (equal seeds: equal results).
+        level: coverage of the percentile intervals.
+
+    Returns:
+        ``accuracy`` and ``mcc``: the mean over seeds of the metric on all N infants;
+        ``accuracy_sd`` and ``mcc_sd``: their sample sd over seeds (ddof 1; NaN for one seed);
+        ``accuracy_ci_low/high`` and ``mcc_ci_low/high``: percentile bootstrap interval of the
+        seed mean, every seed scored on the same resampled infants; ``num_infants``,
+        ``num_seeds``, ``resamples``, ``levels`` (1) and ``level``. The MCC is sklearn's
+        ``matthews_corrcoef``, 0 where undefined.
+    """
+    summary, chunks = _seed_metrics(labels, predictions, num_classes, resamples, seed)
+    values: dict[str, list[np.ndarray]] = {metric: [] for metric in _METRICS}
+    for chunk in chunks:
+        for metric, per_seed in chunk.items():
+            values[metric].append(per_seed.mean(axis=1))
+    return _with_intervals(summary, values, level, levels=1)
+
+
+def seed_infant_bootstrap(
+    labels: np.ndarray,
+    predictions: np.ndarray,
+    num_classes: int = 3,
+    resamples: int = RESAMPLES,
+    seed: int = 0,
+    level: float = CI_LEVEL,
+) -> dict[str, float | int]:
+    """As :func:`infant_bootstrap`, with a two-level bootstrap: each resample draws S of the
+    S seeds with replacement, then N infants with replacement, and takes the mean over the
+    drawn seeds of each one's metric on the drawn infants. ``levels`` is 2."""
+    summary, chunks = _seed_metrics(labels, predictions, num_classes, resamples, seed)
+    rng = _seed_rng(seed)
+    values: dict[str, list[np.ndarray]] = {metric: [] for metric in _METRICS}
+    for chunk in chunks:
+        weights = _seed_weights(int(summary["num_seeds"]), len(chunk["accuracy"]), rng)
+        for metric, per_seed in chunk.items():
+            values[metric].append((weights * per_seed).sum(axis=1))
+    return _with_intervals(summary, values, level, levels=2)
+
+
+def _with_intervals(
+    summary: dict[str, float | int], values: dict[str, list[np.ndarray]], level: float, levels: int
+) -> dict[str, float | int]:
+    for metric, chunks in values.items():
+        low, high = percentile_interval(np.concatenate(chunks), level)
+        summary.update({f"{metric}_ci_low": low, f"{metric}_ci_high": high})
+    summary.update(levels=levels, level=level)
     return summary
 
 
@@ -251,6 +318,13 @@ def paired_bootstrap(
     differences = np.concatenate(
         [weights @ gap for weights in _resample_weights(num_infants, resamples, seed)]
     )
+    return _difference_summary(float(gap.sum()), differences, resamples, level)
+
+
+def _difference_summary(
+    difference: float, differences: np.ndarray, resamples: int, level: float
+) -> dict[str, float | int]:
+    """The point difference, its percentile interval and the bootstrap p-value of 0."""
     # Identical per-infant scores give d* = 0 exactly, but rounding in the sums can leave
     # +-1e-17 where the scores differ yet balance out; a tolerance keeps those at 0.
     tolerance = 1e-12
@@ -258,12 +332,83 @@ def paired_bootstrap(
     above = int(np.count_nonzero(differences >= -tolerance))
     low, high = percentile_interval(differences, level)
     return {
-        "difference": float(gap.sum()),
+        "difference": difference,
         "ci_low": low,
         "ci_high": high,
         "p_value": min(1.0, 2 * (1 + min(below, above)) / (1 + resamples)),
         "resamples": resamples,
     }
+
+
+def paired_seed_infant_bootstrap(
+    labels: np.ndarray,
+    predictions_a: np.ndarray,
+    predictions_b: np.ndarray,
+    seeds_a: Sequence[int] | None = None,
+    seeds_b: Sequence[int] | None = None,
+    resamples: int = RESAMPLES,
+    seed: int = 0,
+    level: float = CI_LEVEL,
+) -> dict[str, float | int | bool]:
+    """As :func:`paired_bootstrap`, with a two-level bootstrap: each resample draws the infants
+    (the same for both methods) and each method's seeds with replacement.
+
+    The seeds are paired (the same seed numbers drawn for both methods) where both methods
+    have the same seeds (``seeds_a`` and ``seeds_b`` equal as sets); otherwise each method's
+    seeds are drawn on their own. With one seed each it is :func:`paired_bootstrap`.
+
+    Args:
+        labels: (N,) true classes.
+        predictions_a: (Sa, N) predicted classes of A's seeds; (N,) is one seed.
+        predictions_b: (Sb, N) predicted classes of B's seeds.
+        seeds_a, seeds_b: the training seeds of the rows of ``predictions_a`` and
+            ``predictions_b`` (None: not paired by seed).
+        resamples: bootstrap resamples R.
+        seed: seed of the resampling.
+        level: coverage of the percentile interval.
+
+    Returns:
+        ``difference`` (seed-averaged accuracy of A minus B on all infants), ``ci_low``,
+        ``ci_high``, ``p_value`` (as :func:`paired_bootstrap`'s), ``resamples``,
+        ``seeds_paired`` and ``levels`` (2).
+    """
+    labels = _as_labels(labels)
+    num_infants = labels.size
+    right_a = _as_predictions(predictions_a, num_infants, "predictions_a") == labels
+    right_b = _as_predictions(predictions_b, num_infants, "predictions_b") == labels
+    paired = _seed_pairing(seeds_a, seeds_b, len(right_a), len(right_b))
+    if paired is not None:
+        right_b = right_b[paired]
+    right_a, right_b = right_a.astype(np.float64).T, right_b.astype(np.float64).T  # (N, S)
+    rng = _seed_rng(seed)
+    differences = []
+    for weights in _resample_weights(num_infants, resamples, seed):
+        accuracy_a = weights @ right_a / num_infants  # (R_chunk, Sa)
+        accuracy_b = weights @ right_b / num_infants
+        seeds_weight_a = _seed_weights(right_a.shape[1], len(weights), rng)
+        if paired is not None:
+            seeds_weight_b = seeds_weight_a
+        else:
+            seeds_weight_b = _seed_weights(right_b.shape[1], len(weights), rng)
+        differences.append(
+            (seeds_weight_a * accuracy_a).sum(axis=1) - (seeds_weight_b * accuracy_b).sum(axis=1)
+        )
+    difference = float(right_a.mean() - right_b.mean())
+    summary = _difference_summary(difference, np.concatenate(differences), resamples, level)
+    return {**summary, "seeds_paired": paired is not None, "levels": 2}
+
+
+def _seed_pairing(
+    seeds_a: Sequence[int] | None, seeds_b: Sequence[int] | None, count_a: int, count_b: int
+) -> list[int] | None:
+    """The order of B's rows that matches A's seeds, or None where the seeds are not the same."""
+    for name, seeds, count in (("seeds_a", seeds_a, count_a), ("seeds_b", seeds_b, count_b)):
+        if seeds is not None and (len(seeds) != count or len(set(seeds)) != count):
+            raise ValueError(f"{name} must name {count} distinct seeds, not {list(seeds)}")
+    if seeds_a is None or seeds_b is None or set(seeds_a) != set(seeds_b):
+        return None
+    row_b = {s: row for row, s in enumerate(seeds_b)}
+    return [row_b[s] for s in seeds_a]
 
 
 def mcnemar_exact(
