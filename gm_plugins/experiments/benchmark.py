@@ -8,10 +8,12 @@ variants compared on validation infants (from scratch, frozen random, started fr
 model's backbone, fine-tuned or kept).
 
 ``table1`` runs every method (each run is ``tools/train.py CONFIG --seed S --test-after``, its
-data named on the command line), picks each method's RGB variant by validation accuracy, runs
-the chosen variant's further seeds, and reports infant-level accuracy and MCC as mean ± sd over
-seeds, a bootstrap 95 % CI over test infants, and paired comparisons with the paper's
-two-stream model. ``confounding`` trains the chosen two-stream model on infants whose
+data named on the command line), picks each method's RGB variant by validation accuracy on the
+choosing seed, runs the chosen variant on its reported seeds (never the choosing one), and
+reports infant-level accuracy and MCC as mean ± sd over seeds, a bootstrap 95 % CI (over seeds,
+then test infants, for rows with several seeds), and paired comparisons with the paper's
+two-stream model; the paper's ordering "holds" only where every paired CI excludes 0.
+``confounding`` trains the chosen two-stream model (3 seeds per arm) on infants whose
 environment is tied to their class, with and without background removal and alignment, and
 tests it on the same independent test infants.
 
@@ -37,10 +39,20 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from gm_plugins.experiments import results_store as rs
-from gm_plugins.experiments.benchmark_definition import BENCHMARK, Benchmark, DataSet
+from gm_plugins.experiments.benchmark_definition import (
+    BENCHMARK,
+    CHOOSING_SEED,
+    UNPRETRAINED_VARIANTS,
+    Benchmark,
+    DataSet,
+)
 from gm_plugins.experiments.benchmark_planner import Planner
 from gm_plugins.experiments.benchmark_report import (
+    control_figures,
+    design_notes,
     ordering_statement,
+    ordering_verdict,
+    pretraining_section,
     results_table,
     summarise,
     variant_table,
@@ -60,6 +72,10 @@ from gm_plugins.utils.processes import (
     module_command,
     run_command,
 )
+
+#: The method whose streams can start from no pretrained weights only (the pretraining control
+#: compares the reference with it).
+FLOW_ONLY = "temporal-only"
 
 
 def dataset_complete(dataset: DataSet, root: Path) -> bool:
@@ -206,9 +222,9 @@ class BenchmarkDriver:
         if self._out_of_budget("table1", "the chosen variants' further seeds, then the report"):
             return 0
         planner = self.planner
-        chosen_runs = {m.key: planner.chosen_runs(m) for m in self.bench.methods}
+        chosen_runs = {m.key: planner.reported_runs(m) for m in self.bench.methods}
         failed = self._run_all(
-            [r for runs in chosen_runs.values() for r in runs], "chosen variants' seeds"
+            [r for runs in chosen_runs.values() for r in runs], "chosen variants' reported seeds"
         )
         if failed:
             return self._failed(failed, "table1")
@@ -230,13 +246,13 @@ class BenchmarkDriver:
         if not failed and self._out_of_budget("confounding", "the arms, then the report"):
             return 0
         if not failed:
-            runs = self.planner.confounding_runs()
-            failed = self._run_all(runs, "confounding")
+            rows = self.planner.confounding_rows()
+            failed = self._run_all([r for runs in rows.values() for r in runs], "confounding")
         if failed:
             return self._failed(failed, "confounding")
         if self._out_of_budget("confounding", "the report"):
             return 0
-        self.report_confounding(runs)
+        self.report_confounding(rows)
         return 0
 
     def _out_of_budget(self, name: str, then: str) -> bool:
@@ -301,12 +317,12 @@ class BenchmarkDriver:
                     v: read_record(planner.table1_run(method, v, 0))["test"]["subject/accuracy"]
                     for v in figures
                 }
+        control = self._pretraining_control(chosen_runs)
+        control_runs = list(control.values())
         all_runs = planner.study_runs() + [r for runs in chosen_runs.values() for r in runs]
-        all_runs = [r for r in all_runs if r.done()]
+        all_runs = [r for r in all_runs + control_runs if r.done()]
         timings = self._wall_time("table1", list({r.record: r for r in all_runs}.values()))
-        paper_others = [
-            k for k in ("spatial-only", "temporal-only", "c3d", "cnn-lstm") if k in summary
-        ]
+        others = [key for key in bench.ordering if key in titles]
         out = self.work_dir / "table1"
         figure = write_figure(
             out / "table1.png",
@@ -315,14 +331,23 @@ class BenchmarkDriver:
             bench.reference,
             "Table 1 on the synthetic benchmark (test infants)" + (" (partial)" if missing else ""),
         )
+        max_epochs = {
+            m.key: _max_epochs(m.configs[chosen[m.key]], bench.extra_options, self.root)
+            for m in bench.methods
+            if m.key in chosen
+        }
+        control_text, control_summary = self._pretraining_text(control, chosen_runs, chosen)
         text = "\n\n".join(
             [
                 "# Table 1 on the synthetic benchmark" + (" (partial)" if missing else ""),
                 *_partial_note(missing),
                 f"Test infants: {next(iter(summary.values()))['num_infants']} "
-                f"({bench.test}); bootstrap: {bench.resamples} resamples of the test infants.",
-                results_table(summary, titles, bench.reference),
-                ordering_statement(summary, bench.reference, paper_others, titles),
+                f"({bench.test}); bootstrap: {bench.resamples} resamples.",
+                results_table(summary, titles, bench.reference, _sees(bench), max_epochs),
+                design_notes(bench, max_epochs.get(bench.reference)).rstrip(),
+                "## The paper's ordering",
+                ordering_statement(summary, bench.reference, others, titles),
+                *control_text,
                 "## RGB stream variants (chosen on the validation infants)",
                 variant_table(study, chosen, test, titles),
                 f"Compute: {format_duration(timings['total_seconds'])} (runs and preparation; see "
@@ -331,18 +356,74 @@ class BenchmarkDriver:
             ]
         )
         path = write_text_atomic(out / "report.md", text + "\n")
-        result = dict(summary=summary, chosen=chosen, study=study)
+        result = dict(
+            summary=summary,
+            chosen=chosen,
+            study=study,
+            ordering=ordering_verdict(summary, bench.reference, others),
+            pretraining_control=control_summary,
+        )
         if missing:
             result["missing"] = list(missing)
         write_json_atomic(out / "summary.json", result)
         print("\n" + text, flush=True)
         return path
 
-    def report_confounding(self, runs: Sequence[Run], missing: Sequence[str] = ()) -> Path | None:
-        """The confounding experiment of the finished ``runs`` (one per arm, in arm order)."""
+    def _pretraining_control(self, rows: Mapping[str, Sequence[Run]]) -> dict[str, Run]:
+        """The reference's finished control runs without pretrained weights (see
+        :meth:`Planner.pretraining_control`), where only temporal has rows to compare with."""
+        bench = self.bench
+        if FLOW_ONLY not in rows or bench.reference not in {m.key for m in bench.methods}:
+            return {}
+        try:
+            control = self.planner.pretraining_control(bench.method(bench.reference))
+        except FileNotFoundError:  # a partial report: the variant study is not complete
+            return {}
+        return {variant: run for variant, run in control.items() if run.done()}
+
+    def _pretraining_text(
+        self, control: Mapping[str, Run], rows: Mapping[str, Sequence[Run]], chosen: Mapping
+    ) -> tuple[list[str], dict[str, dict]]:
+        """The report's section on equal pretraining (fusion against only temporal), and its
+        figures."""
+        bench = self.bench
+        titles = {m.key: m.title for m in bench.methods}
+        variant = chosen.get(bench.reference)
+        if FLOW_ONLY not in rows or variant is None:
+            return [], {}
+        head = "## Same pretraining: fusion against only temporal"
+        reference, flow = titles[bench.reference], titles[FLOW_ONLY]
+        if variant in UNPRETRAINED_VARIANTS:
+            return [
+                head,
+                f"The chosen variant of {reference} ({variant}) starts from no trained weights, "
+                f"as {flow} does: their comparison above compares equal pretraining.",
+            ], {}
+        figures = control_figures(control, rows[FLOW_ONLY], bench.resamples) if control else {}
+        text = [
+            head,
+            f"The chosen variant of {reference} ({variant}) starts from the pose model's "
+            f"backbone, which {flow} cannot use, so its lead over {flow} may reflect that "
+            f"pretraining. Here {reference} with an RGB stream from no trained weights, on seed "
+            f"{CHOOSING_SEED} (these variants lost the validation choice, so their test figures "
+            "carry none of its optimism; one seed each, so the interval is over infants and "
+            f"{flow}'s seeds only):",
+        ]
+        if figures:
+            text.append(pretraining_section(figures, reference, flow))
+        else:
+            text.append("(not run yet)")
+        return text, figures
+
+    def report_confounding(
+        self, rows: Mapping[str, Sequence[Run]], missing: Sequence[str] = ()
+    ) -> Path | None:
+        """The confounding experiment of the finished runs of ``rows`` (arm key -> its runs)."""
         bench = self.bench
         titles = {arm.key: arm.title for arm in bench.arms}
-        rows = {arm.key: [run] for arm, run in zip(bench.arms, runs, strict=True) if run.done()}
+        runs = [run for arm_runs in rows.values() for run in arm_runs]
+        rows = {key: [r for r in arm_runs if r.done()] for key, arm_runs in rows.items()}
+        rows = {key: arm_runs for key, arm_runs in rows.items() if arm_runs}
         if not rows:
             print(f"\nconfounding: no finished arms yet; missing: {', '.join(missing)}")
             return None
@@ -364,7 +445,9 @@ class BenchmarkDriver:
                 *_partial_note(missing),
                 f"Trained on {bench.confound_train} (environment tied to the class), checkpoint "
                 f"chosen on {bench.confound_val}, tested on {bench.test} (environment independent "
-                "of class).",
+                f"of class); seeds {', '.join(map(str, bench.arm_seed_list))} of every arm; "
+                f"bootstrap: {bench.resamples} resamples; comparisons are paired by infant and "
+                "seed with the first arm.",
                 results_table(summary, titles, reference),
                 f"Compute: {format_duration(timings['total_seconds'])}.",
                 f"![confounding]({figure.name})",
@@ -394,7 +477,7 @@ class BenchmarkDriver:
         if name == "table1":
             for method in bench.methods:
                 try:
-                    runs = planner.chosen_runs(method)
+                    runs = planner.reported_runs(method)
                 except FileNotFoundError:
                     chooser = method.follows or method.key
                     missing.append(f"{method.key}: its runs, once the variant study of "
@@ -406,13 +489,14 @@ class BenchmarkDriver:
                 rows[method.key] = [run for run in runs if run.done()]
         else:
             try:
-                runs = planner.confounding_runs()
+                arm_rows = planner.confounding_rows()
             except FileNotFoundError:
                 return {}, [*missing, *(f"confounding/{arm.key}" for arm in bench.arms)]
-            for arm, run in zip(bench.arms, runs, strict=True):
-                if not recorder.materialise_matching(run):
-                    missing.append(run.name)
-                rows[arm.key] = [run]
+            for key, runs in arm_rows.items():
+                for run in runs:
+                    if not recorder.materialise_matching(run):
+                        missing.append(run.name)
+                rows[key] = runs
         return rows, list(dict.fromkeys(missing))
 
     def report_from_store(self, name: str) -> int:
@@ -428,7 +512,7 @@ class BenchmarkDriver:
             if name == "table1":
                 self.report_table1(rows, missing)
             elif rows:
-                self.report_confounding([rows[arm.key][0] for arm in self.bench.arms], missing)
+                self.report_confounding(rows, missing)
             else:
                 print(f"\nconfounding: nothing to report yet; missing: {', '.join(missing)}")
             self.planner = Planner(self.bench, self.work_dir)
@@ -450,7 +534,7 @@ class BenchmarkDriver:
             if name == "confounding":
                 prefix = self.bench.confounding_method + "/"
                 stored = {n: r for n, r in stored.items() if n.startswith(prefix)}
-            stored.update({r.name: r for runs in rows.values() for r in runs})
+            stored.update({r.name: r for runs in rows.values() for r in runs if r.done()})
             self.planner = Planner(self.bench, self.work_dir)
         names = rs.choose_for_verify(stored, count, seed)
         print(f"\n{name}: verifying {len(names)} of {len(stored)} stored runs (seed {seed}, "
@@ -479,6 +563,25 @@ class BenchmarkDriver:
             if comparison["decisions_changed"] > tolerance:
                 worst = 1
         return worst
+
+
+def _sees(bench: Benchmark) -> dict[str, str]:
+    return {method.key: method.sees for method in bench.methods}
+
+
+def _max_epochs(config: str, options: Sequence[str], root: Path) -> int | None:
+    """The training epochs of ``config`` with ``options`` (None where it names none)."""
+    for option in reversed(options):
+        if option.startswith("train_cfg.max_epochs="):
+            return int(option.split("=", 1)[1])
+    from mmengine.config import Config
+
+    try:
+        cfg = Config.fromfile(str(root / config))
+    except Exception:  # a config the report cannot read: no cap shown, nothing else lost
+        return None
+    epochs = cfg.get("train_cfg", {}).get("max_epochs")
+    return int(epochs) if epochs else None
 
 
 def _partial_note(missing: Sequence[str]) -> list[str]:

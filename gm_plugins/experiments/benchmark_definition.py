@@ -1,7 +1,13 @@
 """The synthetic benchmark's definition (:data:`BENCHMARK`): its datasets, made with fixed
 seeds and split by infant once, the evaluation-grade preprocessing chain, the methods with their
 seeds and the RGB-stream variants compared on validation infants (see
-:mod:`gm_plugins.experiments.benchmark`)."""
+:mod:`gm_plugins.experiments.benchmark`).
+
+Seeds: a method that chooses among RGB-stream variants trains every variant with
+:data:`CHOOSING_SEED` (0), keeps the one with the best validation figures, and reports that
+variant on seeds 1..``seeds``, never on the seed that chose it (its test figures would carry the
+choice's optimism). Every other method (one config, or a variant chosen by another method)
+reports seeds 0..``seeds`` - 1."""
 
 from __future__ import annotations
 
@@ -9,9 +15,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 BENCH = "configs/benchmark"
+#: The span of the flow stream's window: 6 flow fields on the caches' 6 fps timeline.
+FLOW_SPAN = "1 s"
 PREPROCESS = "configs/preprocess"
 #: Variants of the RGB stream (see configs/benchmark/_base_/rgb-r18c32.py), in report order.
 RGB_VARIANTS = ("scratch", "frozen-random", "pose-pretrained", "pose-pretrained-frozen")
+#: The seed that trains every variant of a method that chooses among them (never reported).
+CHOOSING_SEED = 0
+#: Variants of the RGB stream that start from no trained weights, as every stream of "only
+#: temporal" and C3D does (the pretraining control compares these).
+UNPRETRAINED_VARIANTS = ("scratch", "frozen-random")
 
 
 @dataclass(frozen=True)
@@ -30,9 +43,10 @@ class Method:
         key: short name (run folders, the reference).
         title: row title.
         configs: variant name -> classifier config ('' for a method without variants).
-        seeds: seeds of the chosen variant (the others run seed 0 only).
+        seeds: how many seeds are reported (see the module's docstring for which).
         follows: take the variant chosen for this other method instead of choosing.
         cost: training time relative to the two-stream model (for the ETA only).
+        sees: what one window shows the model, with its time span (for the report).
     """
 
     key: str
@@ -41,6 +55,18 @@ class Method:
     seeds: int = 1
     follows: str | None = None
     cost: float = 1.0
+    sees: str = ""
+
+    @property
+    def chooses(self) -> bool:
+        """Whether the method chooses its own variant on validation infants."""
+        return len(self.configs) > 1 and self.follows is None
+
+    @property
+    def reported_seeds(self) -> tuple[int, ...]:
+        """The seeds of the method's row: never the seed that chose its variant."""
+        first = CHOOSING_SEED + 1 if self.chooses else 0
+        return tuple(range(first, first + self.seeds))
 
 
 @dataclass(frozen=True)
@@ -64,6 +90,9 @@ class Benchmark:
         methods: Table 1's rows; ``reference`` is the paper's model.
         confound_train, confound_val: roots of the confounding experiment's training infants
             (tested on ``test``); ``arms`` its rows, ``confounding_method`` the model trained.
+        ordering: the methods the paper's model is claimed to be above (the ordering claim).
+        arm_seeds: seeds of every arm of the confounding experiment (0..arm_seeds - 1; the
+            arms train the variant chosen in Table 1, so none of them chose it).
         extra_options: ``--cfg-options`` added to every run (the miniature's short schedule).
         resamples: bootstrap resamples.
     """
@@ -80,11 +109,17 @@ class Benchmark:
     confound_val: str
     arms: tuple[Arm, ...]
     confounding_method: str
+    ordering: tuple[str, ...] = ("spatial-only", "temporal-only", "c3d", "cnn-lstm")
+    arm_seeds: int = 3
     extra_options: tuple[str, ...] = ()
     resamples: int = 10000
 
     def method(self, key: str) -> Method:
         return next(method for method in self.methods if method.key == key)
+
+    @property
+    def arm_seed_list(self) -> tuple[int, ...]:
+        return tuple(range(self.arm_seeds))
 
 
 def _variants(family: str) -> dict[str, str]:
@@ -137,6 +172,7 @@ BENCHMARK = Benchmark(
             "two-stream, concat-conv fusion (the paper)",
             _variants("two-stream"),
             seeds=3,
+            sees=f"1 RGB frame + 6 flow fields ({FLOW_SPAN})",
         ),
         Method(
             "spatial-only",
@@ -144,6 +180,7 @@ BENCHMARK = Benchmark(
             _variants("spatial-only"),
             seeds=3,
             cost=0.5,
+            sees="1 RGB frame (a still)",
         ),
         Method(
             "temporal-only",
@@ -151,13 +188,33 @@ BENCHMARK = Benchmark(
             {"": f"{BENCH}/temporal-only_bench.py"},
             seeds=3,
             cost=0.6,
+            sees=f"6 flow fields ({FLOW_SPAN})",
         ),
         Method(
-            "late-fusion", "two-stream, late fusion", _variants("late-fusion"), follows="two-stream"
+            "late-fusion",
+            "two-stream, late fusion",
+            _variants("late-fusion"),
+            follows="two-stream",
+            sees=f"1 RGB frame + 6 flow fields ({FLOW_SPAN})",
         ),
-        Method("c3d", "C3D (quarter width, 6 frames)", {"": f"{BENCH}/c3d_bench.py"}),
-        Method("tsn", "TSN, RGB (3 frames)", _variants("tsn"), cost=1.2),
-        Method("cnn-lstm", "CNN + LSTM (3 frames)", _variants("cnn-lstm"), cost=1.2),
+        Method(
+            "c3d",
+            "C3D (quarter width, 6 frames)",
+            {"": f"{BENCH}/c3d_bench.py"},
+            seeds=3,
+            sees="6 RGB frames (1 s)",
+        ),
+        Method(
+            "tsn", "TSN, RGB (3 frames)", _variants("tsn"), cost=1.2, sees="3 RGB frames (0.5 s)"
+        ),
+        Method(
+            "cnn-lstm",
+            "CNN + LSTM (3 frames)",
+            _variants("cnn-lstm"),
+            seeds=3,
+            cost=1.2,
+            sees="3 RGB frames (0.5 s)",
+        ),
     ),
     reference="two-stream",
     confound_train="data/gm_bench/confound_train",
