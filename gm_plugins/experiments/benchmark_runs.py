@@ -1,6 +1,15 @@
 """The synthetic benchmark's runs: one training + test of a config with a seed on given data,
 run ``jobs`` at a time with a progress line, and recorded in (or restored from) the results
-store (see :mod:`gm_plugins.experiments.benchmark`)."""
+store (see :mod:`gm_plugins.experiments.benchmark`).
+
+Each run trains with one torch thread (:data:`RUN_THREADS`), so its figures do not depend on
+how many runs share the machine. Its work dir says what it ran under: ``store_key.json`` (its
+key, written as it starts) and ``run.json`` (written last) hold its :func:`run_key` (the
+resolved config with its data, cache and override options and chains, the sha256 of every
+preprocessing checkpoint, the seed), the sha256 of its caches' chain records, its threads, the
+processor with its instruction set and the package versions. A resumed benchmark redoes (and
+says so) a run whose work dir holds another key, or none, instead of mixing it in.
+"""
 
 from __future__ import annotations
 
@@ -21,10 +30,14 @@ from gm_plugins.experiments.shipped import TRAIN
 from gm_plugins.utils.io import write_json_atomic
 from gm_plugins.utils.processes import (
     CommandError,
+    finished,
     module_command,
     start_command,
     threads_env,
 )
+
+#: Torch threads of every benchmark run (the issue's "one thread per run").
+RUN_THREADS = 1
 
 
 @dataclass
@@ -62,8 +75,14 @@ class Run:
 
     @property
     def key_file(self) -> Path:
-        """The store key the run was started with (results store only)."""
+        """The key the run was started with (:func:`run_key`)."""
         return self.work_dir / "store_key.json"
+
+    def caches(self) -> list[str]:
+        """The cache folders the run reads (validation infants with the training chain)."""
+        return list(dict.fromkeys([f"{self.train_root}/{self.train_cache}",
+                                   f"{self.val_root}/{self.train_cache}",
+                                   f"{self.test_root}/{self.test_cache}"]))  # fmt: skip
 
     def data_options(self) -> list[str]:
         """``--cfg-options`` naming the run's data and caches."""
@@ -130,8 +149,53 @@ def validation_figures(work_dir: str | os.PathLike) -> dict:
     )
 
 
-def finish_run(run: Run, seconds: float) -> dict:
-    """Write ``run.json`` (the run's completion mark) from its outputs."""
+def run_key(run: Run, root: str | os.PathLike = ".", missing_ok: bool = False) -> rs.RunKey:
+    """What decides the run's result, as the results store keys it: the resolved config with
+    the run's data, cache and override options and its chains, the sha256 of every
+    preprocessing checkpoint of its chains (None where missing, with ``missing_ok``), the seed.
+    """
+    return rs.RunKey(
+        run.experiment,
+        run.name,
+        run.config,
+        rs.config_sha256(run.config, run.key_options(), run.chains, root),
+        rs.chain_checkpoints(run.chains, root, missing_ok=missing_ok),
+        run.seed,
+    )
+
+
+def key_fields(key: rs.RunKey) -> dict:
+    """A key as its JSON files hold it."""
+    return rs.rounded(dataclasses.asdict(key))
+
+
+def cache_hashes(run: Run, root: str | os.PathLike = ".") -> dict[str, str | None]:
+    """The sha256 of each of the run's caches' ``preprocess_pipeline.json`` (the chain, its
+    model files and settings the cache was written with; None where there is none)."""
+    hashes: dict[str, str | None] = {}
+    for cache in run.caches():
+        record = Path(root) / cache / "preprocess_pipeline.json"
+        hashes[cache] = rs.file_sha256(record) if record.is_file() else None
+    return hashes
+
+
+def started_key(run: Run) -> dict | None:
+    """The key the run's work dir says it ran under: ``run.json``'s, else ``store_key.json``'s
+    (None: neither says)."""
+    for path, field_name in ((run.record, "key"), (run.key_file, None)):
+        if path.is_file():
+            document = json.loads(path.read_text())
+            found = document.get(field_name) if field_name else document
+            if found:
+                return found
+    return None
+
+
+def finish_run(
+    run: Run, seconds: float, root: str | os.PathLike = ".", threads: int | None = None
+) -> dict:
+    """Write ``run.json`` (the run's completion mark) from its outputs, with its key, its
+    caches' hashes, its threads and the machine it ran on."""
     metrics = json.loads((run.work_dir / "test_metrics.json").read_text())
     if not run.predictions.is_file():
         raise FileNotFoundError(f"{run.predictions} missing after the test of {run.name}")
@@ -143,9 +207,31 @@ def finish_run(run: Run, seconds: float) -> dict:
         val=validation_figures(run.work_dir),
         test={key: value for key, value in metrics.items() if isinstance(value, (int, float))},
         checkpoint=metrics.get("checkpoint"),
+        key=key_fields(run_key(run, root)),
+        caches=cache_hashes(run, root),
+        threads=threads,
+        **rs.machine_environment(),
     )
     write_json_atomic(run.record, record)
     return record
+
+
+def settle_unrecorded(run: Run, root: str | os.PathLike = ".") -> bool:
+    """Whether a run needs no training without a results store: it finished under its current
+    key. A work dir of another key (or of none: from before runs recorded theirs) is set
+    aside, said, and the run redone."""
+    if not run.work_dir.exists():
+        return False
+    started = started_key(run)
+    if started == key_fields(run_key(run, root)):
+        return run.done()
+    if started is None and not any(run.work_dir.iterdir()):
+        return False  # nothing ran there yet
+    why = "another key" if started is not None else "no recorded key"
+    aside = rs.set_aside(run.work_dir)
+    print(f"[{run.name}] {run.work_dir} ran under {why}: moved to {aside}; running it again",
+          flush=True)  # fmt: skip
+    return False
 
 
 def format_duration(seconds: float) -> str:
@@ -190,22 +276,24 @@ def run_all(
     budget: rs.Budget | None = None,
     threads: int | None = None,
 ) -> list[str]:
-    """Run what is not done, ``jobs`` at a time, each with cores // jobs threads (or
-    ``threads``).
+    """Run what is not done, ``jobs`` at a time, each with :data:`RUN_THREADS` torch threads
+    (or ``threads``).
 
-    With a ``recorder``, a run with a matching stored record counts as done and every finished
-    run is recorded at once. With a ``budget``, a run starts only while its estimated seconds fit
-    in what is left; the others go to ``budget.left_out``. A failed run is reported (its log's
-    end) and the others go on. Returns the failed names.
+    A run counts as done when its work dir finished under its current key (:func:`run_key`);
+    one that ran under another key is set aside and redone. With a ``recorder``, a run with a
+    matching stored record counts as done and every finished run is recorded at once. With a
+    ``budget``, a run starts only while its estimated seconds fit in what is left; the others
+    go to ``budget.left_out``. A failed run is reported (its log's end) and the others go on.
+    Returns the failed names.
     """
     if recorder is None:
-        todo = [run for run in runs if not run.done()]
+        todo = [run for run in runs if not settle_unrecorded(run, root)]
     else:
         todo = [run for run in runs if not recorder.settle(run)]
     print(f"\n{phase}: {len(runs)} runs, {len(runs) - len(todo)} done already", flush=True)
     if not todo:
         return []
-    threads = threads or max(1, (os.cpu_count() or 1) // jobs)
+    threads = threads or RUN_THREADS
     env = threads_env(threads)
     todo.sort(key=lambda run: -run.cost)
     progress = Progress(len(todo), sum(run.cost for run in todo), jobs)
@@ -219,8 +307,8 @@ def run_all(
                 break
             todo.remove(run)
             run.work_dir.mkdir(parents=True, exist_ok=True)
-            if recorder is not None:
-                write_json_atomic(run.key_file, recorder.key_fields(run))
+            key = recorder.key(run) if recorder is not None else run_key(run, root)
+            write_json_atomic(run.key_file, key_fields(key))
             log = run.work_dir / "train.log"
             process = start_command(
                 run.command(),
@@ -234,7 +322,7 @@ def run_all(
         if not running:  # nothing left fits in the budget
             break
         time.sleep(0.5)
-        for entry in [entry for entry in running if entry[1].poll() is not None]:
+        for entry in [entry for entry in running if finished(entry[1])]:
             running.remove(entry)
             run, process, begin, started = entry
             seconds = time.perf_counter() - begin
@@ -243,7 +331,7 @@ def run_all(
                     raise CommandError(
                         run.name, process.args, process.returncode, run.work_dir / "train.log"
                     )
-                finish_run(run, seconds)
+                finish_run(run, seconds, root, threads)
                 if recorder is not None:
                     recorder.store_finished(run, started, threads)
                 print(progress.finished(run, seconds), flush=True)
@@ -320,18 +408,11 @@ class Recorder:
         memo = (run.experiment, run.name, run.config, run.seed, tuple(run.key_options()),
                 run.chains, missing_ok)  # fmt: skip
         if memo not in self._keys:
-            self._keys[memo] = rs.RunKey(
-                run.experiment,
-                run.name,
-                run.config,
-                rs.config_sha256(run.config, run.key_options(), run.chains, self.root),
-                rs.chain_checkpoints(run.chains, self.root, missing_ok=missing_ok),
-                run.seed,
-            )
+            self._keys[memo] = run_key(run, self.root, missing_ok)
         return self._keys[memo]
 
     def key_fields(self, run: Run) -> dict:
-        return rs.rounded(dataclasses.asdict(self.key(run)))
+        return key_fields(self.key(run))
 
     def path(self, run: Run) -> Path:
         return self.store.path(run.experiment, run.name)
@@ -347,16 +428,17 @@ class Recorder:
                 materialise(run, found.record, self.path(run))
                 print(f"[{run.name}] from the results store: {self.path(run)}", flush=True)
             return True
-        started = json.loads(run.key_file.read_text()) if run.key_file.is_file() else None
+        started = started_key(run)
         ours = started == self.key_fields(run)
         if found.status == "stale":
             print(f"[{run.name}] the stored record {self.path(run)} is stale "
                   f"({'; '.join(found.why)}): running it again", flush=True)  # fmt: skip
-        if run.work_dir.exists() and not ours and (found.status == "stale" or started):
+        # A work dir of another key, or one that does not say its key, is not mixed in.
+        if run.work_dir.exists() and not ours and (started or found.status == "stale"
+                                                   or any(run.work_dir.iterdir())):  # fmt: skip
             aside = rs.set_aside(run.work_dir)
-            print(
-                f"[{run.name}] {run.work_dir} ran under another key: moved to {aside}", flush=True
-            )
+            why = "another key" if started else "no recorded key"
+            print(f"[{run.name}] {run.work_dir} ran under {why}: moved to {aside}", flush=True)
         if run.done():  # finished before it was recorded (or before the store existed)
             self.store_finished(run, None, None)
             return True
@@ -372,7 +454,7 @@ class Recorder:
             test=done.get("test"),
             infants=rs.infants_from_predictions(run.predictions),
             start_time=start_time,
-            threads=threads,
+            threads=threads if threads is not None else done.get("threads"),
             root=self.root,
         )
         path = self.store.write(record)

@@ -9,9 +9,11 @@ machine. The store keeps what the reports need, committed with the code::
 format (:data:`FORMAT`). A record holds the run's identity (experiment, run name, config path,
 the sha256 of the resolved config with the overrides that change its data, the sha256 of every
 preprocessing checkpoint its chain loads, the seed), where and how it ran (git commit, start time
-in UTC, wall seconds, threads, processor) and what it gave (validation and test figures, each
-test infant's label, decision and class probabilities to 6 digits). ``record_sha256`` is the
-sha256 of the canonical JSON of the rest: a record edited by hand is refused on read.
+in UTC, wall seconds, torch threads, the processor with its instruction set and torch's kernel
+capability, the package versions: :func:`machine_environment`) and what it gave (validation and
+test figures, each test infant's label, decision and class probabilities to 6 digits).
+``record_sha256`` is the sha256 of the canonical JSON of the rest: a record edited by hand is
+refused on read.
 
 How the tools use it (``tools/run_benchmark.py table1|confounding``,
 ``tools/analysis_tools/benchmark_backbones.py``):
@@ -241,17 +243,81 @@ def git_commit(root: str | os.PathLike = ".") -> str | None:
     return result.stdout.strip() or None
 
 
-def processor() -> dict:
-    """The processor's model name (``/proc/cpuinfo``, else ``platform``) and its core count."""
-    name = ""
+#: Processor features that decide which kernels torch runs on a CPU (and so its speed and the
+#: last digits of its results), as ``/proc/cpuinfo`` names them (x86 ``flags``, Arm
+#: ``Features``).
+SPEED_FLAGS = (
+    "sse4_2", "avx", "avx2", "fma", "f16c", "avx_vnni", "avx512f", "avx512bw", "avx512vl",
+    "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8",
+    "asimd", "asimddp", "sve", "sve2", "bf16", "i8mm",
+)  # fmt: skip
+#: Distributions whose versions a record names (those installed).
+VERSIONED = (
+    "torch", "torchvision", "numpy", "mmengine", "mmcv", "mmaction2", "mmsegmentation",
+    "mmpose", "mmdet", "opencv-python", "opencv-python-headless", "onnxruntime", "scipy",
+    "scikit-learn",
+)  # fmt: skip
+
+
+@functools.lru_cache(maxsize=1)
+def _cpuinfo() -> tuple[str, frozenset[str]]:
+    name, flags = "", frozenset()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.partition(":")[2].strip()
-                break
+            field_name, _, value = line.partition(":")
+            field_name = field_name.strip()
+            if field_name in ("model name", "Model name") and not name:
+                name = value.strip()
+            elif field_name in ("flags", "Features") and not flags:
+                flags = frozenset(value.split())
     except OSError:
         pass
-    return dict(name=name or platform.processor() or platform.machine(), cpus=os.cpu_count())
+    return name, flags
+
+
+def torch_cpu_capability() -> str | None:
+    """The vector instruction set torch's CPU kernels dispatch to (``AVX2``, ``AVX512``, ...);
+    None without torch."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    capability = getattr(torch.backends.cpu, "get_cpu_capability", None)
+    return capability() if capability is not None else None
+
+
+def processor() -> dict:
+    """The processor: model name (``/proc/cpuinfo``, else ``platform``), core count, the
+    instruction-set features among :data:`SPEED_FLAGS` and torch's kernel capability."""
+    name, flags = _cpuinfo()
+    return dict(
+        name=name or platform.processor() or platform.machine(),
+        cpus=os.cpu_count(),
+        machine=platform.machine(),
+        instruction_set=[flag for flag in SPEED_FLAGS if flag in flags],
+        torch_capability=torch_cpu_capability(),
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def package_versions() -> dict[str, str]:
+    """Python, gm_plugins and every installed distribution of :data:`VERSIONED`."""
+    from importlib import metadata
+
+    from gm_plugins.version import __version__
+
+    versions = dict(python=platform.python_version(), gm_plugins=__version__)
+    for name in VERSIONED:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def machine_environment() -> dict:
+    """Where a run ran, as every record says it: the processor and the package versions."""
+    return dict(processor=processor(), versions=package_versions())
 
 
 def utc_now() -> str:
@@ -323,7 +389,7 @@ def build_record(
         start_time=start_time,
         seconds=None if seconds is None else round(float(seconds), 1),
         threads=threads,
-        processor=processor(),
+        **machine_environment(),
         validation=rounded(validation),
         test=rounded(test),
         test_infants=rounded(infants),

@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 from gm_plugins.experiments import benchmark as bm
 from gm_plugins.experiments import benchmark_definition as bd
@@ -58,6 +59,7 @@ scalars.mkdir(parents=True, exist_ok=True)
 val = (base % 97) / 97
 (scalars / "scalars.json").write_text(json.dumps({"subject/accuracy": val, "subject/mcc": val,
     "window/cross_entropy": 1.0, "window/accuracy": 0.5, "step": 1}))
+(work / "threads.txt").write_text(os.environ.get("OMP_NUM_THREADS", "unset"))
 """
 
 
@@ -95,13 +97,14 @@ def fake(tmp_path, monkeypatch):
         train="d/train", val="d/val", test="d/test", cache="cache_a",
         methods=(
             bd.Method("two-stream", "two-stream",
-                      {"a": str(configs / "two-a.py"), "b": str(configs / "two-b.py")}, seeds=2),
+                      {"a": str(configs / "two-a.py"), "b": str(configs / "two-b.py")}),
             bd.Method("temporal-only", "only temporal", {"": str(configs / "temporal.py")}),
         ),
         reference="two-stream",
         confound_train="d/ctrain", confound_val="d/cval",
         arms=(bd.Arm("both", "both", "cache_a"), bd.Arm("neither", "neither", "cache_b")),
         confounding_method="two-stream",
+        arm_seeds=1,
         resamples=100,
     )  # fmt: skip
 
@@ -167,6 +170,13 @@ def test_a_record_round_trips_and_a_tampered_one_is_refused(tmp_path):
     assert store.lookup(_key(tmp_path)).status == "match"
     for field in ("git_commit", "start_time", "threads", "config_sha256", "checkpoints", "seed"):
         assert field in record
+    # The instruction set and torch's kernels decide speed and last digits: the record says them.
+    processor = record["processor"]
+    flags = set(Path("/proc/cpuinfo").read_text().split())
+    assert processor["instruction_set"] == [f for f in rs.SPEED_FLAGS if f in flags]
+    assert processor["torch_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert record["versions"]["torch"] == torch.__version__.split("+")[0]
+    assert {"python", "gm_plugins", "numpy", "mmengine", "mmaction2"} <= set(record["versions"])
 
     edited = json.loads(path.read_text())
     edited["test_infants"]["probabilities"][0][1] = 0.9
@@ -226,8 +236,10 @@ def test_finished_runs_are_recorded_and_reused_from_an_empty_work_dir(fake, caps
     record = records["temporal-only seed 0"]
     assert record["checkpoints"] == {str(fake.checkpoint): rs.file_sha256(fake.checkpoint)}
     assert record["test_infants"]["ids"] == [f"s{k}" for k in range(6)]
-    assert record["validation"]["epoch"] == 1 and record["threads"] >= 1
+    assert record["validation"]["epoch"] == 1 and record["threads"] == 1  # one per run
     assert len(fake.calls()) == 4
+    for threads in fake.work.rglob("threads.txt"):
+        assert threads.read_text() == "1"  # what each training process was given
 
     shutil.rmtree(fake.work)  # another machine: only results/ came along
     capsys.readouterr()
@@ -318,7 +330,7 @@ def test_the_report_comes_from_the_records_alone_and_says_what_is_missing(
     partial = json.loads((fake.work / "table1/summary.json").read_text())
     chosen = partial["chosen"]["two-stream"]
     assert partial["missing"] == [f"two-stream/{chosen} seed 1"]
-    assert partial["summary"]["two-stream"]["num_seeds"] == 1
+    assert "two-stream" not in partial["summary"]  # seed 0 chose its variant: never reported
     assert f"two-stream/{chosen} seed 1" in report
     assert not list(fake.work.glob("table1/*/seed*"))  # the runs' files stayed in a temp dir
 
@@ -343,8 +355,8 @@ def test_the_confounding_report_from_the_store(fake, capsys):
     summary = json.loads((fake.work / "confounding/summary.json").read_text())
     assert set(summary["summary"]) == {"both", "neither"} and "missing" not in summary
     assert {r["run"] for r in fake.store.records("confounding")} == {
-        "confounding/both",
-        "confounding/neither",
+        "confounding/both seed 0",
+        "confounding/neither seed 0",
     }
 
 
@@ -440,3 +452,54 @@ def test_backbone_folds_are_recorded_reused_reported_and_verified(tmp_path, caps
     assert bb.benchmark_backbones(bench("first", verify=1, verify_seed=0)) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("[verify]"))
     assert "0 decision(s) changed" in line, line
+
+
+# -- the benchmark without the store: run.json says what a run ran under ----------------------
+
+
+def test_run_json_holds_the_key_caches_threads_and_machine_of_its_run(fake):
+    assert fake.run(store=None) == 0
+    run_json = next(fake.work.glob("table1/temporal/seed0/run.json"))
+    done = json.loads(run_json.read_text())
+    assert done["key"]["checkpoints"] == {str(fake.checkpoint): rs.file_sha256(fake.checkpoint)}
+    assert len(done["key"]["config_sha256"]) == 64 and done["key"]["seed"] == 0
+    assert set(done["caches"]) == {"d/train/cache_a", "d/val/cache_a", "d/test/cache_a"}
+    assert done["threads"] == 1 and done["processor"] == rs.processor()
+    assert done["versions"] == rs.package_versions()
+    started = json.loads((run_json.parent / "store_key.json").read_text())
+    assert started == done["key"]
+
+
+def test_a_resumed_benchmark_redoes_runs_of_another_key_and_says_so(fake, capsys):
+    assert fake.run(store=None) == 0
+    assert len(fake.calls()) == 4
+    capsys.readouterr()
+    assert fake.run(store=None) == 0  # the same key: nothing again
+    assert len(fake.calls()) == 4 and "3 done already" in capsys.readouterr().out
+    fake.checkpoint.write_bytes(b"segmentation weights, retrained")
+    assert fake.run(store=None) == 0
+    out = capsys.readouterr().out
+    assert out.count("ran under another key: moved to") == 4 and len(fake.calls()) == 8
+    temporal = next(fake.work.glob("table1/temporal/seed0"))
+    assert json.loads((temporal / "run.json").read_text())["key"]["checkpoints"] == {
+        str(fake.checkpoint): rs.file_sha256(fake.checkpoint)
+    }
+    assert (temporal.parent / "seed0.stale").is_dir()  # kept for inspection
+
+
+def test_a_work_dir_that_does_not_say_its_key_is_not_mixed_in(fake, capsys):
+    assert fake.run(store=None) == 0
+    temporal = next(fake.work.glob("table1/temporal/seed0"))
+    (temporal / "store_key.json").unlink()  # as a run of an older version left it
+    done = json.loads((temporal / "run.json").read_text())
+    del done["key"]
+    (temporal / "run.json").write_text(json.dumps(done))
+    capsys.readouterr()
+    assert fake.run(store=None) == 0
+    assert "seed0 ran under no recorded key: moved to" in capsys.readouterr().out
+    assert fake.calls().count("temporal 0") == 2
+
+
+def test_the_committed_records_still_read():
+    records = rs.ResultsStore(REPO_ROOT / "results").records()
+    assert records and all(record["format"] == rs.FORMAT for record in records)
