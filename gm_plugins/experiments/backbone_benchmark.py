@@ -42,6 +42,7 @@ results store: records, budget, report and verify).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Mapping
@@ -68,6 +69,8 @@ from gm_plugins.experiments.cross_validation import (
 )
 from gm_plugins.utils.config import load_config
 from gm_plugins.utils.io import remove_stale_temporaries
+from gm_plugins.utils.locking import WorkDirInUseError, lock_work_dir
+from gm_plugins.utils.processes import stop_children_on_signals
 
 #: The demo config; the default list is it and every swap of its backbones (both relative to
 #: the repository, :attr:`BackboneBenchmark.root`).
@@ -169,10 +172,26 @@ def benchmark_backbones(bench: BackboneBenchmark) -> int:
     are recorded, ``budget_minutes`` bounds the folds launched; ``report`` and ``verify``
     read the store instead (see :class:`BackboneBenchmark`).
 
+    The driver holds its work dir and ``cv/`` (:func:`~gm_plugins.utils.locking.lock_work_dir`)
+    and its training children end with it.
+
     Returns the exit code: 0 done, 1 a config could not be measured or some folds failed (or
     a verified fold changed), 2 bad input (a missing config, configs of different infants,
-    mismatched folds, an untrusted record), refused before anything is measured.
+    mismatched folds, an untrusted record) or a work dir held by another driver, refused before
+    anything is measured.
     """
+    with contextlib.ExitStack() as held:
+        try:  # one driver per folder: the leaderboard's and its cross-validation's
+            for folder in (bench.work_dir, bench.cross_validation().work_dir):
+                held.enter_context(lock_work_dir(folder))
+        except WorkDirInUseError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        stop_children_on_signals()  # the folds' children run from worker threads
+        return _benchmark_backbones(bench)
+
+
+def _benchmark_backbones(bench: BackboneBenchmark) -> int:
     budget = rs.Budget(bench.budget_minutes) if bench.budget_minutes is not None else None
     bench.configs = [str(Path(c)) for c in (bench.configs or default_configs(bench.root))]
     if bench.keep_checkpoints not in KEEP_CHOICES:

@@ -215,7 +215,7 @@ class StoreRecorder:
             test=result["metrics"],
             infants=rs.infants_from_predictions(predictions) if predictions.is_file() else None,
             start_time=start_time,
-            threads=threads,
+            threads=threads if threads is not None else result.get("threads"),
             root=self.bench.root,
             extra=dict(repeat=run.repeat, fold=run.fold, val_fold=run.val_fold),
         )

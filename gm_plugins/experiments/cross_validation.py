@@ -25,9 +25,17 @@ from pathlib import Path
 from mmengine.config import Config
 
 from gm_plugins.evaluation import cross_validation as cv
+from gm_plugins.experiments.results_store import machine_environment
 from gm_plugins.utils.config import load_config
 from gm_plugins.utils.io import write_json_atomic, write_text_atomic
-from gm_plugins.utils.processes import module_command, run_command, threads_env
+from gm_plugins.utils.locking import WorkDirInUseError, lock_work_dir
+from gm_plugins.utils.processes import (
+    module_command,
+    run_command,
+    stop_children_on_signals,
+    stopping,
+    threads_env,
+)
 
 #: What ``--keep-checkpoints`` accepts: checkpoints kept after a fold is tested.
 KEEP_CHOICES = ("all", "tested", "none")
@@ -211,6 +219,7 @@ class FoldRunner:
         result = cv.fold_result(
             run, seed, self.folds_files[run.repeat], metrics, time.perf_counter() - start
         )
+        result.update(threads=self.threads, environment=machine_environment())
         # The result first: a run killed while pruning has nothing left to redo, whereas the
         # reverse order could prune the tested checkpoint of a fold that has to test it again.
         write_json_atomic(run.result_file(self.job.work_dir), result)
@@ -256,7 +265,7 @@ def run_folds(
     def worker() -> None:
         while True:
             with runner.lock:  # one line per message, whichever job prints
-                run = next_run(todo)
+                run = None if stopping() else next_run(todo)  # stopping: SIGTERM or Ctrl-C
                 if run is None:
                     return
                 todo.remove(run)
@@ -313,8 +322,8 @@ def cross_validate(job: CrossValidation, report_only: bool = False) -> int:
     """Check, run the unfinished folds (unless ``report_only``), write the report.
 
     Returns the exit code: 0 done, 1 some folds failed (each named on stderr), 2 bad input
-    (a missing config, too few GPUs, configs of different infants, mismatched folds), refused
-    before anything is written.
+    (a missing config, too few GPUs, configs of different infants, mismatched folds) or a work
+    dir held by another driver, refused before anything is written.
     """
     for config in job.configs:
         if not Path(config).is_file():
@@ -328,7 +337,17 @@ def cross_validate(job: CrossValidation, report_only: bool = False) -> int:
         )
         return 2
     job.configs = [str(Path(c)) for c in job.configs]
-    job.work_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        lock = lock_work_dir(job.work_dir)
+    except WorkDirInUseError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    stop_children_on_signals()  # the folds' children run from worker threads
+    with lock:
+        return _cross_validate(job, report_only)
+
+
+def _cross_validate(job: CrossValidation, report_only: bool) -> int:
     try:
         runs = cv.plan_runs(job.configs, job.folds, job.repeats)
         configs = load_configs(job)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from mmengine.config import Config
@@ -10,6 +12,7 @@ from gm_plugins.evaluation import cross_validation as cv
 from gm_plugins.experiments.cross_validation import (
     CrossValidation,
     FoldRunner,
+    cross_validate,
     load_configs,
     make_folds,
     prune_checkpoints,
@@ -63,3 +66,25 @@ def test_fold_threads_follow_the_callers_setting(tmp_path, monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS")
     monkeypatch.setattr("os.cpu_count", lambda: 4)
     assert FoldRunner(job, configs, folds_files).threads == 4
+
+
+def test_a_second_cross_validation_of_a_folder_in_use_is_refused(tmp_path, capsys):
+    work = tmp_path / "cv"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from gm_plugins.utils.locking import lock_work_dir; "
+         "lock_work_dir(sys.argv[1], 'the first cross-validation'); print('held', flush=True); "
+         "sys.stdin.read()", str(work)],
+        cwd=Path(__file__).resolve().parents[2], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline() == "held\n"
+        config = tmp_path / "c1.py"
+        config.write_text("model = dict(type='Unread')\n")  # refused before it is read
+        assert cross_validate(CrossValidation(configs=[str(config)], work_dir=work)) == 2
+        error = capsys.readouterr().err
+        assert f"{work} is in use by process {holder.pid} (the first cross-validation)" in error
+        assert not (work / "folds").exists()  # nothing written
+    finally:
+        holder.kill()
+        holder.wait()
