@@ -18,7 +18,8 @@ them: tools/run_benchmark.py parses arguments and call :func:`run_experiment`.
   background removal and alignment, and every fold's model is tested on the independent ones.
 * ``preprocessing``: every preprocessing model of the model zoo retrained from its config and
   checked. The evaluation-grade segmentation and pose models train on the extra infants of
-  data/gm_preprocessing (the pose model first on those of data/gm_synthetic), the demo's on
+  data/gm_preprocessing (seed 2, so none of them is one of data/gm_synthetic's; the pose model
+  first on those of data/gm_synthetic), the demo's on
   those of data/gm_synthetic; tools/analysis_tools/evaluate_preprocessing.py scores the
   evaluation-grade chain's mask IoU, PCK and alignment on the 48 infants of data/gm_synthetic,
   which they never saw, and each retrained chain is measured on the zoo's held-out infants
@@ -36,13 +37,14 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from gm_plugins.preprocess.chain import read_chain_config
 from gm_plugins.utils.config import PREPROCESS_SCOPES, load_config
 from gm_plugins.utils.io import write_text_atomic
+from gm_plugins.utils.locking import WorkDirInUseError, lock_work_dir
 from gm_plugins.utils.processes import (
     CommandError,
     Stage,
@@ -69,11 +71,14 @@ INFER = "gm_plugins.apis.infer"
 EVALUATE_PREPROCESSING = "gm_plugins.evaluation.evaluate_preprocessing"
 CROSS_VALIDATE = "gm_plugins.experiments.cross_validate"
 #: Dataset folder -> tools/data/make_synthetic_dataset.py arguments (besides --out and --workers).
+#: Each has its own seed (gm_synthetic the default 0), so no infant is in two of them.
 DATASETS = {
     "data/gm_synthetic": ["--subjects", "48", "--prep-subjects", "240", "--prep-frames", "6"],
     "data/gm_confound": ["--subjects", "48", "--seed", "1", "--confound", "1.0",
                          "--prep-subjects", "0"],
-    "data/gm_preprocessing": ["--subjects", "3", "--prep-subjects", "1200", "--prep-frames", "3"],
+    # Its own seed: with seed 0 its first 240 extra infants were those of data/gm_synthetic.
+    "data/gm_preprocessing": ["--subjects", "3", "--seed", "2", "--prep-subjects", "1200",
+                              "--prep-frames", "3"],
 }  # fmt: skip
 #: Cache folder name -> preprocessing config (all at the demo's 64 px).
 CHAINS = {
@@ -213,19 +218,94 @@ EXPERIMENTS = {
 RETRAINED_TOLERANCE = 0.05
 
 
+def made_with(folder: str | os.PathLike) -> tuple[dict, bool] | None:
+    """The generator arguments ``folder``'s dataset was made with and whether it is complete
+    (None: no dataset there)."""
+    meta_file = Path(folder) / "meta.json"
+    if not meta_file.is_file():
+        return None
+    meta = json.loads(meta_file.read_text())
+    return dict(meta.get("arguments", {})), bool(meta.get("complete"))
+
+
+def arguments_agree(recorded: Mapping, arguments: Sequence[str]) -> bool:
+    """Whether recorded generator arguments agree with ``--flag value`` pairs (as
+    :data:`DATASETS` gives them; numbers compared as numbers)."""
+    for flag, value in zip(arguments[::2], arguments[1::2], strict=True):
+        found = recorded.get(flag.lstrip("-").replace("-", "_"))
+        if found is None:
+            return False
+        if str(found) != value:
+            try:
+                if float(found) != float(value):
+                    return False
+            except (TypeError, ValueError):
+                return False
+    return True
+
+
+def dataset_matches(folder: str | os.PathLike, arguments: Sequence[str]) -> bool:
+    """Whether ``folder`` holds a complete dataset made with ``arguments``."""
+    found = made_with(folder)
+    return found is not None and found[1] and arguments_agree(found[0], arguments)
+
+
+def model_datasets(model: Model, root: str | os.PathLike = ".") -> list[str]:
+    """The shipped datasets (:data:`DATASETS`) ``model`` trains or validates on."""
+    from mmengine.config import Config
+
+    from gm_plugins.experiments.model_cache import data_roots
+
+    roots = [Path(r) for r in data_roots(Config.fromfile(str(Path(root) / model.config)))]
+    return [name for name in DATASETS if any(r == Path(name) or Path(name) in r.parents
+                                             for r in roots)]  # fmt: skip
+
+
+def ensure_dataset(
+    name: str,
+    root: Path,
+    run: Callable[[Stage], None],
+    make_stage: Callable[..., Stage],
+    workers: int = 2,
+) -> bool:
+    """Make the shipped dataset ``name`` unless ``root / name`` holds it, complete and made with
+    its :data:`DATASETS` arguments (an unfinished one of those arguments is resumed); a
+    dataset made with other arguments is set aside first (said). Returns whether it ran."""
+    from gm_plugins.experiments.results_store import set_aside
+
+    folder, arguments = root / name, DATASETS[name]
+    if dataset_matches(folder, arguments):
+        return False
+    found = made_with(folder)
+    if found is not None and not arguments_agree(found[0], arguments):
+        aside = set_aside(folder)
+        print(f"{name}: made with other arguments ({found[0]}): moved to {aside}", flush=True)
+    run(make_stage(f"data {name}", "data", MAKE_DATASET, "--out", name, *arguments,
+                   "--workers", workers, "--quiet"))  # fmt: skip
+    return True
+
+
 def prepare_model(
     model: Model,
     root: Path,
     run: Callable[[Stage], None],
     make_stage: Callable[..., Stage],
+    workers: int = 2,
 ) -> None:
-    """Put ``model``'s checkpoint in place: from the per-machine model cache
-    (:mod:`gm_plugins.experiments.model_cache`) when it holds it, else trained (resuming an
-    interrupted training) and then stored there."""
-    from gm_plugins.experiments.model_cache import restore_model, store_model
+    """Put ``model``'s checkpoint in place: a published zoo file as it is; else from the
+    per-machine model cache (:mod:`gm_plugins.experiments.model_cache`) when it holds the
+    model of the current key, or trained (resuming an interrupted training of that key) and
+    then stored there. The shipped datasets it trains on are made first (a fresh machine has
+    none)."""
+    from gm_plugins.experiments.model_cache import mark_training, restore_model, store_model
 
+    if model.published:
+        return  # the repository's file, checked against its sha256 when it is loaded
+    for name in model_datasets(model, root):
+        ensure_dataset(name, root, run, make_stage, workers)
     if restore_model(model.config, model.checkpoint, root):
         return
+    mark_training(model.config, model.checkpoint, root)
     run(make_stage(f"{model.role} model", model.role, TRAIN, model.config,
                    "--resume"))  # fmt: skip
     stored = store_model(model.config, model.checkpoint, root)
@@ -346,10 +426,12 @@ class Driver:
         staged, workers = self.experiment.staged, self.options.workers
         count = self._stage_count()
         for root in self.experiment.data_roots:
-            if staged or not _complete(self.root / root):
-                self.run(self.stage(f"1/{count} synthetic infants" if staged else root, "data",
+            if staged:
+                self.run(self.stage(f"1/{count} synthetic infants", "data",
                          MAKE_DATASET, "--out", root, *DATASETS[root],
                          "--workers", workers))  # fmt: skip
+            else:
+                ensure_dataset(root, self.root, self.run, self.stage, workers)
         models = self.trained_models
         if self.options.retrain:
             self.retrained_chains()
@@ -364,7 +446,7 @@ class Driver:
             run_stages_in_parallel(model_stages, self.env, self.root)
         else:
             for model in models:
-                prepare_model(model, self.root, self.run, self.stage)
+                prepare_model(model, self.root, self.run, self.stage, workers)
         for root, name in self.experiment.caches:
             quiet = () if staged else ("--quiet",)
             title = "preprocessing: background removal, alignment, optical flow"
@@ -507,11 +589,6 @@ def held_out_videos(
     return [data_root / row["video"] for row in chosen]
 
 
-def _complete(root: Path) -> bool:
-    meta = root / "meta.json"
-    return meta.is_file() and bool(json.loads(meta.read_text()).get("complete"))
-
-
 def report_test(metrics_file: Path, classifier_dir: Path, out_dir: Path) -> None:
     """Print the test table; write the confusion matrix and the training curve next to it."""
     from gm_plugins.datasets.subjects import GM_CLASSES
@@ -532,14 +609,25 @@ def report_test(metrics_file: Path, classifier_dir: Path, out_dir: Path) -> None
 def run_experiment(name: str, root: str | os.PathLike, options: Options) -> int:
     """Run experiment ``name`` from the repository root ``root``; returns the exit code.
 
-    A relative ``options.work_dir`` is taken from ``root``. A failed step is reported (its
-    command, exit code and the end of its log) and stops the experiment with exit code 1;
+    A relative ``options.work_dir`` is taken from ``root``; the driver holds it (a second
+    driver on it gets exit code 2, naming the process that holds it). A failed step is reported
+    (its command, exit code and the end of its log) and stops the experiment with exit code 1;
     what finished is reused by the next run.
     """
     experiment = EXPERIMENTS[name]
     root = Path(root).resolve()
     if not options.work_dir.is_absolute():
         options.work_dir = root / options.work_dir
+    try:
+        lock = lock_work_dir(options.work_dir)
+    except WorkDirInUseError as error:
+        print(f"{name}: {error}", file=sys.stderr)
+        return 2
+    with lock:
+        return _run_experiment(name, experiment, root, options)
+
+
+def _run_experiment(name: str, experiment: Experiment, root: Path, options: Options) -> int:
     options.retrain |= bool(experiment.zoo_chains)
     driver = Driver(experiment, root, options)
     begin = time.perf_counter()

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from mmengine.config import Config
 
+from gm_plugins.experiments import model_cache, zoo_evaluation
 from gm_plugins.experiments import shipped as experiments
-from gm_plugins.experiments import zoo_evaluation
 from gm_plugins.experiments.shipped import experiment_models
 from gm_plugins.experiments.zoo_evaluation import preprocessing_models
+from gm_plugins.utils.processes import Stage
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -125,3 +128,101 @@ def test_the_demo_trains_the_models_its_chain_loads_and_tests_on_the_cache_it_ma
     # the cross-validated experiments use the demo's models for their demo-size caches
     for name in ("table1-demo", "confounding-demo"):
         assert experiment_models(experiments.EXPERIMENTS[name], REPO_ROOT) == models
+
+
+# -- data before models, disjoint infants, one driver per folder ---------------------------------
+
+
+def _seed(arguments: list[str]) -> str:
+    return arguments[arguments.index("--seed") + 1] if "--seed" in arguments else "0"
+
+
+def test_every_shipped_dataset_has_infants_of_its_own():
+    from gm_plugins.experiments.benchmark_definition import BENCHMARK
+
+    seeds = [_seed(arguments) for arguments in experiments.DATASETS.values()]
+    assert len(set(seeds)) == len(seeds)  # gm_preprocessing no longer repeats gm_synthetic's
+    others = {str(zoo_evaluation.EVALUATION_DATASET["seed"])}
+    others |= {_seed(list(dataset.args)) for dataset in BENCHMARK.datasets}
+    assert not set(seeds) & others
+
+
+class FakeTools:
+    """Stages run by pretending: a dataset stage writes its meta.json, a training its checkpoint."""
+
+    def __init__(self, root: Path, checkpoint: str) -> None:
+        self.root, self.checkpoint, self.ran = root, checkpoint, []
+
+    def make_stage(self, name: str, key: str, module: str, *args: object) -> Stage:
+        return Stage(name, [module, *map(str, args)])
+
+    def run(self, stage: Stage) -> None:
+        module, *args = stage.command
+        self.ran.append((module, args))
+        if module == experiments.MAKE_DATASET:
+            out = self.root / args[args.index("--out") + 1]
+            arguments = dict(zip(args[::2], args[1::2], strict=False))
+            meta = dict(complete=True, arguments={k.lstrip("-").replace("-", "_"): v
+                                                  for k, v in arguments.items()})  # fmt: skip
+            (out / "mmseg").mkdir(parents=True, exist_ok=True)
+            (out / "meta.json").write_text(json.dumps(meta))
+        else:
+            (self.root / self.checkpoint).parent.mkdir(parents=True, exist_ok=True)
+            (self.root / self.checkpoint).write_bytes(b"weights")
+
+
+def test_a_fresh_machine_makes_the_models_data_before_training_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("GM_PLUGINS_MODEL_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "clone"
+    (root / "configs/preprocess").mkdir(parents=True)
+    (root / "configs/preprocess/seg.py").write_text(
+        "train_dataloader = dict(dataset=dict(data_root='data/gm_preprocessing/mmseg/'))\n"
+    )
+    model = experiments.Model("configs/preprocess/seg.py", "work_dirs/seg/iter_1.pth", "seg")
+    assert experiments.model_datasets(model, root) == ["data/gm_preprocessing"]
+    tools = FakeTools(root, model.checkpoint)
+    experiments.prepare_model(model, root, tools.run, tools.make_stage)
+    assert [module for module, _ in tools.ran] == [experiments.MAKE_DATASET, experiments.TRAIN]
+    assert tools.ran[0][1][:2] == ["--out", "data/gm_preprocessing"]
+    assert experiments.DATASETS["data/gm_preprocessing"] == tools.ran[0][1][2:-3]
+    experiments.prepare_model(model, root, tools.run, tools.make_stage)
+    assert len(tools.ran) == 2  # data and model in place: nothing again
+
+    # A model trained on the dataset made with the old shared seed: the data is set aside and
+    # made again, then the model, trained under another key, is trained again.
+    meta = json.loads((root / "data/gm_preprocessing/meta.json").read_text())
+    meta["arguments"]["seed"] = "0"
+    (root / "data/gm_preprocessing/meta.json").write_text(json.dumps(meta))
+    model_cache.mark_training(model.config, model.checkpoint, root)  # trained on seed 0
+    (root / model.checkpoint).write_bytes(b"weights of the old infants")
+    monkeypatch.setenv("GM_PLUGINS_MODEL_CACHE", str(tmp_path / "another machine's cache"))
+    experiments.prepare_model(model, root, tools.run, tools.make_stage)
+    assert [module for module, _ in tools.ran[2:]] == [experiments.MAKE_DATASET, experiments.TRAIN]
+    assert (root / "data/gm_preprocessing.stale").is_dir()
+    assert (root / "work_dirs/seg.stale/iter_1.pth").read_bytes() == b"weights of the old infants"
+
+
+def test_a_published_zoo_model_needs_neither_data_nor_training(tmp_path):
+    model = experiments.chain_models(experiments.EVALUATION_PIPELINE, REPO_ROOT)[0]
+    assert model.published
+    tools = FakeTools(tmp_path, "unused.pth")
+    experiments.prepare_model(model, REPO_ROOT, tools.run, tools.make_stage)
+    assert tools.ran == []
+
+
+def test_a_second_driver_on_an_experiments_folder_is_refused(tmp_path, capsys):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from gm_plugins.utils.locking import lock_work_dir; "
+         "lock_work_dir(sys.argv[1]); print('held', flush=True); sys.stdin.read()",
+         str(tmp_path / "demo")],
+        cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline() == "held\n"
+        options = experiments.Options(work_dir=tmp_path / "demo")
+        assert experiments.run_experiment("demo", REPO_ROOT, options) == 2
+        error = capsys.readouterr().err
+        assert f"{tmp_path / 'demo'} is in use by process {holder.pid}" in error
+    finally:
+        holder.kill()
+        holder.wait()
