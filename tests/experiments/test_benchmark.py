@@ -51,8 +51,22 @@ def test_every_benchmark_config_reads_the_splits_and_cache_the_benchmark_names()
         assert cfg.preprocess_config == BENCH.chains[BENCH.cache]
         assert not cfg.test_dataloader.dataset.exclude_fallbacks  # every method, same infants
     assert BENCH.reference in {m.key for m in BENCH.methods}
-    assert BENCH.method("two-stream").seeds >= 3
-    assert BENCH.method("spatial-only").seeds >= 3 and BENCH.method("temporal-only").seeds >= 3
+
+
+def test_every_method_of_the_ordering_claim_and_every_arm_reports_three_seeds_that_did_not_choose():
+    keys = {m.key for m in BENCH.methods}
+    assert set(BENCH.ordering) == {"spatial-only", "temporal-only", "c3d", "cnn-lstm"} <= keys
+    for key in (BENCH.reference, *BENCH.ordering):
+        assert len(BENCH.method(key).reported_seeds) >= 3, key
+    assert len(BENCH.arm_seed_list) >= 3
+    for method in BENCH.methods:
+        assert len(method.reported_seeds) >= 1 and method.sees, method.key
+        if method.chooses:  # the seed that chose the variant is never reported
+            assert bd.CHOOSING_SEED not in method.reported_seeds, method.key
+    choosing = {m.key for m in BENCH.methods if m.chooses}
+    assert choosing == {"two-stream", "spatial-only", "tsn", "cnn-lstm"}
+    assert BENCH.method("two-stream").reported_seeds == (1, 2, 3)
+    assert BENCH.method("temporal-only").reported_seeds == (0, 1, 2)
 
 
 def test_the_benchmark_chain_uses_the_evaluation_grade_models():
@@ -223,12 +237,13 @@ def _miniature(tmp_path: Path) -> bd.Benchmark:
         confound_train=str(data / "confound_train"), confound_val=str(data / "confound_val"),
         arms=(bd.Arm("both", "both", "cache_a"), bd.Arm("neither", "neither", "cache_b")),
         confounding_method="two-stream",
+        arm_seeds=1,
         extra_options=tuple(options),
         resamples=200,
     )  # fmt: skip
 
 
-# About 4 minutes on 2 quiet cores (seven training processes, two at a time); more when shared.
+# About 5 minutes on 2 quiet cores (eight training processes, two at a time); more when shared.
 @pytest.mark.timeout(2400)
 def test_a_miniature_benchmark_runs_end_to_end_and_resumes_without_rerunning(tmp_path, capsys):
     bench = _miniature(tmp_path)
@@ -241,16 +256,21 @@ def test_a_miniature_benchmark_runs_end_to_end_and_resumes_without_rerunning(tmp
     assert summary["chosen"]["late-fusion"] == chosen  # follows the two-stream model's choice
     figures = summary["summary"]["two-stream"]
     assert figures["num_infants"] == 6 and figures["num_seeds"] == 2
+    assert figures["seeds"] == [1, 2]  # seed 0 chose the variant: not reported
+    assert figures["bootstrap"] == "seeds, then infants"
     assert figures["accuracy_ci_low"] <= figures["accuracy"] <= figures["accuracy_ci_high"]
-    assert "paired" in summary["summary"]["temporal-only"]
+    assert summary["summary"]["temporal-only"]["paired"]["levels"] == 2
+    assert summary["summary"]["late-fusion"]["bootstrap"] == "infants (one seed)"
     report = (work / "table1/report.md").read_text()
     assert "The paper's ordering" in report and "| two-stream |" in report
+    assert "## What the design builds in" in report
     assert (work / "table1/table1.png").stat().st_size > 0
     pretrained_log = next(work.glob("table1/*pose-pretrained_mini/seed0/train.log")).read_text()
     assert "pose.pth" in pretrained_log  # the RGB stream loaded the pose backbone
     run_records = sorted(work.glob("table1/*/seed*/run.json"))
-    # 2 variants, 1 more seed of the chosen one, temporal, late fusion (the chosen variant only)
-    assert len(run_records) == 5
+    # 2 variants on seed 0, the chosen one on seeds 1 and 2, temporal, late fusion (the chosen
+    # variant only)
+    assert len(run_records) == 6
     assert len(list(work.glob("table1/late-fusion*/seed0/run.json"))) == 1
 
     assert bm.run_benchmark("confounding", REPO_ROOT, work, bench=bench, jobs=2, workers=1) == 0
