@@ -181,8 +181,11 @@ def benchmark_backbones(bench: BackboneBenchmark) -> int:
     anything is measured.
     """
     with contextlib.ExitStack() as held:
-        try:  # one driver per folder: the leaderboard's and its cross-validation's
-            for folder in (bench.work_dir, bench.cross_validation().work_dir):
+        # One driver per folder: the leaderboard's and (unless it only reports from the
+        # store, which writes nothing there) its cross-validation's.
+        folders = [bench.work_dir] + ([] if bench.report else [bench.cross_validation().work_dir])
+        try:
+            for folder in folders:
                 held.enter_context(lock_work_dir(folder))
         except WorkDirInUseError as error:
             print(f"error: {error}", file=sys.stderr)
