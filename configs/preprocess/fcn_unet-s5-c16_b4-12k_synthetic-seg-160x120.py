@@ -3,7 +3,7 @@
 # of data/gm_preprocessing (3 frames each) instead of 180, so that clothing patterns and cluttered
 # or skin-coloured backgrounds are seen often enough to be told apart.
 #   python tools/data/make_synthetic_dataset.py --out data/gm_preprocessing --subjects 3 \
-#       --prep-subjects 1200 --prep-frames 3
+#       --seed 2 --prep-subjects 1200 --prep-frames 3
 #   python tools/train.py configs/preprocess/fcn_unet-s5-c16_b4-12k_synthetic-seg-160x120.py
 _base_ = ["./fcn_unet-s5-c8_b4-12k_synthetic-seg-160x120.py"]
 

@@ -1,6 +1,8 @@
 # The evaluation-grade pose model: the 192 px model (td-hm_*-20e_*-192x192.py, trained first on
 # the 180 training infants of data/gm_synthetic/mmpose) trained on for 60 more epochs on the 900 of
-# data/gm_preprocessing (3 frames each; the first 180 are the same infants), at half the rate.
+# data/gm_preprocessing (3 frames each; seed 2, other infants than the first model's; the zoo's
+# published model was trained when that set had seed 0, whose first 180 were the same infants),
+# at half the rate.
 # The 20-epoch model's keypoint errors are systematic per infant (the same under 90-degree
 # rotations of the input): it has not seen enough bodies.
 #   python tools/train.py configs/preprocess/td-hm_res18-c32_dark-b16-20e_synthetic-pose-192x192.py

@@ -67,6 +67,7 @@ from gm_plugins.experiments.benchmark_runs import (
 )
 from gm_plugins.experiments.shipped import MAKE_DATASET, PREPROCESS_VIDEOS
 from gm_plugins.utils.io import write_json_atomic, write_text_atomic
+from gm_plugins.utils.locking import WorkDirInUseError, lock_work_dir
 from gm_plugins.utils.processes import (
     CommandError,
     module_command,
@@ -624,6 +625,12 @@ def run_benchmark(
     if (report or verify) and store is None:
         raise ValueError("--report and --verify read the results store: give one")
     budget = rs.Budget(budget_minutes) if budget_minutes is not None else None
+    if not report:  # a report only reads; training or verifying needs the folder alone
+        try:
+            lock = lock_work_dir(work_dir)  # noqa: F841  (held while this process runs)
+        except WorkDirInUseError as error:
+            print(f"\n{name}: {error}", flush=True)
+            return 2
     driver = BenchmarkDriver(
         bench, root, work_dir, jobs=jobs, workers=workers, store=store, budget=budget
     )

@@ -285,3 +285,25 @@ def test_a_miniature_benchmark_runs_end_to_end_and_resumes_without_rerunning(tmp
     assert "variant study: 3 runs, 3 done already" in out
     assert out.count("every video cached by this chain; reused") == 3  # no tool started
     assert {path: path.stat().st_mtime_ns for path in work.rglob("run.json")} == stamps
+
+
+def test_a_second_benchmark_driver_of_a_folder_in_use_is_refused(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    work = tmp_path / "bench"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from gm_plugins.utils.locking import lock_work_dir; "
+         "lock_work_dir(sys.argv[1], 'the first benchmark driver'); print('held', flush=True); "
+         "sys.stdin.read()", str(work)],
+        cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline() == "held\n"
+        assert bm.run_benchmark("table1", REPO_ROOT, work, bench=bd.BENCHMARK) == 2
+        out = capsys.readouterr().out
+        assert f"{work} is in use by process {holder.pid} (the first benchmark driver)" in out
+        assert sorted(p.name for p in work.iterdir()) == [".gm_plugins.lock"]  # nothing else
+    finally:
+        holder.kill()
+        holder.wait()
