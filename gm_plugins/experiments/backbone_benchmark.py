@@ -180,6 +180,14 @@ def benchmark_backbones(bench: BackboneBenchmark) -> int:
     mismatched folds, an untrusted record) or a work dir held by another driver, refused before
     anything is measured.
     """
+    bench.configs = [str(Path(c)) for c in (bench.configs or default_configs(bench.root))]
+    missing = [c for c in bench.configs if not Path(c).is_file()]
+    if missing:  # refused before a folder is made or locked
+        try:
+            load_config(missing[0], bench.cfg_options)
+        except (ValueError, FileNotFoundError) as error:
+            print(f"error: {error}", file=sys.stderr)
+        return 2
     with contextlib.ExitStack() as held:
         # One driver per folder: the leaderboard's and (unless it only reports from the
         # store, which writes nothing there) its cross-validation's.
