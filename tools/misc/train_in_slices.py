@@ -122,7 +122,15 @@ def keep(work_dir: Path, keep_dir: Path) -> Path | None:
 
 def train_for(command: list[str], minutes: float, env: dict) -> str:
     """Run ``command`` for at most ``minutes``; returns 'finished' or 'stopped'."""
-    process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+    # A shell's background job starts with SIGINT ignored, and a child would inherit that and
+    # never stop cleanly: it gets the default action back, so Python raises KeyboardInterrupt.
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + minutes * 60
     try:
         code = process.wait(timeout=max(deadline - time.monotonic(), 0))
