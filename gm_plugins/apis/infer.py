@@ -12,12 +12,13 @@ Example::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
 import gm_plugins  # noqa: F401
 from gm_plugins.apis.inference import GMInferencer, find_videos, init_gm_model
-from gm_plugins.deploy.bundle import Abstention, BundleError
+from gm_plugins.deploy.bundle import BundleError
 
 STAGES = ("preprocess", "classify", "images")
 
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.min_probability is not None:
         rules = model.abstention
-        model.abstention = Abstention(args.min_probability, rules.min_windows, rules.on_fallback)
+        model.abstention = dataclasses.replace(rules, min_probability=args.min_probability)
     inferencer = GMInferencer(model, keep_images=not args.no_images)
     stages = STAGES[:2] if args.no_images else STAGES
     results = []

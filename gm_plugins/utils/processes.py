@@ -17,7 +17,6 @@ driver may leave them running.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -69,7 +68,7 @@ class StoppingError(RuntimeError):
 
 #: Children started and not yet waited for (pid -> process); their groups are stopped on a signal.
 _children: dict[int, subprocess.Popen] = {}
-_children_lock = threading.Lock()
+_children_lock = threading.RLock()  # a signal handler on the holding thread re-enters
 _stopping = threading.Event()
 _warned = False
 
@@ -128,11 +127,26 @@ def stop_children(grace: float = STOP_GRACE_SECONDS) -> list[int]:
     for process in children:
         _signal_group(process, signal.SIGTERM)
     deadline = time.monotonic() + grace
+    waiting = list(children)
+    while waiting and time.monotonic() < deadline:
+        # Not Popen.wait: the interrupted main thread may hold its lock inside a wait.
+        waiting = [process for process in waiting if not _exited(process)]
+        if waiting:
+            time.sleep(0.05)
     for process in children:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=max(0.0, deadline - time.monotonic()))
         _signal_group(process, signal.SIGKILL)  # what is left of the group
     return [process.pid for process in children]
+
+
+def _exited(process: subprocess.Popen) -> bool:
+    """Whether a child has ended, without reaping it (its Popen still collects the status)."""
+    if not hasattr(os, "waitid"):  # no WNOWAIT here: Popen's own non-blocking poll
+        return process.poll() is not None
+    try:
+        flags = os.WEXITED | os.WNOHANG | os.WNOWAIT
+        return os.waitid(os.P_PID, process.pid, flags) is not None
+    except ChildProcessError:  # already reaped
+        return True
 
 
 def _signal_group(process: subprocess.Popen, signum: int) -> None:
