@@ -6,7 +6,8 @@ exactly as inference will) and fits:
 
 * a **temperature** for the window probabilities (:mod:`gm_plugins.evaluation.calibration`),
   minimising the infant-level negative log-likelihood, so that the bundle's top-probability
-  threshold means what it says; the expected calibration error (ECE) before and after and a
+  threshold means what it says (at least 1: a bundle never makes the classifier's windows more
+  confident than they are); the expected calibration error (ECE) before and after and a
   reliability table are kept for the report;
 * the least **window agreement** (share of windows agreeing with the decision) worth a
   decision: a video whose windows disagree more than correctly decided validation infants'
@@ -22,6 +23,7 @@ Choices are made on validation infants only; the figures of held-out infants are
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -133,7 +135,18 @@ def fit_validation(
     labels = np.array([infant.label for infant in infants], np.int64)
     windows = [infant.window_probabilities for infant in infants]
     if calibrate and aggregation == "mean":  # vote fractions do not depend on a temperature
-        fit = cal.fit_temperature(windows, labels, aggregation=aggregation)
+        fitted = cal.fit_temperature(windows, labels, aggregation=aggregation)
+        # Never sharper than the classifier: on a few validation infants, all decided right,
+        # the likelihood rewards sharpening without limit, and a sharpened video would clear
+        # the probability threshold on weaker evidence than the classifier gave.
+        fit = dataclasses.replace(fitted, temperature=max(fitted.temperature, 1.0))
+        if fitted.temperature < 1.0:
+            scores = cal.infant_scores(windows, 1.0, aggregation)
+            fit = dataclasses.replace(
+                fit,
+                nll_after=cal.infant_nll(scores, labels),
+                note=f"fitted T = {fitted.temperature:.3g} would sharpen the windows; kept T = 1",
+            )
     else:
         scores = cal.infant_scores(windows, 1.0, aggregation)
         nll = cal.infant_nll(scores, labels)

@@ -17,6 +17,7 @@ domain and a large validation set a tight one.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -159,14 +160,17 @@ def choose_margin(
 
 
 def outside_domain(domain: Mapping[str, Mapping], figures: Mapping[str, float | None]) -> list[str]:
-    """The figures of a video outside the domain, each with its value and the range."""
+    """The figures of a video outside the domain, each with its value and the range; a figure
+    of the domain that the video lacks (None or not finite) counts as outside."""
     problems = []
     for name, rule in domain.items():
         value = figures.get(name)
-        if value is None:
+        seen = f"validation infants: {rule['min']:.3g}-{rule['max']:.3g}"
+        if value is None or not math.isfinite(value):
+            # every validation infant had it: a video without it lacks that evidence
+            problems.append(f"{name} not measured ({seen})")
             continue
         low, high = rule.get("low"), rule.get("high")
-        seen = f"validation infants: {rule['min']:.3g}-{rule['max']:.3g}"
         if low is not None and value < low:
             problems.append(f"{name}={value:.3g} below {low:.3g} ({seen})")
         elif high is not None and value > high:

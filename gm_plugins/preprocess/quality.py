@@ -37,6 +37,7 @@ code from :data:`FALLBACK_REASONS`) and ``fallback_detail`` (what failed, with t
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -311,9 +312,9 @@ def still_video(figures: dict, max_change: float = MAX_STILL_CHANGE) -> str | No
     background (the whole frame) alone decides. Unknown without background removal.
     """
     body, background = figures.get("body_change"), figures.get("background_change")
-    if background is None or background > max_change:
+    if background is None or not math.isfinite(background) or background > max_change:
         return None
-    if body is not None and body > max_change:
+    if body is not None and (not math.isfinite(body) or body > max_change):
         return None
     shown = f"body_change={body:.3g} and " if body is not None else "no body found, "
     return (

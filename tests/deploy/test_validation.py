@@ -65,3 +65,12 @@ def test_vote_bundles_are_not_calibrated_and_no_infants_is_refused():
     assert validation["calibration"]["temperature"] == 1.0
     with pytest.raises(ValueError, match="no validation infant"):
         fit_validation([])
+
+
+def test_a_bundle_never_sharpens_the_classifiers_windows():
+    """Underconfident windows would fit T < 1; the bundle keeps T = 1 and says why."""
+    validation = fit_validation(overconfident_infants(200, seed=4, sharpness=0.4))
+    calibration = validation["calibration"]
+    assert calibration["temperature"] == 1.0
+    assert "would sharpen the windows; kept T = 1" in calibration["note"]
+    assert calibration["ece_after"] == calibration["ece_before"]

@@ -48,9 +48,12 @@ def test_a_video_with_implausible_pose_evidence_is_outside_and_named():
     assert problems[0].startswith("keypoint_score_median=0.3 below 0.65")
     assert "validation infants: 0.7-0.9" in problems[0]
     assert problems[1].startswith("plausible_skeleton_fraction=0 below 0.99")
-    # better evidence than any validation infant is not out of the domain; unknown is skipped
+    # better evidence than any validation infant is not out of the domain
     assert outside_domain(domain, infant(keypoint_score_median=0.99)) == []
-    assert outside_domain(domain, dict(infant(), keypoint_score_median=None)) == []
+    # evidence every validation infant had but this video lacks (or is not a number) is out
+    for missing in (None, float("nan")):
+        problems = outside_domain(domain, dict(infant(), keypoint_score_median=missing))
+        assert problems == ["keypoint_score_median not measured (validation infants: 0.7-0.9)"]
     # too bright and too dark are both out
     assert len(outside_domain(domain, infant(brightness_median=250.0))) == 1
 

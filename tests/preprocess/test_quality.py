@@ -360,6 +360,8 @@ def test_a_video_in_which_nothing_moves_is_a_recorded_fallback():
     assert quality_record(moving, QualityGate(), None)["fallback"] is None
     assert still_video(dict(still, background_change=0.05)) is None
     assert still_video(quality_figures(None, None, None)) is None
+    assert still_video(dict(still, background_change=float("nan"))) is None  # unknown, not still
+    assert still_video(dict(still, body_change=float("nan"))) is None
     # the order: no infant, then no movement, then alignment
     dark = dict(still, brightness_median=1.0)
     assert quality_record(dark, QualityGate(), "no pose")["fallback"] == "no_infant"
