@@ -324,15 +324,19 @@ def report_from_store(bench: BackboneBenchmark, configs: Mapping[str, Config]) -
                 missing.append(f"{cv.config_name(config)}/{FIGURES_RUN}")
             else:
                 figures[cv.config_name(config)] = found
+        folds = []
         for run in cv.plan_runs(job.configs, job.folds, job.repeats):
-            if not recorder.materialise_matching(run):
+            if recorder.materialise_matching(run):
+                folds.append(recorder.store.read(EXPERIMENT, recorder.fold_name(run)))
+            else:
                 missing.append(recorder.fold_name(run))
         text = write_leaderboard(shadow, configs, figures)
+        text += "\n" + rs.provenance_text(rs.provenance(folds), unit="folds") + "\n"
         if missing:
             text = text.replace("# Backbone leaderboard", "# Backbone leaderboard (partial)", 1)
             text += (f"\n**Partial**: {len(missing)} record(s) missing from the results store "
                      f"({bench.store.root}): {', '.join(missing)}\n")  # fmt: skip
-            write_text_atomic(shadow.work_dir / "leaderboard.md", text)
+        write_text_atomic(shadow.work_dir / "leaderboard.md", text)
         bench.work_dir.mkdir(parents=True, exist_ok=True)
         for name in ("leaderboard.md", "leaderboard.csv", "leaderboard.png"):
             made = shadow.work_dir / name

@@ -322,7 +322,8 @@ class BenchmarkDriver:
         control_runs = list(control.values())
         all_runs = planner.study_runs() + [r for runs in chosen_runs.values() for r in runs]
         all_runs = [r for r in all_runs + control_runs if r.done()]
-        timings = self._wall_time("table1", list({r.record: r for r in all_runs}.values()))
+        all_runs = list({r.record: r for r in all_runs}.values())
+        timings = self._wall_time("table1", all_runs)
         others = [key for key in bench.ordering if key in titles]
         out = self.work_dir / "table1"
         figure = write_figure(
@@ -351,8 +352,9 @@ class BenchmarkDriver:
                 *control_text,
                 "## RGB stream variants (chosen on the validation infants)",
                 variant_table(study, chosen, test, titles),
-                f"Compute: {format_duration(timings['total_seconds'])} (runs and preparation; see "
-                "timings.json).",
+                f"This machine's compute: {format_duration(timings['total_seconds'])} (runs and "
+                "preparation; see timings.json).",
+                *self._provenance_text(all_runs),
                 f"![Table 1]({figure.name})",
             ]
         )
@@ -363,12 +365,24 @@ class BenchmarkDriver:
             study=study,
             ordering=ordering_verdict(summary, bench.reference, others),
             pretraining_control=control_summary,
+            provenance=self._provenance(all_runs),
         )
         if missing:
             result["missing"] = list(missing)
         write_json_atomic(out / "summary.json", result)
         print("\n" + text, flush=True)
         return path
+
+    def _provenance(self, runs: Sequence[Run]) -> dict | None:
+        """What the stored records of ``runs`` cost and where they ran (None without a store)."""
+        if self.recorder is None:
+            return None
+        records = [self.recorder.store.read(run.experiment, run.name) for run in runs]
+        return rs.provenance(record for record in records if record is not None)
+
+    def _provenance_text(self, runs: Sequence[Run]) -> list[str]:
+        figures = self._provenance(runs)
+        return [] if figures is None else [rs.provenance_text(figures)]
 
     def _pretraining_control(self, rows: Mapping[str, Sequence[Run]]) -> dict[str, Run]:
         """The reference's finished control runs without pretrained weights (see
@@ -430,7 +444,8 @@ class BenchmarkDriver:
             return None
         reference = bench.arms[0].key
         summary = summarise(rows, reference, bench.resamples)
-        timings = self._wall_time("confounding", [r for r in runs if r.done()])
+        done = [r for r in runs if r.done()]
+        timings = self._wall_time("confounding", done)
         out = self.work_dir / "confounding"
         figure = write_figure(
             out / "confounding.png",
@@ -450,12 +465,14 @@ class BenchmarkDriver:
                 f"bootstrap: {bench.resamples} resamples; comparisons are paired by infant and "
                 "seed with the first arm.",
                 results_table(summary, titles, reference),
-                f"Compute: {format_duration(timings['total_seconds'])}.",
+                f"This machine's compute: {format_duration(timings['total_seconds'])} (runs and "
+                "preparation; see timings.json).",
+                *self._provenance_text(done),
                 f"![confounding]({figure.name})",
             ]
         )
         path = write_text_atomic(out / "report.md", text + "\n")
-        result = dict(summary=summary)
+        result = dict(summary=summary, provenance=self._provenance(done))
         if missing:
             result["missing"] = list(missing)
         write_json_atomic(out / "summary.json", result)

@@ -503,6 +503,61 @@ def set_aside(directory: Path) -> Path:
     raise FileExistsError(f"{directory}: too many stale copies next to it; delete some")
 
 
+# -- provenance of a table ---------------------------------------------------------------------
+
+
+def processor_label(processor: Mapping) -> str:
+    """A record's processor in words: model name, cores and torch's kernel capability."""
+    name = str(processor.get("name") or "processor not recorded")
+    details = [f"{processor['cpus']} cores"] if processor.get("cpus") else []
+    if processor.get("torch_capability"):
+        details.append(str(processor["torch_capability"]))
+    return f"{name} ({', '.join(details)})" if details else name
+
+
+def provenance(records: Iterable[Mapping]) -> dict:
+    """What the runs behind a table cost and where they ran, from their records alone: how many,
+    their summed wall seconds, the first and last day they started (UTC), and how many ran on
+    each processor and with each torch thread count."""
+    records = list(records)
+    seconds = [float(r["seconds"]) for r in records if r.get("seconds") is not None]
+    days = sorted(str(r["start_time"])[:10] for r in records if r.get("start_time"))
+    processors: dict[str, int] = {}
+    threads: dict[str, int] = {}
+    for record in records:
+        label = processor_label(record.get("processor") or {})
+        processors[label] = processors.get(label, 0) + 1
+        count = str(record.get("threads") or "not recorded")
+        threads[count] = threads.get(count, 0) + 1
+    return dict(
+        records=len(records),
+        seconds=round(sum(seconds), 1),
+        untimed=len(records) - len(seconds),
+        first_day=days[0] if days else None,
+        last_day=days[-1] if days else None,
+        processors=dict(sorted(processors.items(), key=lambda item: -item[1])),
+        threads=dict(sorted(threads.items(), key=lambda item: -item[1])),
+    )
+
+
+def provenance_text(figures: Mapping, unit: str = "runs") -> str:
+    """One paragraph of :func:`provenance`'s figures for a report."""
+    if not figures["records"]:
+        return f"Recorded {unit}: none yet."
+    hours = figures["seconds"] / 3600
+    days = figures["first_day"] or "an unrecorded day"
+    if figures["last_day"] and figures["last_day"] != figures["first_day"]:
+        days = f"{figures['first_day']} to {figures['last_day']}"
+    processors = "; ".join(f"{label}: {count}" for label, count in figures["processors"].items())
+    threads = ", ".join(f"{count} ({n})" for count, n in figures["threads"].items())
+    untimed = f", {figures['untimed']} without a recorded time" if figures["untimed"] else ""
+    return (
+        f"Compute: {figures['records']} recorded {unit}, {hours:.1f} h of wall time in all (the "
+        f"sum of the records' seconds{untimed}), started {days} (UTC). Processors: {processors}. "
+        f"Torch threads per run: {threads}."
+    )
+
+
 # -- budget and estimates --------------------------------------------------------------------
 
 

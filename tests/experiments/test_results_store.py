@@ -207,6 +207,24 @@ def test_the_key_follows_the_config_its_overrides_and_the_chain_checkpoints(fake
     assert rs.chain_checkpoints([chain], missing_ok=True) == {str(fake.checkpoint): None}
 
 
+def test_provenance_sums_the_records_and_names_their_days_and_processors():
+    xeon = dict(name="Xeon", cpus=2, torch_capability="AVX512")
+    records = [
+        dict(seconds=1800.0, start_time="2026-12-07T09:30:00+00:00", processor=xeon, threads=1),
+        dict(seconds=1800.0, start_time="2026-12-06T23:00:00+00:00", processor=xeon, threads=1),
+        dict(seconds=None, start_time=None, processor=dict(name="Epyc", cpus=16), threads=2),
+    ]
+    figures = rs.provenance(records)
+    assert figures["records"] == 3 and figures["seconds"] == 3600.0 and figures["untimed"] == 1
+    assert (figures["first_day"], figures["last_day"]) == ("2026-12-06", "2026-12-07")
+    assert figures["processors"] == {"Xeon (2 cores, AVX512)": 2, "Epyc (16 cores)": 1}
+    assert figures["threads"] == {"1": 2, "2": 1}
+    text = rs.provenance_text(figures, unit="folds")
+    assert text.startswith("Compute: 3 recorded folds, 1.0 h of wall time")
+    assert "2026-12-06 to 2026-12-07" in text and "1 without a recorded time" in text
+    assert rs.provenance_text(rs.provenance([])) == "Recorded runs: none yet."
+
+
 def test_comparing_infants_counts_changed_decisions():
     stored = dict(ids=["a", "b"], labels=[0, 1], predicted=[0, 2],
                   probabilities=[[0.9, 0.05, 0.05], [0.1, 0.4, 0.5]])  # fmt: skip
@@ -346,6 +364,12 @@ def test_the_report_comes_from_the_records_alone_and_says_what_is_missing(
         full["summary"]["temporal-only"]["accuracy"], abs=1e-6
     )
     assert (fake.work / "table1/table1.png").stat().st_size > 0
+    stored = fake.store.records("table1")
+    assert rebuilt["provenance"]["records"] == len(stored)
+    assert rebuilt["provenance"]["seconds"] == pytest.approx(
+        sum(r["seconds"] for r in stored), abs=0.1 * len(stored)
+    )
+    assert f"Compute: {len(stored)} recorded runs" in report
 
 
 def test_the_confounding_report_from_the_store(fake, capsys):
@@ -446,6 +470,7 @@ def test_backbone_folds_are_recorded_reused_reported_and_verified(tmp_path, caps
 
     assert bb.benchmark_backbones(bench("third", report=True)) == 0
     assert (tmp_path / "third/leaderboard.csv").read_text() == first
+    assert "Compute: 3 recorded folds" in (tmp_path / "third/leaderboard.md").read_text()
     assert not (tmp_path / "third/cv").exists()
 
     capsys.readouterr()
