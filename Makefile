@@ -1,7 +1,8 @@
 # gm_plugins: `make demo` runs the main job, `make test` the checks. Both install first; `make test`
 # also installs the report test's browser (requirements/browser.sh; GM_PLUGINS_SKIP_BROWSER=1 skips
 # it and that test) and builds the documentation (tests/test_docs.py), so a fresh clone needs no
-# other step. `make docs` builds the documentation alone, into $(DOCS_DIR).
+# other step. `make docs` builds the documentation alone, into $(DOCS_DIR). `make benchmark-pages`
+# rebuilds the benchmark pages (docs/en/benchmarks/results/) from the committed records (results/).
 # `make demo`, `make table1`, `make confounding` and `make preprocessing` run the experiments of
 # tools/run_benchmark.py: table1 and confounding are the synthetic benchmark
 # (gm_plugins/experiments/benchmark.py), demo and preprocessing are listed in
@@ -17,7 +18,7 @@ DEMO_DIR ?= work_dirs/demo
 DOCS_DIR ?= work_dirs/docs
 
 .PHONY: install demo demo-retrain zoo-check test lint format pytest clean-demo table1 confounding \
-	preprocessing browser docs
+	preprocessing browser docs benchmark-pages
 
 install: $(STAMP)
 
@@ -42,6 +43,9 @@ confounding: $(STAMP)
 
 preprocessing: $(STAMP)
 	$(PY) tools/run_benchmark.py preprocessing
+
+benchmark-pages: $(STAMP)
+	$(PY) tools/analysis_tools/publish_benchmarks.py
 
 test: lint pytest
 
