@@ -137,6 +137,7 @@ class BenchmarkDriver:
         self.timings: dict[str, float] = {}
         self.recorder = Recorder(store, root) if store is not None else None
         self.budget = budget
+        self.from_store = False  # True while a report is built from the records alone
 
     def _timed(self, name: str, command: list[str]) -> None:
         begin = time.perf_counter()
@@ -352,9 +353,7 @@ class BenchmarkDriver:
                 *control_text,
                 "## RGB stream variants (chosen on the validation infants)",
                 variant_table(study, chosen, test, titles),
-                f"This machine's compute: {format_duration(timings['total_seconds'])} (runs and "
-                "preparation; see timings.json).",
-                *self._provenance_text(all_runs),
+                *self._compute_text(timings, all_runs),
                 f"![Table 1]({figure.name})",
             ]
         )
@@ -380,9 +379,17 @@ class BenchmarkDriver:
         records = [self.recorder.store.read(run.experiment, run.name) for run in runs]
         return rs.provenance(record for record in records if record is not None)
 
-    def _provenance_text(self, runs: Sequence[Run]) -> list[str]:
+    def _compute_text(self, timings: Mapping, runs: Sequence[Run]) -> list[str]:
+        """The report's compute: this machine's (runs and preparation, unless the report comes
+        from the store alone) and, with a store, what the runs' records say."""
+        lines = []
+        if not self.from_store:
+            lines.append(f"This machine's compute: {format_duration(timings['total_seconds'])} "
+                         "(runs and preparation; see timings.json).")  # fmt: skip
         figures = self._provenance(runs)
-        return [] if figures is None else [rs.provenance_text(figures)]
+        if figures is not None:
+            lines.append(rs.provenance_text(figures))
+        return lines
 
     def _pretraining_control(self, rows: Mapping[str, Sequence[Run]]) -> dict[str, Run]:
         """The reference's finished control runs without pretrained weights (see
@@ -465,9 +472,7 @@ class BenchmarkDriver:
                 f"bootstrap: {bench.resamples} resamples; comparisons are paired by infant and "
                 "seed with the first arm.",
                 results_table(summary, titles, reference),
-                f"This machine's compute: {format_duration(timings['total_seconds'])} (runs and "
-                "preparation; see timings.json).",
-                *self._provenance_text(done),
+                *self._compute_text(timings, done),
                 f"![confounding]({figure.name})",
             ]
         )
@@ -523,6 +528,7 @@ class BenchmarkDriver:
         runs are missing."""
         with tempfile.TemporaryDirectory(prefix="gm-report-") as scratch:
             self.planner = Planner(self.bench, Path(scratch))
+            self.from_store = True
             rows, missing = self._stored_plan(name)
             if missing:
                 print(f"\n{name}: {len(missing)} run(s) missing from the results store "
@@ -534,6 +540,7 @@ class BenchmarkDriver:
             else:
                 print(f"\nconfounding: nothing to report yet; missing: {', '.join(missing)}")
             self.planner = Planner(self.bench, self.work_dir)
+            self.from_store = False
         return 0
 
     def verify(self, name: str, count: int, seed: int = 0, tolerance: int = 0) -> int:

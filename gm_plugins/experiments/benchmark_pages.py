@@ -99,6 +99,16 @@ def stale_pages(store: rs.ResultsStore, pages_dir: str | os.PathLike) -> list[st
     return stale
 
 
+def _shown(path: str | os.PathLike, root: Path) -> str:
+    """``path`` relative to ``root`` where it lies inside it (what the pages show), else whole."""
+    resolved = Path(path).resolve()
+    return (
+        str(resolved.relative_to(root.resolve()))
+        if resolved.is_relative_to(root.resolve())
+        else str(resolved)
+    )
+
+
 def _header(page: Page, count: int, digest: str) -> str:
     command = " ".join(["python", *page.command])
     return (
@@ -156,7 +166,7 @@ def publish(
         with tempfile.TemporaryDirectory(prefix=f"gm-pages-{page.experiment}-") as scratch:
             work = Path(scratch)
             command = python_command(
-                *page.command, "--work-dir", work, "--results-dir", Path(results_dir).resolve()
+                *page.command, "--work-dir", work, "--results-dir", _shown(results_dir, root)
             )
             run_command(command, f"{page.experiment} report", cwd=root)
             if not (work / page.report).is_file():

@@ -370,6 +370,7 @@ def test_the_report_comes_from_the_records_alone_and_says_what_is_missing(
         sum(r["seconds"] for r in stored), abs=0.1 * len(stored)
     )
     assert f"Compute: {len(stored)} recorded runs" in report
+    assert "This machine's compute" not in report  # no preparation here: the records only
 
 
 def test_the_confounding_report_from_the_store(fake, capsys):
