@@ -119,6 +119,11 @@ def _header(page: Page, count: int, digest: str) -> str:
     )
 
 
+def _short(config: str) -> str:
+    """A leaderboard config's name without what every default config shares."""
+    return config.removeprefix("two-stream_").removesuffix("-concat-fusion_demo_gm-synthetic")
+
+
 def _leaderboard_figure(csv: Path, path: Path) -> Path | None:
     """Pooled infant accuracy of every config with folds, bars with 95 % CI whiskers."""
     from gm_plugins.evaluation.statistics import plot_bars_with_ci
@@ -129,7 +134,7 @@ def _leaderboard_figure(csv: Path, path: Path) -> Path | None:
         return None
     frame = frame.sort_values("accuracy_pooled", ascending=False)
     names = [
-        f"{config} ({folds} folds)"
+        f"{_short(config)} ({folds} folds)"
         for config, folds in zip(frame["config"], frame["runs"].astype(int), strict=True)
     ]
     return plot_bars_with_ci(
@@ -138,7 +143,7 @@ def _leaderboard_figure(csv: Path, path: Path) -> Path | None:
         frame["accuracy_pooled"].tolist(),
         frame["accuracy_ci_low"].tolist(),
         frame["accuracy_ci_high"].tolist(),
-        ylabel="infant accuracy, the recorded folds' infants pooled (95 % bootstrap CI)",
+        ylabel="infant accuracy, recorded folds pooled",
         title="Backbone leaderboard (recorded folds in brackets)",
         chance=1 / 3,
     )
