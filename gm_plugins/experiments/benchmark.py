@@ -145,7 +145,7 @@ class BenchmarkDriver:
         self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - begin
 
     def prepare(self, caches: Sequence[tuple[str, str]]) -> None:
-        """Datasets, preprocessing models (the zoo's, or trained once per machine) and the caches."""
+        """Datasets, preprocessing models (the zoo's, else trained once per machine), caches."""
         from gm_plugins.experiments.shipped import Model, chain_models, prepare_model
 
         roots = sorted({root for root, _ in caches})
