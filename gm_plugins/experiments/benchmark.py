@@ -450,7 +450,14 @@ class BenchmarkDriver:
             print(f"\nconfounding: no finished arms yet; missing: {', '.join(missing)}")
             return None
         reference = bench.arms[0].key
+        others = [arm.key for arm in bench.arms[1:]]
         summary = summarise(rows, reference, bench.resamples)
+        method = bench.method(bench.confounding_method)
+        try:
+            variant, _ = self.planner.chosen_variant(method)
+            epochs = _max_epochs(method.configs[variant], bench.extra_options, self.root)
+        except FileNotFoundError:  # a partial report: the variant study is not complete
+            epochs = None
         done = [r for r in runs if r.done()]
         timings = self._wall_time("confounding", done)
         out = self.work_dir / "confounding"
@@ -471,13 +478,32 @@ class BenchmarkDriver:
                 f"of class); seeds {', '.join(map(str, bench.arm_seed_list))} of every arm; "
                 f"bootstrap: {bench.resamples} resamples; comparisons are paired by infant and "
                 "seed with the first arm.",
-                results_table(summary, titles, reference),
+                results_table(
+                    summary,
+                    titles,
+                    reference,
+                    {arm.key: method.sees for arm in bench.arms},
+                    {arm.key: epochs for arm in bench.arms},
+                ),
+                "## The paper's claim",
+                ordering_statement(
+                    summary,
+                    reference,
+                    others,
+                    titles,
+                    claim="The paper's claim (the model trained on confounded infants does best "
+                    "with both preprocessing steps)",
+                ),
                 *self._compute_text(timings, done),
                 f"![confounding]({figure.name})",
             ]
         )
         path = write_text_atomic(out / "report.md", text + "\n")
-        result = dict(summary=summary, provenance=self._provenance(done))
+        result = dict(
+            summary=summary,
+            claim=ordering_verdict(summary, reference, others),
+            provenance=self._provenance(done),
+        )
         if missing:
             result["missing"] = list(missing)
         write_json_atomic(out / "summary.json", result)

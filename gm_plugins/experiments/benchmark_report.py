@@ -203,10 +203,15 @@ def ordering_verdict(summary: Mapping[str, dict], reference: str, others: Sequen
 
 
 def ordering_statement(
-    summary: Mapping[str, dict], reference: str, others: Sequence[str], titles: Mapping[str, str]
+    summary: Mapping[str, dict],
+    reference: str,
+    others: Sequence[str],
+    titles: Mapping[str, str],
+    claim: str = "The paper's ordering",
 ) -> str:
     """In words: whether the reference is above each of ``others`` with every paired 95 % CI
-    (reference minus other) above 0, and which comparisons are not resolved."""
+    (reference minus other) above 0, and which comparisons are not resolved; ``claim`` names
+    what is tested."""
     if reference not in summary:
         return f"No ordering statement: {titles[reference]} has no finished runs yet."
     verdict = ordering_verdict(summary, reference, others)
@@ -235,11 +240,11 @@ def ordering_statement(
     }
     if verdict["holds"]:
         head = (
-            "The paper's ordering holds here: every paired 95 % CI of "
+            f"{claim} holds here: every paired 95 % CI of "
             f"{titles[reference]} minus the other method lies above 0."
         )
     else:
-        head = "The paper's ordering is not established here."
+        head = f"{claim} is not established here."
         if verdict["unresolved"]:
             head += f" Not resolved (the paired 95 % CI contains 0): {names['unresolved']}."
         if verdict["reversed"]:

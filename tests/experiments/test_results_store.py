@@ -379,6 +379,12 @@ def test_the_confounding_report_from_the_store(fake, capsys):
     assert fake.run("confounding", report=True) == 0
     summary = json.loads((fake.work / "confounding/summary.json").read_text())
     assert set(summary["summary"]) == {"both", "neither"} and "missing" not in summary
+    paired = summary["summary"]["neither"]["paired"]
+    state = "resolved" if paired["ci_high"] < 0 else "reversed" if paired["ci_low"] > 0 else None
+    assert summary["claim"][state or "unresolved"] == ["neither"]
+    assert summary["claim"]["holds"] == (state == "resolved")
+    report = (fake.work / "confounding/report.md").read_text()
+    assert "## The paper's claim" in report and "Compute: 2 recorded runs" in report
     assert {r["run"] for r in fake.store.records("confounding")} == {
         "confounding/both seed 0",
         "confounding/neither seed 0",
