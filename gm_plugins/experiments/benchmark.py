@@ -325,6 +325,7 @@ class BenchmarkDriver:
         all_runs = [r for r in all_runs + control_runs if r.done()]
         all_runs = list({r.record: r for r in all_runs}.values())
         timings = self._wall_time("table1", all_runs)
+        provenance = self._provenance(all_runs)
         others = [key for key in bench.ordering if key in titles]
         out = self.work_dir / "table1"
         figure = write_figure(
@@ -353,7 +354,7 @@ class BenchmarkDriver:
                 *control_text,
                 "## RGB stream variants (chosen on the validation infants)",
                 variant_table(study, chosen, test, titles),
-                *self._compute_text(timings, all_runs),
+                *self._compute_text(timings, provenance),
                 f"![Table 1]({figure.name})",
             ]
         )
@@ -364,7 +365,7 @@ class BenchmarkDriver:
             study=study,
             ordering=ordering_verdict(summary, bench.reference, others),
             pretraining_control=control_summary,
-            provenance=self._provenance(all_runs),
+            provenance=provenance,
         )
         if missing:
             result["missing"] = list(missing)
@@ -379,16 +380,15 @@ class BenchmarkDriver:
         records = [self.recorder.store.read(run.experiment, run.name) for run in runs]
         return rs.provenance(record for record in records if record is not None)
 
-    def _compute_text(self, timings: Mapping, runs: Sequence[Run]) -> list[str]:
+    def _compute_text(self, timings: Mapping, provenance: Mapping | None) -> list[str]:
         """The report's compute: this machine's (runs and preparation, unless the report comes
-        from the store alone) and, with a store, what the runs' records say."""
+        from the store alone) and, with a store, what the runs' records say (``provenance``)."""
         lines = []
         if not self.from_store:
             lines.append(f"This machine's compute: {format_duration(timings['total_seconds'])} "
                          "(runs and preparation; see timings.json).")  # fmt: skip
-        figures = self._provenance(runs)
-        if figures is not None:
-            lines.append(rs.provenance_text(figures))
+        if provenance is not None:
+            lines.append(rs.provenance_text(provenance))
         return lines
 
     def _pretraining_control(self, rows: Mapping[str, Sequence[Run]]) -> dict[str, Run]:
@@ -460,6 +460,7 @@ class BenchmarkDriver:
             epochs = None
         done = [r for r in runs if r.done()]
         timings = self._wall_time("confounding", done)
+        provenance = self._provenance(done)
         out = self.work_dir / "confounding"
         figure = write_figure(
             out / "confounding.png",
@@ -494,7 +495,7 @@ class BenchmarkDriver:
                     claim="The paper's claim (the model trained on confounded infants does best "
                     "with both preprocessing steps)",
                 ),
-                *self._compute_text(timings, done),
+                *self._compute_text(timings, provenance),
                 f"![confounding]({figure.name})",
             ]
         )
@@ -502,7 +503,7 @@ class BenchmarkDriver:
         result = dict(
             summary=summary,
             claim=ordering_verdict(summary, reference, others),
-            provenance=self._provenance(done),
+            provenance=provenance,
         )
         if missing:
             result["missing"] = list(missing)
