@@ -21,7 +21,7 @@ from mmengine.config import Config
 from gm_plugins.evaluation import cross_validation as cv
 from gm_plugins.experiments import results_store as rs
 from gm_plugins.experiments.backbone_cost import figures_file, measurement_key
-from gm_plugins.experiments.backbone_leaderboard import write_leaderboard
+from gm_plugins.experiments.backbone_leaderboard import predictions_file, write_leaderboard
 from gm_plugins.experiments.cross_validation import (
     CrossValidation,
     FoldRunner,
@@ -41,12 +41,6 @@ if TYPE_CHECKING:
 EXPERIMENT = "backbones"
 #: The store's run name of a config's cost and speed (after the config's name).
 FIGURES_RUN = "cost-and-speed"
-PREDICTIONS_FILE = "test_infants.json"
-
-
-def predictions_file(work_dir: str | os.PathLike, run: cv.FoldRun) -> Path:
-    """Where a fold's test writes each infant's decision and probabilities."""
-    return run.directory(work_dir) / PREDICTIONS_FILE
 
 
 class PredictingFoldRunner(FoldRunner):

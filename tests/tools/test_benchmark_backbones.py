@@ -106,6 +106,15 @@ def test_the_leaderboard_reports_the_folds_and_a_rerun_redoes_nothing(tmp_path):
         assert cells[4] == f"{row.accuracy_mean:.3f} ± {row.accuracy_sd:.3f}"
         assert cells[8] == f"{row.parameters / 1e6:.2f}" and cells[-1] == "3/3"
     assert "| ResNet-18 (3 stages) " in markdown and "| MobileNetV2 " in markdown
+    by_config = table.set_index("config")
+    reference, other = by_config.loc["tiny-r18"], by_config.loc["tiny-mobilenetv2"]
+    assert "## Paired with the reference\n\nReference: tiny-r18." in markdown
+    assert pd.isna(reference.paired_infants) and math.isnan(reference.paired_difference)
+    assert other.paired_infants == 9  # every infant, tested once by each config
+    assert other.paired_difference == pytest.approx(
+        other.accuracy_pooled - reference.accuracy_pooled, abs=1e-4
+    )
+    assert other.paired_ci_low <= other.paired_difference <= other.paired_ci_high
     assert (work_dir / "leaderboard.png").stat().st_size > 0
 
     outputs = {name: (work_dir / name).read_bytes() for name in ("leaderboard.md",
@@ -218,3 +227,61 @@ def test_the_leaderboard_ranks_by_accuracy_and_shows_what_is_missing():
     assert "| 1.000 ± 0.000 " in fast and "| 1.00 " in fast and "| 0.100 " in fast
     assert "| 0.500 ± 0.000 " in slow and "| 3.000 " in slow
     assert none.count("| n/a ") == 8 and "| 0/1 " in none
+
+
+def decisions_of(labels: list[int], predicted: list[int], repeat: int = 0) -> dict:
+    return {repeat: {f"s{i}": pair for i, pair in enumerate(zip(labels, predicted, strict=True))}}
+
+
+def test_a_paired_difference_scores_both_configs_on_the_same_infants():
+    labels = [0, 1, 2, 0, 1, 2, 0, 1, 2, 0]
+    right = decisions_of(labels, labels)
+    wrong_on_six = decisions_of(labels, labels[:4] + [(y + 1) % 3 for y in labels[4:]])
+    better = bl.paired_difference(right, wrong_on_six)
+    assert better["paired_infants"] == 10
+    assert better["paired_difference"] == pytest.approx(0.6)
+    assert 0 < better["paired_ci_low"] < 0.6 < better["paired_ci_high"] <= 1
+    assert better["mcnemar_p"] == pytest.approx(2 * 0.5**6)  # 6 discordant, all one way
+    worse = bl.paired_difference(wrong_on_six, right)
+    assert worse["paired_difference"] == pytest.approx(-0.6) and worse["paired_ci_high"] < 0
+    same = bl.paired_difference(right, right)
+    assert same["paired_difference"] == 0 and same["paired_p"] == 1 and same["mcnemar_p"] == 1
+
+    first_five = {0: {s: d for s, d in wrong_on_six[0].items() if int(s[1:]) < 5}}
+    partial = bl.paired_difference(right, first_five)  # only the infants both tested
+    assert partial["paired_infants"] == 5 and partial["paired_difference"] == pytest.approx(0.2)
+    assert bl.paired_difference(right, {}) is None
+    assert bl.paired_difference(right, {1: right[0]}) is None  # no repeat in common
+
+    two_repeats = {**right, **decisions_of(labels, labels, repeat=1)}
+    both = {**wrong_on_six, **decisions_of(labels, labels, repeat=1)}
+    averaged = bl.paired_difference(two_repeats, both)  # repeats averaged per infant
+    assert averaged["paired_difference"] == pytest.approx(0.3)
+    assert math.isnan(averaged["mcnemar_p"])  # McNemar compares single decisions
+
+    relabelled = decisions_of([1, *labels[1:]], labels)
+    with pytest.raises(ValueError, match="s0"):
+        bl.paired_difference(right, relabelled)
+
+
+def test_the_paired_section_says_which_differences_the_ci_resolves():
+    frame = pd.DataFrame({
+        "config": ["up", "ref", "flat", "down", "untested"],
+        "paired_infants": pd.array([40, pd.NA, 40, 38, pd.NA], dtype="Int64"),
+        "paired_difference": [0.2, math.nan, 0.05, -0.3, math.nan],
+        "paired_ci_low": [0.05, math.nan, -0.1, -0.45, math.nan],
+        "paired_ci_high": [0.35, math.nan, 0.2, -0.15, math.nan],
+        "paired_p": [0.004, math.nan, 0.5, 0.0001, math.nan],
+        "mcnemar_p": [0.01, math.nan, 0.6, math.nan, math.nan],
+    })  # fmt: skip
+    text = bl.paired_section(frame, "ref")
+    assert text.startswith("\n## Paired with the reference\n\nReference: ref.")
+    rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")}
+    assert set(rows) == {"Config", "up", "flat", "down"}  # not the reference, not the untested
+    assert "| +0.200 " in rows["up"] and "| [+0.050, +0.350] " in rows["up"]
+    assert rows["up"].rstrip(" |").endswith("above") and rows["down"].rstrip(" |").endswith("below")
+    assert "| < 0.001 " in rows["down"] and "| n/a " in rows["down"]
+    assert rows["flat"].rstrip(" |").endswith("not resolved")
+    assert "Above the reference: up. Below the reference: down. Not resolved" in text
+    assert "flat; their order against the reference is not established" in text
+    assert bl.paired_section(frame[frame["config"].isin(["ref", "untested"])], "ref") == ""
