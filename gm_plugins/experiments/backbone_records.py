@@ -326,6 +326,8 @@ def report_from_store(bench: BackboneBenchmark, configs: Mapping[str, Config]) -
                 missing.append(recorder.fold_name(run))
         text = write_leaderboard(shadow, configs, figures)
         text += "\n" + rs.provenance_text(rs.provenance(folds), unit="folds") + "\n"
+        verification = rs.verification_summary(bench.store.verifications(EXPERIMENT), folds)
+        text += "\n" + rs.verification_text(verification, unit="folds") + "\n"
         if missing:
             text = text.replace("# Backbone leaderboard", "# Backbone leaderboard (partial)", 1)
             text += (f"\n**Partial**: {len(missing)} record(s) missing from the results store "
@@ -374,10 +376,18 @@ def verify_from_store(
             except Exception as error:
                 print(f"[verify] {name}: FAILED ({error})", flush=True)
                 worst = 1
+                bench.store.log_verification(rs.verification_entry(
+                    EXPERIMENT, name, record, None, bench.verify_tolerance, f"failed: {error}",
+                    bench.root))  # fmt: skip
                 continue
             infants = rs.infants_from_predictions(predictions_file(again.work_dir, run))
         comparison = rs.compare_infants(record["test_infants"], infants)
         print(rs.verify_line(name, comparison, bench.verify_tolerance), flush=True)
+        bench.store.log_verification(
+            rs.verification_entry(
+                EXPERIMENT, name, record, comparison, bench.verify_tolerance, root=bench.root
+            )
+        )
         if comparison["decisions_changed"] > bench.verify_tolerance:
             worst = 1
     return worst

@@ -326,6 +326,7 @@ class BenchmarkDriver:
         all_runs = list({r.record: r for r in all_runs}.values())
         timings = self._wall_time("table1", all_runs)
         provenance = self._provenance(all_runs)
+        verification = self._verification(all_runs)
         others = [key for key in bench.ordering if key in titles]
         out = self.work_dir / "table1"
         figure = write_figure(
@@ -354,7 +355,7 @@ class BenchmarkDriver:
                 *control_text,
                 "## RGB stream variants (chosen on the validation infants)",
                 variant_table(study, chosen, test, titles),
-                *self._compute_text(timings, provenance),
+                *self._compute_text(timings, provenance, verification),
                 f"![Table 1]({figure.name})",
             ]
         )
@@ -366,6 +367,7 @@ class BenchmarkDriver:
             ordering=ordering_verdict(summary, bench.reference, others),
             pretraining_control=control_summary,
             provenance=provenance,
+            verification=verification,
         )
         if missing:
             result["missing"] = list(missing)
@@ -380,15 +382,31 @@ class BenchmarkDriver:
         records = [self.recorder.store.read(run.experiment, run.name) for run in runs]
         return rs.provenance(record for record in records if record is not None)
 
-    def _compute_text(self, timings: Mapping, provenance: Mapping | None) -> list[str]:
+    def _verification(self, runs: Sequence[Run]) -> dict | None:
+        """The logged ``--verify`` reruns of the stored records of ``runs`` (None without a
+        store)."""
+        if self.recorder is None:
+            return None
+        store = self.recorder.store
+        records = [store.read(run.experiment, run.name) for run in runs]
+        experiments = sorted({run.experiment for run in runs})
+        entries = [entry for name in experiments for entry in store.verifications(name)]
+        return rs.verification_summary(entries, [r for r in records if r is not None])
+
+    def _compute_text(
+        self, timings: Mapping, provenance: Mapping | None, verification: Mapping | None = None
+    ) -> list[str]:
         """The report's compute: this machine's (runs and preparation, unless the report comes
-        from the store alone) and, with a store, what the runs' records say (``provenance``)."""
+        from the store alone) and, with a store, what the runs' records say (``provenance``)
+        and how their reruns agreed (``verification``)."""
         lines = []
         if not self.from_store:
             lines.append(f"This machine's compute: {format_duration(timings['total_seconds'])} "
                          "(runs and preparation; see timings.json).")  # fmt: skip
         if provenance is not None:
             lines.append(rs.provenance_text(provenance))
+        if verification is not None:
+            lines.append(rs.verification_text(verification))
         return lines
 
     def _pretraining_control(self, rows: Mapping[str, Sequence[Run]]) -> dict[str, Run]:
@@ -461,6 +479,7 @@ class BenchmarkDriver:
         done = [r for r in runs if r.done()]
         timings = self._wall_time("confounding", done)
         provenance = self._provenance(done)
+        verification = self._verification(done)
         out = self.work_dir / "confounding"
         figure = write_figure(
             out / "confounding.png",
@@ -495,7 +514,7 @@ class BenchmarkDriver:
                     claim="The paper's claim (the model trained on confounded infants does best "
                     "with both preprocessing steps)",
                 ),
-                *self._compute_text(timings, provenance),
+                *self._compute_text(timings, provenance, verification),
                 f"![confounding]({figure.name})",
             ]
         )
@@ -504,6 +523,7 @@ class BenchmarkDriver:
             summary=summary,
             claim=ordering_verdict(summary, reference, others),
             provenance=provenance,
+            verification=verification,
         )
         if missing:
             result["missing"] = list(missing)
@@ -608,10 +628,18 @@ class BenchmarkDriver:
                 )
                 if failed:
                     worst = 1
+                    self.recorder.store.log_verification(rs.verification_entry(
+                        run.experiment, run.name, record, None, tolerance, "the rerun failed",
+                        self.root))  # fmt: skip
                     continue
                 infants = rs.infants_from_predictions(again.predictions)
             comparison = rs.compare_infants(record["test_infants"], infants)
             print(rs.verify_line(run.name, comparison, tolerance), flush=True)
+            self.recorder.store.log_verification(
+                rs.verification_entry(
+                    run.experiment, run.name, record, comparison, tolerance, root=self.root
+                )
+            )
             if comparison["decisions_changed"] > tolerance:
                 worst = 1
         return worst

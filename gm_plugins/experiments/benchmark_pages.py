@@ -30,9 +30,11 @@ _BUILT = re.compile(r"from the (\d+) records? in `results/([\w-]+)/` \(digest `(
 
 def records_digest(store: rs.ResultsStore, experiment: str) -> tuple[int, str]:
     """How many records ``experiment`` has in ``store`` and a digest of them (16 hex digits of
-    the sha256 of their sorted run names and ``record_sha256``)."""
+    the sha256 of their sorted run names and ``record_sha256``, then the verification log's
+    entries)."""
     records = store.records(experiment) if (store.root / experiment).is_dir() else []
     lines = sorted(f"{r['run']} {r['record_sha256']}" for r in records)
+    lines += [f"verified {e['entry_sha256']}" for e in store.verifications(experiment)]
     return len(records), hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
 
 

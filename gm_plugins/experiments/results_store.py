@@ -483,6 +483,44 @@ class ResultsStore:
         base = self.root / experiment if experiment else self.root
         return [read_record(p) for p in sorted(base.rglob("*.json")) if not p.name.startswith(".")]
 
+    def log_verification(self, entry: Mapping) -> Path:
+        """Append a :func:`verification_entry` to its experiment's log (one line, written in
+        one append so that a killed writer leaves the earlier lines whole)."""
+        if entry.get("entry_sha256") != entry_digest(entry):
+            raise RecordError("refusing to log an entry whose entry_sha256 does not match")
+        path = self.root / entry["experiment"] / VERIFICATIONS_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        line = (canonical_json(entry) + "\n").encode()
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            os.write(descriptor, line)
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        return path
+
+    def verifications(self, experiment: str) -> list[dict]:
+        """The experiment's verification log, checked (:class:`RecordError` naming the file and
+        line of an entry changed after it was written)."""
+        path = self.root / experiment / VERIFICATIONS_FILE
+        if not path.is_file():
+            return []
+        entries = []
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                entry = None
+            if not isinstance(entry, dict) or entry.get("entry_sha256") != entry_digest(entry):
+                raise RecordError(
+                    f"{path}, line {number}: not a verification entry as --verify wrote it "
+                    "(unreadable or changed since); delete that line and run --verify again"
+                )
+            entries.append(entry)
+        return entries
+
     def seconds_by_config(self) -> dict[str, list[float]]:
         """Wall seconds of the stored runs (any experiment), by config sha256."""
         seconds: dict[str, list[float]] = {}
@@ -649,6 +687,101 @@ def verify_line(run: str, comparison: Mapping, tolerance: int) -> str:
         f" over {comparison['infants']} test infants, {comparison['decisions_changed']} "
         f"decision(s) changed, accuracy stored {comparison['stored_accuracy']:.3f} / new "
         f"{comparison['new_accuracy']:.3f}: {'OK' if ok else 'CHANGED'}"
+    )
+
+
+#: Each experiment's log of ``--verify`` reruns, one JSON object per line, beside its records.
+VERIFICATIONS_FILE = "verifications.jsonl"
+
+
+def entry_digest(entry: Mapping) -> str:
+    """sha256 of the canonical JSON of a verification entry without its ``entry_sha256``."""
+    body = {k: v for k, v in entry.items() if k != "entry_sha256"}
+    return hashlib.sha256(canonical_json(body).encode()).hexdigest()
+
+
+def verification_entry(
+    experiment: str,
+    run: str,
+    record: Mapping,
+    comparison: Mapping | None,
+    tolerance: int,
+    failed: str | None = None,
+    root: str | os.PathLike = ".",
+) -> dict:
+    """One rerun of a stored run for the verification log: which record (its
+    ``record_sha256``, processor and commit), where and when the rerun ran, and
+    :func:`compare_infants`'s figures (or why the rerun ``failed``)."""
+    entry = dict(
+        format=FORMAT,
+        experiment=experiment,
+        run=run,
+        record_sha256=record["record_sha256"],
+        record_processor=record.get("processor") or {},
+        record_git_commit=record.get("git_commit"),
+        verified_at=utc_now(),
+        git_commit=git_commit(root),
+        processor=processor(),
+        threads=record.get("threads"),
+        tolerance=tolerance,
+        comparison=rounded(dict(comparison)) if comparison is not None else None,
+        failed=failed,
+    )
+    entry = json.loads(canonical_json(entry))
+    entry["entry_sha256"] = entry_digest(entry)
+    return entry
+
+
+def verification_summary(entries: Iterable[Mapping], records: Iterable[Mapping]) -> dict:
+    """The reruns of ``records`` (entries of other or replaced records are left out), split by
+    whether the rerun's processor is the record's (:func:`processor_label`): runs, test
+    decisions changed of all compared, the largest probability change, the processors."""
+    current = {record["record_sha256"] for record in records}
+    groups: dict[str, dict] = {}
+    days: set[str] = set()
+    for entry in entries:
+        if entry["record_sha256"] not in current:
+            continue
+        days.add(str(entry["verified_at"])[:10])
+        rerun = processor_label(entry["processor"])
+        made = processor_label(entry["record_processor"])
+        empty = dict(runs=0, failed=0, infants=0, decisions_changed=0, processors=[])
+        group = groups.setdefault(
+            "same processor" if rerun == made else "other processor",
+            {**empty, "max_abs_probability_difference": 0.0},
+        )
+        group["runs"] += 1
+        pair = f"{rerun} reran records of {made}"
+        if pair not in group["processors"]:
+            group["processors"].append(pair)
+        comparison = entry.get("comparison")
+        if comparison is None:
+            group["failed"] += 1
+            continue
+        group["infants"] += comparison["infants"]
+        group["decisions_changed"] += comparison["decisions_changed"]
+        group["max_abs_probability_difference"] = max(
+            group["max_abs_probability_difference"], comparison["max_abs_probability_difference"]
+        )
+    return dict(days=sorted(days), groups=dict(sorted(groups.items(), reverse=True)))
+
+
+def verification_text(summary: Mapping, unit: str = "runs") -> str:
+    """One paragraph of :func:`verification_summary`'s figures for a report."""
+    if not summary["groups"]:
+        return f"Verification: no stored {unit} rerun yet (--verify K reruns K and logs them)."
+    parts = []
+    for name, group in summary["groups"].items():
+        failed = f", {group['failed']} failed" if group["failed"] else ""
+        parts.append(
+            f"on the {name} ({'; '.join(group['processors'])}), {group['runs']} "
+            f"{unit[:-1] if group['runs'] == 1 and unit.endswith('s') else unit}{failed}: "
+            f"{group['decisions_changed']} of {group['infants']} test decisions changed, largest "
+            f"|Δ probability| {group['max_abs_probability_difference']:.6f}"
+        )
+    return (
+        f"Verification (--verify, {', '.join(summary['days'])}; reruns from the records' "
+        f"configs and seeds): {'. '.join(p[0].upper() + p[1:] for p in parts)}."
     )
 
 

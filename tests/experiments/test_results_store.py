@@ -8,6 +8,7 @@ One test trains the tiny two-stream config for real (the backbone leaderboard's 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -411,6 +412,21 @@ def test_verify_reruns_stored_runs_and_flags_changed_decisions(fake, monkeypatch
     assert fake.run(verify=1, verify_seed=1, verify_tolerance=2) == 0
     assert {path: path.read_bytes() for path in fake.store.root.rglob("*.json")} == stored
 
+    logged = fake.store.verifications("table1")  # every rerun, beside the records
+    assert [e["comparison"]["decisions_changed"] for e in logged] == [0, 0, 2, 2]
+    assert [e["tolerance"] for e in logged] == [0, 0, 0, 2]
+    assert all(e["processor"] == rs.processor() == e["record_processor"] for e in logged)
+    runs = {e["run"] for e in logged}
+    assert {fake.store.read("table1", run)["record_sha256"] for run in runs} == {
+        e["record_sha256"] for e in logged
+    }
+    assert fake.run(report=True) == 0
+    report = (fake.work / "table1/report.md").read_text()
+    assert "On the same processor (" in report and ", 4 runs: 4 of " in report
+    summary = json.loads((fake.work / "table1/summary.json").read_text())
+    same = summary["verification"]["groups"]["same processor"]
+    assert same["runs"] == 4 and same["decisions_changed"] == 4
+
 
 def test_a_tampered_record_stops_the_benchmark_with_what_to_do(fake, capsys):
     assert fake.run() == 0
@@ -477,13 +493,20 @@ def test_backbone_folds_are_recorded_reused_reported_and_verified(tmp_path, caps
 
     assert bb.benchmark_backbones(bench("third", report=True)) == 0
     assert (tmp_path / "third/leaderboard.csv").read_text() == first
-    assert "Compute: 3 recorded folds" in (tmp_path / "third/leaderboard.md").read_text()
+    third = (tmp_path / "third/leaderboard.md").read_text()
+    assert "Compute: 3 recorded folds" in third
+    assert "Verification: no stored folds rerun yet" in third
     assert not (tmp_path / "third/cv").exists()
 
     capsys.readouterr()
     assert bb.benchmark_backbones(bench("first", verify=1, verify_seed=0)) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("[verify]"))
     assert "0 decision(s) changed" in line, line
+    (entry,) = store.verifications("backbones")
+    assert entry["run"] in records and entry["comparison"]["decisions_changed"] == 0
+    assert bb.benchmark_backbones(bench("fourth", report=True)) == 0
+    fourth = (tmp_path / "fourth/leaderboard.md").read_text()
+    assert "1 fold: 0 of 3 test decisions changed" in fourth
 
 
 # -- the benchmark without the store: run.json says what a run ran under ----------------------
@@ -535,3 +558,54 @@ def test_a_work_dir_that_does_not_say_its_key_is_not_mixed_in(fake, capsys):
 def test_the_committed_records_still_read():
     records = rs.ResultsStore(REPO_ROOT / "results").records()
     assert records and all(record["format"] == rs.FORMAT for record in records)
+
+
+def entry_for(record: dict, changed: int, infants: int, largest: float, **processor) -> dict:
+    comparison = dict(infants=infants, max_abs_probability_difference=largest,
+                      decisions_changed=changed, stored_accuracy=0.5, new_accuracy=0.5)  # fmt: skip
+    entry = rs.verification_entry(record["experiment"], record["run"], record, comparison, 0)
+    if processor:  # as if rerun elsewhere
+        entry["processor"] = {**entry["processor"], **processor}
+        entry["entry_sha256"] = rs.entry_digest(entry)
+    return entry
+
+
+def test_the_verification_log_keeps_every_rerun_and_refuses_a_changed_line(tmp_path):
+    store = rs.ResultsStore(tmp_path / "results")
+    key = rs.RunKey("table1", "table1/a seed 0", "a.py", "f" * 64, {}, 0)
+    first = rs.build_record(key, seconds=1.0, validation=None, test={}, infants=None)
+    other = rs.build_record(dataclasses.replace(key, run="table1/b seed 0"), seconds=2.0,
+                            validation=None, test={}, infants=None)  # fmt: skip
+    for record in (first, other):
+        store.write(record)
+    store.log_verification(entry_for(first, 0, 300, 0.0))
+    store.log_verification(entry_for(first, 3, 300, 0.25, name="Another CPU"))
+    store.log_verification(entry_for(other, 9, 300, 0.9))  # a record the table does not use
+    assert [len(store.records("table1")), len(store.verifications("table1"))] == [2, 3]
+
+    summary = rs.verification_summary(store.verifications("table1"), [first])
+    same, elsewhere = summary["groups"]["same processor"], summary["groups"]["other processor"]
+    assert (same["runs"], same["decisions_changed"], same["infants"]) == (1, 0, 300)
+    assert (elsewhere["runs"], elsewhere["decisions_changed"]) == (1, 3)
+    assert elsewhere["max_abs_probability_difference"] == 0.25
+    assert elsewhere["processors"][0].startswith("Another CPU (")
+    text = rs.verification_text(summary)
+    assert "On the same processor (" in text and "1 run: 0 of 300 test decisions changed" in text
+    assert "On the other processor (Another CPU" in text and "3 of 300" in text
+    assert rs.verification_text(rs.verification_summary([], [first])).startswith(
+        "Verification: no stored runs rerun yet"
+    )
+
+    replaced = {**first, "seconds": 2.0}  # a record run again: its old reruns no longer count
+    replaced["record_sha256"] = rs.record_digest(replaced)
+    assert rs.verification_summary(store.verifications("table1"), [replaced])["groups"] == {}
+
+    log = store.root / "table1" / rs.VERIFICATIONS_FILE
+    lines = log.read_text().splitlines()
+    lines[1] = lines[1].replace('"decisions_changed":3', '"decisions_changed":0')
+    log.write_text("\n".join(lines) + "\n")
+    with pytest.raises(rs.RecordError, match=f"{log}, line 2"):
+        store.verifications("table1")
+    forged = dict(entry_for(first, 0, 300, 0.0), entry_sha256="0" * 64)
+    with pytest.raises(rs.RecordError, match="refusing"):
+        store.log_verification(forged)
