@@ -734,10 +734,12 @@ def verification_entry(
 
 def verification_summary(entries: Iterable[Mapping], records: Iterable[Mapping]) -> dict:
     """The reruns of ``records`` (entries of other or replaced records are left out), split by
-    whether the rerun's processor is the record's (:func:`processor_label`): runs, test
-    decisions changed of all compared, the largest probability change, the processors."""
+    whether the rerun's processor is the record's (:func:`processor_label`): reruns, distinct
+    records rerun, test decisions changed of all compared, the largest probability change and
+    the processors."""
     current = {record["record_sha256"] for record in records}
     groups: dict[str, dict] = {}
+    rerun_records: dict[str, set[str]] = {}
     days: set[str] = set()
     for entry in entries:
         if entry["record_sha256"] not in current:
@@ -745,12 +747,14 @@ def verification_summary(entries: Iterable[Mapping], records: Iterable[Mapping])
         days.add(str(entry["verified_at"])[:10])
         rerun = processor_label(entry["processor"])
         made = processor_label(entry["record_processor"])
-        empty = dict(runs=0, failed=0, infants=0, decisions_changed=0, processors=[])
+        name = "same processor" if rerun == made else "other processor"
+        empty = dict(reruns=0, records=0, failed=0, infants=0, decisions_changed=0)
         group = groups.setdefault(
-            "same processor" if rerun == made else "other processor",
-            {**empty, "max_abs_probability_difference": 0.0},
+            name, {**empty, "max_abs_probability_difference": 0.0, "processors": []}
         )
-        group["runs"] += 1
+        group["reruns"] += 1
+        rerun_records.setdefault(name, set()).add(entry["record_sha256"])
+        group["records"] = len(rerun_records[name])
         pair = f"{rerun} reran records of {made}"
         if pair not in group["processors"]:
             group["processors"].append(pair)
@@ -766,16 +770,21 @@ def verification_summary(entries: Iterable[Mapping], records: Iterable[Mapping])
     return dict(days=sorted(days), groups=dict(sorted(groups.items(), reverse=True)))
 
 
+def _count(number: int, noun: str) -> str:
+    """``1 run``, ``2 runs``: ``noun`` is plural."""
+    return f"{number} {noun[:-1] if number == 1 and noun.endswith('s') else noun}"
+
+
 def verification_text(summary: Mapping, unit: str = "runs") -> str:
     """One paragraph of :func:`verification_summary`'s figures for a report."""
     if not summary["groups"]:
         return f"Verification: no stored {unit} rerun yet (--verify K reruns K and logs them)."
     parts = []
     for name, group in summary["groups"].items():
-        failed = f", {group['failed']} failed" if group["failed"] else ""
+        failed = f" ({group['failed']} failed)" if group["failed"] else ""
         parts.append(
-            f"on the {name} ({'; '.join(group['processors'])}), {group['runs']} "
-            f"{unit[:-1] if group['runs'] == 1 and unit.endswith('s') else unit}{failed}: "
+            f"on the {name} model ({'; '.join(group['processors'])}): "
+            f"{_count(group['reruns'], 'reruns')} of {_count(group['records'], unit)}{failed}, "
             f"{group['decisions_changed']} of {group['infants']} test decisions changed, largest "
             f"|Δ probability| {group['max_abs_probability_difference']:.6f}"
         )

@@ -422,10 +422,10 @@ def test_verify_reruns_stored_runs_and_flags_changed_decisions(fake, monkeypatch
     }
     assert fake.run(report=True) == 0
     report = (fake.work / "table1/report.md").read_text()
-    assert "On the same processor (" in report and ", 4 runs: 4 of " in report
+    assert "On the same processor model (" in report and ": 4 reruns of 2 runs, 4 of " in report
     summary = json.loads((fake.work / "table1/summary.json").read_text())
     same = summary["verification"]["groups"]["same processor"]
-    assert same["runs"] == 4 and same["decisions_changed"] == 4
+    assert same["reruns"] == 4 and same["records"] == 2 and same["decisions_changed"] == 4
 
 
 def test_a_tampered_record_stops_the_benchmark_with_what_to_do(fake, capsys):
@@ -506,7 +506,7 @@ def test_backbone_folds_are_recorded_reused_reported_and_verified(tmp_path, caps
     assert entry["run"] in records and entry["comparison"]["decisions_changed"] == 0
     assert bb.benchmark_backbones(bench("fourth", report=True)) == 0
     fourth = (tmp_path / "fourth/leaderboard.md").read_text()
-    assert "1 fold: 0 of 3 test decisions changed" in fourth
+    assert ": 1 rerun of 1 fold, 0 of 3 test decisions changed" in fourth
 
 
 # -- the benchmark without the store: run.json says what a run ran under ----------------------
@@ -585,13 +585,13 @@ def test_the_verification_log_keeps_every_rerun_and_refuses_a_changed_line(tmp_p
 
     summary = rs.verification_summary(store.verifications("table1"), [first])
     same, elsewhere = summary["groups"]["same processor"], summary["groups"]["other processor"]
-    assert (same["runs"], same["decisions_changed"], same["infants"]) == (1, 0, 300)
-    assert (elsewhere["runs"], elsewhere["decisions_changed"]) == (1, 3)
+    assert (same["reruns"], same["decisions_changed"], same["infants"]) == (1, 0, 300)
+    assert (elsewhere["reruns"], elsewhere["records"], elsewhere["decisions_changed"]) == (1, 1, 3)
     assert elsewhere["max_abs_probability_difference"] == 0.25
     assert elsewhere["processors"][0].startswith("Another CPU (")
     text = rs.verification_text(summary)
-    assert "On the same processor (" in text and "1 run: 0 of 300 test decisions changed" in text
-    assert "On the other processor (Another CPU" in text and "3 of 300" in text
+    assert "On the same processor model (" in text and "1 rerun of 1 run, 0 of 300 test" in text
+    assert "On the other processor model (Another CPU" in text and "3 of 300" in text
     assert rs.verification_text(rs.verification_summary([], [first])).startswith(
         "Verification: no stored runs rerun yet"
     )
