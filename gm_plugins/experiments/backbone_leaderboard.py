@@ -111,7 +111,7 @@ def infant_decisions(job: CrossValidation) -> dict[str, Decisions]:
     for run in cv.plan_runs(job.configs, job.folds, job.repeats):
         decisions = by_config.setdefault(run.name, {})
         path = predictions_file(job.work_dir, run)
-        if cv.read_result(job.work_dir, run) is None or not path.is_file():
+        if not (run.result_file(job.work_dir).is_file() and path.is_file()):
             continue
         infants = infants_from_predictions(path)
         tested = decisions.setdefault(run.repeat, {})

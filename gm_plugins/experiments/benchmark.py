@@ -325,8 +325,7 @@ class BenchmarkDriver:
         all_runs = [r for r in all_runs + control_runs if r.done()]
         all_runs = list({r.record: r for r in all_runs}.values())
         timings = self._wall_time("table1", all_runs)
-        provenance = self._provenance(all_runs)
-        verification = self._verification(all_runs)
+        provenance, verification = self._store_figures(all_runs)
         others = [key for key in bench.ordering if key in titles]
         out = self.work_dir / "table1"
         figure = write_figure(
@@ -375,23 +374,17 @@ class BenchmarkDriver:
         print("\n" + text, flush=True)
         return path
 
-    def _provenance(self, runs: Sequence[Run]) -> dict | None:
-        """What the stored records of ``runs`` cost and where they ran (None without a store)."""
+    def _store_figures(self, runs: Sequence[Run]) -> tuple[dict | None, dict | None]:
+        """What the stored records of ``runs`` cost and where they ran, and how their logged
+        ``--verify`` reruns agreed, from one read of the records ((None, None) without a store)."""
         if self.recorder is None:
-            return None
-        records = [self.recorder.store.read(run.experiment, run.name) for run in runs]
-        return rs.provenance(record for record in records if record is not None)
-
-    def _verification(self, runs: Sequence[Run]) -> dict | None:
-        """The logged ``--verify`` reruns of the stored records of ``runs`` (None without a
-        store)."""
-        if self.recorder is None:
-            return None
+            return None, None
         store = self.recorder.store
-        records = [store.read(run.experiment, run.name) for run in runs]
+        read = [store.read(run.experiment, run.name) for run in runs]
+        records = [record for record in read if record is not None]
         experiments = sorted({run.experiment for run in runs})
         entries = [entry for name in experiments for entry in store.verifications(name)]
-        return rs.verification_summary(entries, [r for r in records if r is not None])
+        return rs.provenance(records), rs.verification_summary(entries, records)
 
     def _compute_text(
         self, timings: Mapping, provenance: Mapping | None, verification: Mapping | None = None
@@ -478,8 +471,7 @@ class BenchmarkDriver:
             epochs = None
         done = [r for r in runs if r.done()]
         timings = self._wall_time("confounding", done)
-        provenance = self._provenance(done)
-        verification = self._verification(done)
+        provenance, verification = self._store_figures(done)
         out = self.work_dir / "confounding"
         figure = write_figure(
             out / "confounding.png",

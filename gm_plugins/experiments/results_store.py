@@ -748,13 +748,11 @@ def verification_summary(entries: Iterable[Mapping], records: Iterable[Mapping])
         rerun = processor_label(entry["processor"])
         made = processor_label(entry["record_processor"])
         name = "same processor" if rerun == made else "other processor"
-        empty = dict(reruns=0, records=0, failed=0, infants=0, decisions_changed=0)
-        group = groups.setdefault(
-            name, {**empty, "max_abs_probability_difference": 0.0, "processors": []}
-        )
+        group = groups.setdefault(name, dict(
+            reruns=0, records=0, failed=0, infants=0, decisions_changed=0,
+            max_abs_probability_difference=0.0, processors=[]))  # fmt: skip
         group["reruns"] += 1
         rerun_records.setdefault(name, set()).add(entry["record_sha256"])
-        group["records"] = len(rerun_records[name])
         pair = f"{rerun} reran records of {made}"
         if pair not in group["processors"]:
             group["processors"].append(pair)
@@ -767,6 +765,8 @@ def verification_summary(entries: Iterable[Mapping], records: Iterable[Mapping])
         group["max_abs_probability_difference"] = max(
             group["max_abs_probability_difference"], comparison["max_abs_probability_difference"]
         )
+    for name, group in groups.items():
+        group["records"] = len(rerun_records[name])
     return dict(days=sorted(days), groups=dict(sorted(groups.items(), reverse=True)))
 
 
